@@ -1,0 +1,1 @@
+"""HTTP entry point: FastAPI app assembly, auth, error mapping, one router per capability."""

@@ -1,0 +1,1 @@
+"""Command-line entry point: Typer commands that parse, call a service, and print."""

@@ -1,0 +1,85 @@
+"""What every command shares: settings, the database, one-line errors, JSON output."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any, ParamSpec, TypeVar
+
+import orjson
+import typer
+from rich.console import Console
+
+from signalbox.core.db import Database
+from signalbox.core.errors import SignalboxError
+from signalbox.core.settings import Settings, get_settings
+from signalbox.workspaces import service as workspaces
+from signalbox.workspaces.schemas import WorkspaceInfo
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+err = Console(stderr=True)
+JsonOpt = typer.Option(False, "--json", help="Print one JSON document on stdout.")
+WorkspaceOpt = typer.Option(..., "--workspace", "-w", help="Workspace name or id.")
+
+
+def fail(message: str, code: int = 1) -> None:
+    err.print(f"error: {message}", markup=False, highlight=False)
+    raise typer.Exit(code)
+
+
+def handled(fn: Callable[P, R]) -> Callable[P, R]:
+    """Domain errors become one line on stderr and exit code 1, never a traceback."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: P.args, **kwargs: P.kwargs) -> R:
+        try:
+            return fn(*args, **kwargs)
+        except SignalboxError as exc:
+            fail(exc.message)
+        except ValueError as exc:  # settings refused, bad values
+            fail(str(exc).splitlines()[0] if str(exc) else type(exc).__name__)
+        except OSError as exc:
+            fail(f"{exc.strerror or exc}: {exc.filename}" if exc.filename else str(exc))
+        raise AssertionError("unreachable")
+
+    return wrapper
+
+
+def settings() -> Settings:
+    try:
+        return get_settings()
+    except ValueError as exc:
+        fail(f"invalid settings: {exc}".splitlines()[0])
+        raise
+
+
+def database(require_schema: bool = True) -> Database:
+    db = Database(settings())
+    if require_schema:
+        db.require_current_schema()
+    return db
+
+
+def workspace(db: Database, name_or_id: str) -> WorkspaceInfo:
+    return workspaces.get_workspace(db, name_or_id)
+
+
+def print_json(doc: Any) -> None:
+    sys.stdout.write(orjson.dumps(doc, option=orjson.OPT_INDENT_2).decode() + "\n")
+
+
+def parse_when(text: str | None, name: str) -> datetime | None:
+    if text is None:
+        return None
+    try:
+        value = datetime.fromisoformat(text)
+    except ValueError:
+        fail(f"{name} {text!r} is not an ISO 8601 date or timestamp")
+        raise
+    if value.tzinfo is None:
+        fail(f"{name} {text!r} needs a UTC offset, e.g. {text}+00:00")
+    return value

@@ -1,0 +1,21 @@
+"""`signalbox`: one console script, sub-commands grouped by noun."""
+
+from __future__ import annotations
+
+import typer
+
+from signalbox.cli import data, ops
+
+app = typer.Typer(
+    name="signalbox",
+    help="signalbox: ingest customer events, tie them to the right person, decide what to do next.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+ops.register(app)
+data.register(app)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,122 @@
+"""Operating commands: db, workspace, serve, demo."""
+
+from __future__ import annotations
+
+import typer
+
+from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
+from signalbox.core import migrate
+from signalbox.core.errors import ConflictError
+from signalbox.core.logging import configure_logging
+from signalbox.workspaces import service as workspaces
+
+db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
+workspace_app = typer.Typer(help="Workspaces (tenants) and their keys.", no_args_is_help=True)
+
+
+@db_app.command("upgrade")
+@handled
+def db_upgrade(json: bool = JsonOpt) -> None:
+    """Migrate SIGNALBOX_DATABASE_URL to the newest schema (idempotent).
+
+    Example: SIGNALBOX_DATABASE_URL=sqlite:///./signalbox.db signalbox db upgrade
+    """
+    revision = migrate.upgrade(settings().database_url)
+    if json:
+        print_json({"revision": revision})
+    else:
+        err.print(f"database is at revision {revision}")
+
+
+@workspace_app.command("create")
+@handled
+def workspace_create(
+    name: str = typer.Argument(..., help="Unique name, e.g. northside-fitness."),
+    default_region: str = typer.Option("US", help="ISO 3166 region for national phone numbers."),
+    timezone: str = typer.Option("America/New_York", help="IANA time zone of the business."),
+    json: bool = JsonOpt,
+) -> None:
+    """Create a workspace; prints its keys once (they are stored hashed).
+
+    Example: signalbox workspace create northside --json
+    """
+    created = workspaces.create_workspace(
+        database(), name, default_region=default_region, timezone=timezone
+    )
+    doc = {"id": created.id, "name": created.name, "write_key": created.write_key, "admin_key": created.admin_key}
+    if json:
+        print_json(doc)
+    else:
+        for key, value in doc.items():
+            typer.echo(f"{key}: {value}")
+        err.print("Keep the keys now: they cannot be shown again.")
+
+
+@workspace_app.command("list")
+@handled
+def workspace_list(json: bool = JsonOpt) -> None:
+    """List workspaces (never their keys).  Example: signalbox workspace list --json"""
+    found = workspaces.list_workspaces(database())
+    docs = [{"id": w.id, "name": w.name, "default_region": w.default_region, "timezone": w.timezone} for w in found]
+    if json:
+        print_json(docs)
+    else:
+        for d in docs:
+            typer.echo(f"{d['name']}\t{d['id']}\t{d['default_region']}\t{d['timezone']}")
+
+
+@handled
+def serve(
+    host: str = typer.Option("127.0.0.1", help="Address to listen on."),
+    port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+) -> None:
+    """Run the HTTP server (ingestion, admin API, /healthz, /metrics).
+
+    Example: signalbox serve --host 0.0.0.0 --port 8000
+    """
+    import uvicorn
+
+    from signalbox.api.app import create_app
+
+    db = database()
+    configure_logging(settings().log_level)
+    app = create_app(settings(), db)
+    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+
+
+@handled
+def demo(
+    host: str = typer.Option("127.0.0.1"),
+    port: int = typer.Option(8000, min=1, max=65535),
+    workspace_name: str = typer.Option("demo", "--workspace", help="Demo workspace name."),
+) -> None:
+    """Migrate, create (or re-key) the demo workspace, print its keys, and serve.
+
+    Example: signalbox demo
+    """
+    migrate.upgrade(settings().database_url)
+    db = database()
+    try:
+        created = workspaces.create_workspace(db, workspace_name)
+    except ConflictError:
+        # Keys are stored hashed, so a re-run issues fresh ones for the existing workspace.
+        created = workspaces.rotate_keys(db, workspace_name)
+    typer.echo(f"signalbox is at http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
+    typer.echo(f"workspace: {created.name}")
+    typer.echo(f"write key: {created.write_key}")
+    typer.echo(f"admin key: {created.admin_key}")
+    typer.echo(
+        f"try: curl -u {created.write_key}: http://{host}:{port}/v1/track "
+        "-d '{\"userId\":\"u1\",\"event\":\"visit\"}'"
+    )
+    serve(host=host, port=port)
+
+
+def register(app: typer.Typer) -> None:
+    app.add_typer(db_app, name="db")
+    app.add_typer(workspace_app, name="workspace")
+    app.command("serve")(serve)
+    app.command("demo")(demo)
+
+
+__all__ = ["fail", "register"]

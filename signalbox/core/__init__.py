@@ -1,0 +1,1 @@
+"""Shared plumbing: settings, database, clock, ids, errors, logging, keys."""

@@ -1,0 +1,141 @@
+"""Database engine, sessions and shared column types for SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, create_engine, event, text
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.types import TypeDecorator
+
+from signalbox.core.clock import ensure_utc
+from signalbox.core.errors import SchemaOutOfDateError
+from signalbox.core.settings import Settings
+
+MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+# SQLite only auto-increments an INTEGER PRIMARY KEY, PostgreSQL wants 64 bits for events.
+BigIntPK = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """Stores UTC, hands back timezone-aware UTC on both databases; refuses naive input."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError("naive datetime given to a UTCDateTime column")
+        return ensure_utc(value)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        return None if value is None else ensure_utc(value)
+
+
+class Base(DeclarativeBase):
+    type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSONType}
+
+
+class Database:
+    """An engine plus the one rule SQLite needs: a single writer at a time per process."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+        self.url = settings.database_url
+        self.is_sqlite = self.url.startswith("sqlite")
+        self.engine = _make_engine(settings)
+        self._sessions = sessionmaker(self.engine, expire_on_commit=False)
+        self._write_lock = threading.Lock() if self.is_sqlite else None
+
+    @contextmanager
+    def session(self) -> Iterator[Session]:
+        """A read session; nothing is committed."""
+        with self._sessions() as session:
+            yield session
+
+    @contextmanager
+    def transaction(self) -> Iterator[Session]:
+        """A write transaction: commit on success, roll back on any exception."""
+        if self._write_lock is not None:
+            with self._write_lock, self._sessions() as session:
+                # BEGIN IMMEDIATE takes SQLite's write lock up front, so two processes
+                # wait on the busy timeout instead of failing mid-transaction on upgrade.
+                session.connection(execution_options={"sqlite_begin": "BEGIN IMMEDIATE"})
+                with _commit_or_rollback(session):
+                    yield session
+        else:
+            with self._sessions() as session, _commit_or_rollback(session):
+                yield session
+
+    def ping(self) -> bool:
+        try:
+            with self.engine.connect() as conn:
+                conn.execute(text("SELECT 1"))
+        except Exception:
+            return False
+        return True
+
+    def require_current_schema(self) -> None:
+        from signalbox.core.migrate import current_revision, head_revision
+
+        current, head = current_revision(self.engine), head_revision()
+        if current != head:
+            raise SchemaOutOfDateError(
+                f"database schema is at {current or 'nothing'}, code expects {head}: "
+                "run `signalbox db upgrade`"
+            )
+
+    def dispose(self) -> None:
+        self.engine.dispose()
+
+
+@contextmanager
+def _commit_or_rollback(session: Session) -> Iterator[None]:
+    try:
+        yield
+    except BaseException:
+        session.rollback()
+        raise
+    session.commit()
+
+
+def _make_engine(settings: Settings) -> Engine:
+    url = settings.database_url
+    if url.startswith("sqlite"):
+        engine = create_engine(url, connect_args={"check_same_thread": False})
+        timeout = settings.sqlite_busy_timeout_ms
+
+        @event.listens_for(engine, "connect")
+        def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
+            # Let us issue BEGIN ourselves (pysqlite's implicit BEGIN is DEFERRED).
+            dbapi_conn.isolation_level = None
+            cur = dbapi_conn.cursor()
+            cur.execute("PRAGMA journal_mode=WAL")
+            cur.execute("PRAGMA synchronous=NORMAL")
+            cur.execute(f"PRAGMA busy_timeout={int(timeout)}")
+            cur.execute("PRAGMA foreign_keys=ON")
+            cur.close()
+
+        @event.listens_for(engine, "begin")
+        def _sqlite_begin(conn: Any) -> None:
+            # Reads take a deferred snapshot; writers ask for the write lock at once.
+            conn.exec_driver_sql(conn.get_execution_options().get("sqlite_begin", "BEGIN"))
+
+        return engine
+    return create_engine(
+        url,
+        pool_size=settings.pg_pool_size,
+        pool_pre_ping=True,
+        connect_args={"prepare_threshold": 5},
+    )

@@ -1,0 +1,51 @@
+"""One typed settings object, read once from the environment (prefix ``SIGNALBOX_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite:///./signalbox.db"
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="SIGNALBOX_", env_file=".env", extra="ignore")
+
+    environment: Literal["development", "test", "production"] = "development"
+    database_url: str = DEFAULT_DATABASE_URL
+    # Segment's own limits; clients split batches to stay under them.
+    max_message_bytes: int = Field(default=32 * 1024, gt=0)
+    max_batch_bytes: int = Field(default=500 * 1024, gt=0)
+    log_level: str = "INFO"
+    # Trait keys that carry an id from another system of record; stitched like email/phone.
+    external_id_traits: tuple[str, ...] = (
+        "stripe_customer_id",
+        "pos_member_id",
+        "member_id",
+        "booking_customer_id",
+        "crm_id",
+    )
+    sqlite_busy_timeout_ms: int = Field(default=10_000, gt=0)
+    pg_pool_size: int = Field(default=5, gt=0)
+
+    @model_validator(mode="after")
+    def _refuse_insecure_defaults(self) -> Settings:
+        # An embedded file next to the working directory is a development convenience; a
+        # production deployment must say where its data lives.
+        if self.environment == "production" and self.database_url == DEFAULT_DATABASE_URL:
+            raise ValueError(
+                "SIGNALBOX_DATABASE_URL must be set explicitly when SIGNALBOX_ENVIRONMENT=production"
+            )
+        return self
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,80 @@
+"""One mapper from service dataclasses to the JSON documents the CLI and the API both print."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from signalbox.events.schemas import StoredEvent
+from signalbox.identity.schemas import MergeInfo, ProfileDocument, ReviewInfo
+from signalbox.ingestion.schemas import DeadLetterInfo
+
+
+def iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def profile_doc(p: ProfileDocument) -> dict[str, Any]:
+    return {
+        "user_id": p.user_id,
+        "profile_id": p.id,
+        "traits": p.traits,
+        "identifiers": [{"type": i.type, "value": i.value} for i in p.identifiers],
+        "consent": p.consent,
+        "first_seen": iso(p.first_seen),
+        "last_seen": iso(p.last_seen),
+        "event_counts": p.event_counts,
+    }
+
+
+def event_doc(e: StoredEvent) -> dict[str, Any]:
+    return {
+        "message_id": e.message_id,
+        "type": e.type,
+        "event": e.event,
+        "properties": e.properties,
+        "traits": e.traits if e.type in ("identify", "group") else None,
+        "timestamp": iso(e.timestamp),
+        "received_at": iso(e.received_at),
+    }
+
+
+def merge_doc(m: MergeInfo) -> dict[str, Any]:
+    return {
+        "id": m.id,
+        "action": m.action,
+        "source_profile_id": m.source_profile_id,
+        "target_profile_id": m.target_profile_id,
+        "reason": m.reason,
+        "actor": m.actor,
+        "undoes_id": m.undoes_id,
+        "created_at": iso(m.created_at),
+    }
+
+
+def review_doc(r: ReviewInfo) -> dict[str, Any]:
+    return {
+        "id": r.id,
+        "profile_a_id": r.profile_a_id,
+        "profile_b_id": r.profile_b_id,
+        "user_id_a": r.user_id_a,
+        "user_id_b": r.user_id_b,
+        "reason": r.reason,
+        "status": r.status,
+        "created_at": iso(r.created_at),
+        "decided_at": iso(r.decided_at),
+    }
+
+
+def dead_letter_doc(d: DeadLetterInfo) -> dict[str, Any]:
+    return {
+        "id": d.id,
+        "kind": d.kind,
+        "step": d.step,
+        "reason": d.reason,
+        "source": d.source,
+        "status": d.status,
+        "message_id": d.message_id,
+        "received_at": iso(d.received_at),
+        "replayed_at": iso(d.replayed_at),
+    }

@@ -1,0 +1,27 @@
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    message_id: str
+    type: str
+    event: str | None
+    properties: dict[str, Any]
+    traits: dict[str, Any]
+    timestamp: datetime
+    received_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EventAggregate:
+    """What the profile read model needs from a set of events."""
+
+    total: int
+    by_type: dict[str, int]
+    by_event: dict[str, int]
+    first_seen: datetime | None
+    last_seen: datetime | None

@@ -1,0 +1,1 @@
+"""Identity: identifiers, deterministic stitching, the merge log and the merge-review queue."""

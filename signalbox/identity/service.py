@@ -1,0 +1,473 @@
+"""Deterministic stitching, merges (the one write path, with its log), reviews and unmerge.
+
+Rules, in order:
+1. Identifiers are normalized and junk values dropped before they get here.
+2. A message's identifiers that are already known point at profile trees; the strongest
+   (user_id > external ids > email > phone > anonymous_id) decides where the event lands.
+3. Two trees reached by one message are merged, unless both carry a user_id and they
+   differ: that goes to the review queue, never merged by a rule.
+4. A user_id never seen before joins a tree that already has another user_id only by review;
+   until then it gets a profile of its own.
+5. A pair a person rejected (or unmerged) is never merged again automatically.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Protocol
+
+from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from signalbox.core.db import Database
+from signalbox.core.errors import ConflictError, NotFoundError
+from signalbox.core.ids import new_id
+from signalbox.events import service as events
+from signalbox.events.schemas import StoredEvent
+from signalbox.identity import identifiers as ids
+from signalbox.identity.models import Identifier, MergeLogEntry, MergeReview
+from signalbox.identity.schemas import (
+    IdentifierInfo,
+    MergeInfo,
+    ProfileDocument,
+    ResolveStats,
+    ReviewInfo,
+)
+from signalbox.profiles import service as profiles
+
+_CHUNK = 2000
+Pair = tuple[str, str]
+
+
+class Resolvable(Protocol):
+    """What the resolver needs of a message (ingestion's NormalizedMessage fits)."""
+
+    user_id: str | None
+    previous_id: str | None
+    identifiers: list[Pair]
+    profile_id: str
+
+
+@dataclass
+class _Graph:
+    """The batch's view of the person graph; new rows are buffered and written in bulk."""
+
+    session: Session
+    workspace_id: str
+    now: datetime
+    owner: dict[Pair, str] = field(default_factory=dict)  # identifier -> node
+    root: dict[str, str] = field(default_factory=dict)  # node -> root
+    tree_user: dict[str, str] = field(default_factory=dict)  # root -> user_id
+    node_user: dict[str, str | None] = field(default_factory=dict)
+    new_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
+    new_identifiers: list[dict[str, Any]] = field(default_factory=list)
+    node_user_updates: dict[str, str] = field(default_factory=dict)
+    stats: ResolveStats = field(default_factory=ResolveStats)
+
+    def load(self, pairs: set[Pair]) -> None:
+        values = sorted({value for _, value in pairs})
+        for start in range(0, len(values), _CHUNK):
+            rows = self.session.execute(
+                select(Identifier.type, Identifier.value, Identifier.profile_id).where(
+                    Identifier.workspace_id == self.workspace_id,
+                    Identifier.value.in_(values[start : start + _CHUNK]),
+                )
+            )
+            for kind, value, node in rows:
+                if (kind, value) in pairs:
+                    self.owner[(kind, value)] = node
+        found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
+        for node in found.values():
+            self.root[node.id] = node.canonical_id
+            self.node_user[node.id] = node.user_id
+        self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, set(self.root.values())))
+
+    def create_node(self, user_id: str | None) -> str:
+        node = new_id("prof")
+        self.new_nodes[node] = profiles.node_row(self.workspace_id, node, user_id, self.now)
+        self.root[node] = node
+        self.node_user[node] = user_id
+        if user_id:
+            self.tree_user[node] = user_id
+        self.stats.created += 1
+        return node
+
+    def attach(self, pair: Pair, node: str) -> None:
+        if pair in self.owner:
+            return
+        self.owner[pair] = node
+        self.new_identifiers.append(
+            {"workspace_id": self.workspace_id, "type": pair[0], "value": pair[1], "profile_id": node, "created_at": self.now}
+        )
+        if pair[0] == ids.USER_ID:
+            if self.node_user.get(node) is None:
+                self.node_user[node] = pair[1]
+                if node in self.new_nodes:
+                    self.new_nodes[node]["user_id"] = pair[1]
+                else:
+                    self.node_user_updates[node] = pair[1]
+            self.tree_user.setdefault(self.root[node], pair[1])
+
+    def flush(self) -> None:
+        profiles.insert_nodes(self.session, list(self.new_nodes.values()))
+        if self.new_identifiers:
+            self.session.execute(insert(Identifier), self.new_identifiers)
+        profiles.set_node_users(self.session, self.workspace_id, self.node_user_updates)
+        self.new_nodes, self.new_identifiers, self.node_user_updates = {}, [], {}
+
+
+def resolve_batch(
+    session: Session, workspace_id: str, messages: Sequence[Resolvable], now: datetime
+) -> ResolveStats:
+    """Give every message a `profile_id` (the node its strongest identifier points at)."""
+    graph = _Graph(session, workspace_id, now)
+    wanted: set[Pair] = set()
+    for msg in messages:
+        wanted.update(msg.identifiers)
+        if msg.previous_id:
+            wanted.update({(ids.USER_ID, msg.previous_id), (ids.ANONYMOUS_ID, msg.previous_id)})
+    graph.load(wanted)
+    for msg in messages:
+        _resolve_one(graph, msg)
+        graph.stats.root_of[msg.profile_id] = graph.root[msg.profile_id]
+    graph.flush()
+    # Roots may have moved after a message was placed; report where each node ends up.
+    graph.stats.root_of = {node: graph.root[node] for node in graph.stats.root_of}
+    return graph.stats
+
+
+def _message_pairs(graph: _Graph, msg: Resolvable) -> list[Pair]:
+    pairs = list(msg.identifiers)
+    if msg.previous_id:
+        # alias: previousId is an old user_id if we know it as one, else an anonymous id.
+        old_user = (ids.USER_ID, msg.previous_id)
+        pairs.append(old_user if old_user in graph.owner else (ids.ANONYMOUS_ID, msg.previous_id))
+    return pairs
+
+
+def _resolve_one(graph: _Graph, msg: Resolvable) -> None:
+    pairs = _message_pairs(graph, msg)
+    matched = [(pair, graph.owner[pair]) for pair in pairs if pair in graph.owner]
+    if not matched:
+        node = graph.create_node(msg.user_id)
+        for pair in pairs:
+            graph.attach(pair, node)
+        msg.profile_id = node
+        return
+    first_pair, node = matched[0]
+    user_pair = (ids.USER_ID, msg.user_id) if msg.user_id else None
+    tree_user = graph.tree_user.get(graph.root[node])
+    if user_pair and user_pair not in graph.owner and tree_user not in (None, msg.user_id):
+        # Rule 4: a new user_id reached another user's tree through a shared identifier.
+        own = graph.create_node(msg.user_id)
+        for pair in pairs:
+            graph.attach(pair, own)
+        _ask_review(graph, own, node, f"shares {first_pair[0]} with user_id {tree_user}")
+        msg.profile_id = own
+        return
+    for pair, other in matched[1:]:
+        if graph.root[other] != graph.root[node]:
+            _join(graph, node, other, f"linked by {pair[0]}")
+    for pair in pairs:
+        graph.attach(pair, node)
+    msg.profile_id = node
+
+
+def _join(graph: _Graph, node_a: str, node_b: str, reason: str) -> None:
+    root_a, root_b = graph.root[node_a], graph.root[node_b]
+    user_a, user_b = graph.tree_user.get(root_a), graph.tree_user.get(root_b)
+    if user_a and user_b and user_a != user_b:
+        _ask_review(graph, node_a, node_b, f"{reason}, but user_ids {user_a} and {user_b} differ")
+        return
+    graph.flush()
+    if _blocked(graph.session, graph.workspace_id, root_a, root_b):
+        return
+    # The tree that has a user_id keeps its root, so its id stays stable for callers.
+    target, source = (root_b, root_a) if user_b and not user_a else (root_a, root_b)
+    _merge(graph.session, graph.workspace_id, source, target, reason, "auto", graph.now)
+    for member, root in list(graph.root.items()):
+        if root == source:
+            graph.root[member] = target
+    if graph.tree_user.get(source):
+        graph.tree_user.setdefault(target, graph.tree_user[source])
+    graph.tree_user.pop(source, None)
+    graph.stats.merges += 1
+    graph.stats.rebuild.add(target)
+    graph.stats.rebuild.discard(source)
+
+
+def _merge(
+    session: Session, workspace_id: str, source: str, target: str, reason: str, actor: str, now: datetime
+) -> int:
+    """The one write path for merges: pointers and the log row together."""
+    profiles.point_tree(session, workspace_id, source, target)
+    entry = MergeLogEntry(
+        workspace_id=workspace_id,
+        action="merge",
+        source_profile_id=source,
+        target_profile_id=target,
+        reason=reason[:500],
+        actor=actor,
+        undoes_id=None,
+        created_at=now,
+    )
+    session.add(entry)
+    session.flush()
+    return entry.id
+
+
+def _tree_ids(session: Session, workspace_id: str, root: str) -> list[str]:
+    return [n.id for n in profiles.tree(session, workspace_id, root)]
+
+
+def _blocked(session: Session, workspace_id: str, root_a: str, root_b: str) -> bool:
+    a, b = _tree_ids(session, workspace_id, root_a), _tree_ids(session, workspace_id, root_b)
+    hit = session.scalar(
+        select(func.count())
+        .select_from(MergeReview)
+        .where(
+            MergeReview.workspace_id == workspace_id,
+            MergeReview.status == "rejected",
+            or_(
+                MergeReview.profile_a_id.in_(a) & MergeReview.profile_b_id.in_(b),
+                MergeReview.profile_a_id.in_(b) & MergeReview.profile_b_id.in_(a),
+            ),
+        )
+    )
+    return bool(hit)
+
+
+def _ask_review(graph: _Graph, node_a: str, node_b: str, reason: str) -> None:
+    graph.flush()
+    session, ws = graph.session, graph.workspace_id
+    a, b = _tree_ids(session, ws, graph.root[node_a]), _tree_ids(session, ws, graph.root[node_b])
+    asked = session.scalar(
+        select(func.count())
+        .select_from(MergeReview)
+        .where(
+            MergeReview.workspace_id == ws,
+            or_(
+                MergeReview.profile_a_id.in_(a) & MergeReview.profile_b_id.in_(b),
+                MergeReview.profile_a_id.in_(b) & MergeReview.profile_b_id.in_(a),
+            ),
+        )
+    )
+    if asked:
+        return
+    first, second = sorted((node_a, node_b))
+    session.add(
+        MergeReview(
+            workspace_id=ws,
+            profile_a_id=first,
+            profile_b_id=second,
+            reason=reason[:500],
+            status="pending",
+            created_at=graph.now,
+        )
+    )
+    session.flush()
+    graph.stats.reviews += 1
+
+
+# ---- reads -----------------------------------------------------------------------------
+
+
+def find_root(session: Session, workspace_id: str, pair: Pair) -> str | None:
+    node = session.scalar(
+        select(Identifier.profile_id).where(
+            Identifier.workspace_id == workspace_id, Identifier.type == pair[0], Identifier.value == pair[1]
+        )
+    )
+    if node is None:
+        return None
+    found = profiles.nodes(session, workspace_id, [node])
+    return found[node].canonical_id if node in found else None
+
+
+def _root_for_user(session: Session, workspace_id: str, user_id: str) -> str:
+    root = find_root(session, workspace_id, (ids.USER_ID, user_id.strip()))
+    if root is None:
+        raise NotFoundError(f"no profile with user_id {user_id!r} in this workspace")
+    return root
+
+
+def profile_document(db: Database, workspace_id: str, user_id: str) -> ProfileDocument:
+    with db.session() as session:
+        return _document(session, workspace_id, _root_for_user(session, workspace_id, user_id))
+
+
+def _document(session: Session, workspace_id: str, root: str) -> ProfileDocument:
+    members = profiles.tree(session, workspace_id, root)
+    member_ids = [n.id for n in members]
+    state = profiles.state(session, workspace_id, root)
+    if state is None:
+        raise NotFoundError(f"profile {root} does not exist")
+    rows = session.execute(
+        select(Identifier.type, Identifier.value)
+        .where(Identifier.workspace_id == workspace_id, Identifier.profile_id.in_(member_ids))
+        .order_by(Identifier.id)
+    )
+    identifiers = [IdentifierInfo(kind, value) for kind, value in rows]
+    by_id = {n.id: n for n in members}
+    user_id = by_id[root].user_id or next((n.user_id for n in members if n.user_id), None)
+    return ProfileDocument(
+        id=root,
+        user_id=user_id,
+        traits=state.traits,
+        identifiers=identifiers,
+        # No consent has been recorded until the consent ledger exists; say so plainly.
+        consent={channel: {"status": "unknown", "updated_at": None} for channel in ("email", "sms")},
+        first_seen=state.first_seen,
+        last_seen=state.last_seen,
+        event_counts=state.event_counts,
+        profile_ids=member_ids,
+    )
+
+
+def list_profile_documents(
+    db: Database, workspace_id: str, *, limit: int, after: tuple[datetime, str] | None = None
+) -> list[ProfileDocument]:
+    with db.session() as session:
+        roots = profiles.list_roots(session, workspace_id, limit=limit, after=after)
+        return [_document(session, workspace_id, root) for root in roots]
+
+
+def profile_events(
+    db: Database,
+    workspace_id: str,
+    user_id: str,
+    *,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    limit: int = 10_000,
+) -> list[StoredEvent]:
+    with db.session() as session:
+        root = _root_for_user(session, workspace_id, user_id)
+        members = _tree_ids(session, workspace_id, root)
+        return events.list_events(session, workspace_id, members, since=since, until=until, limit=limit)
+
+
+def merge_log(db: Database, workspace_id: str, limit: int = 100) -> list[MergeInfo]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(MergeLogEntry)
+            .where(MergeLogEntry.workspace_id == workspace_id)
+            .order_by(MergeLogEntry.id.desc())
+            .limit(limit)
+        )
+        return [
+            MergeInfo(r.id, r.action, r.source_profile_id, r.target_profile_id, r.reason, r.actor, r.undoes_id, r.created_at)
+            for r in rows
+        ]
+
+
+def reviews(db: Database, workspace_id: str, status: str | None = "pending") -> list[ReviewInfo]:
+    with db.session() as session:
+        stmt = select(MergeReview).where(MergeReview.workspace_id == workspace_id)
+        if status:
+            stmt = stmt.where(MergeReview.status == status)
+        rows = list(session.scalars(stmt.order_by(MergeReview.id)))
+        users = _node_users(session, workspace_id, [r.profile_a_id for r in rows] + [r.profile_b_id for r in rows])
+        return [
+            ReviewInfo(
+                r.id, r.profile_a_id, r.profile_b_id, users.get(r.profile_a_id), users.get(r.profile_b_id),
+                r.reason, r.status, r.created_at, r.decided_at,
+            )
+            for r in rows
+        ]
+
+
+def _node_users(session: Session, workspace_id: str, node_ids: Iterable[str]) -> dict[str, str]:
+    found = profiles.nodes(session, workspace_id, node_ids)
+    roots = profiles.tree_user_ids(session, workspace_id, {n.canonical_id for n in found.values()})
+    return {n.id: uid for n in found.values() if (uid := n.user_id or roots.get(n.canonical_id))}
+
+
+# ---- decisions by a person -------------------------------------------------------------
+
+
+def decide_review(db: Database, workspace_id: str, review_id: int, accept: bool, now: datetime) -> ReviewInfo:
+    with db.transaction() as session:
+        _lock_workspace(session, workspace_id)
+        review = session.scalar(
+            select(MergeReview).where(MergeReview.workspace_id == workspace_id, MergeReview.id == review_id)
+        )
+        if review is None:
+            raise NotFoundError(f"no merge review {review_id} in this workspace")
+        if review.status != "pending":
+            raise ConflictError(f"merge review {review_id} was already {review.status}")
+        review.status = "accepted" if accept else "rejected"
+        review.decided_at = now
+        if accept:
+            found = profiles.nodes(session, workspace_id, [review.profile_a_id, review.profile_b_id])
+            root_a, root_b = (found[n].canonical_id for n in (review.profile_a_id, review.profile_b_id))
+            if root_a != root_b:
+                target, source = sorted((root_a, root_b))  # older id (time-ordered) keeps its root
+                _merge(session, workspace_id, source, target, f"review {review_id}: {review.reason}", "review", now)
+                profiles.recompute(session, workspace_id, [target], now)
+        session.flush()
+    return next(r for r in reviews(db, workspace_id, status=None) if r.id == review_id)
+
+
+def unmerge(db: Database, workspace_id: str, merge_id: int, now: datetime) -> MergeInfo:
+    """Undo one merge: the source subtree becomes a person of its own again, takes its
+    identifiers and events with it, and the pair is never auto-merged again."""
+    with db.transaction() as session:
+        _lock_workspace(session, workspace_id)
+        entry = session.scalar(
+            select(MergeLogEntry).where(MergeLogEntry.workspace_id == workspace_id, MergeLogEntry.id == merge_id)
+        )
+        if entry is None or entry.action != "merge":
+            raise NotFoundError(f"no merge {merge_id} in this workspace's merge log")
+        undone = session.scalar(
+            select(MergeLogEntry.id).where(MergeLogEntry.workspace_id == workspace_id, MergeLogEntry.undoes_id == merge_id)
+        )
+        if undone is not None:
+            raise ConflictError(f"merge {merge_id} was already undone (log entry {undone})")
+        old_root, new_root = profiles.detach(session, workspace_id, entry.source_profile_id)
+        log = MergeLogEntry(
+            workspace_id=workspace_id,
+            action="unmerge",
+            source_profile_id=entry.source_profile_id,
+            target_profile_id=entry.target_profile_id,
+            reason=f"undo of merge {merge_id}",
+            actor="cli",
+            undoes_id=merge_id,
+            created_at=now,
+        )
+        session.add(log)
+        _remember_rejection(session, workspace_id, entry.source_profile_id, entry.target_profile_id, now, merge_id)
+        profiles.recompute(session, workspace_id, [old_root, new_root], now)
+        session.flush()
+        return MergeInfo(log.id, log.action, log.source_profile_id, log.target_profile_id, log.reason, log.actor, log.undoes_id, log.created_at)
+
+
+def _remember_rejection(session: Session, workspace_id: str, a: str, b: str, now: datetime, merge_id: int) -> None:
+    first, second = sorted((a, b))
+    existing = session.scalar(
+        select(MergeReview).where(
+            MergeReview.workspace_id == workspace_id, MergeReview.profile_a_id == first, MergeReview.profile_b_id == second
+        )
+    )
+    if existing is not None:
+        session.execute(
+            update(MergeReview).where(MergeReview.id == existing.id).values(status="rejected", decided_at=now)
+        )
+        return
+    session.add(
+        MergeReview(
+            workspace_id=workspace_id, profile_a_id=first, profile_b_id=second,
+            reason=f"unmerged (merge {merge_id})", status="rejected", created_at=now, decided_at=now,
+        )
+    )
+
+
+def _lock_workspace(session: Session, workspace_id: str) -> None:
+    """Serialize identity writes per workspace on PostgreSQL (SQLite has one writer anyway)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(workspace_id, 0))))
+
+
+lock_workspace = _lock_workspace

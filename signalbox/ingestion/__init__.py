@@ -1,0 +1,1 @@
+"""Ingestion: Segment-compatible messages through validate, normalize, resolve, persist, derive."""

@@ -1,0 +1,157 @@
+"""The per-message pipeline steps: validate, then normalize. Each returns a value or a Drop."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+import orjson
+from pydantic import ValidationError
+
+from signalbox.core.ids import content_id
+from signalbox.identity import identifiers as ids
+from signalbox.ingestion.schemas import Drop, NormalizedMessage, SegmentMessage
+
+_PHONE_KEYS = ("phone", "phone_number", "phoneNumber", "mobile")
+
+
+@dataclass(frozen=True, slots=True)
+class StepContext:
+    workspace_id: str
+    default_region: str
+    received_at: datetime
+    max_message_bytes: int
+    external_id_traits: tuple[str, ...]
+    batch_context: dict[str, Any] | None = None
+    batch_sent_at: datetime | None = None
+    implied_type: str | None = None
+
+
+def validate(raw: Any, ctx: StepContext) -> SegmentMessage | Drop:
+    if not isinstance(raw, dict):
+        return Drop("validate", "message must be a JSON object")
+    size = len(orjson.dumps(raw))
+    if size > ctx.max_message_bytes:
+        return Drop("validate", f"message is {size} bytes, over the {ctx.max_message_bytes}-byte limit")
+    if ctx.implied_type is not None:
+        raw = {**raw, "type": ctx.implied_type}
+    try:
+        msg = SegmentMessage.model_validate(raw)
+    except ValidationError as exc:
+        return Drop("validate", _describe(exc))
+    return _check_required(msg)
+
+
+def _describe(exc: ValidationError) -> str:
+    first = exc.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "message"
+    more = f" (and {exc.error_count() - 1} more)" if exc.error_count() > 1 else ""
+    return f"{where}: {first['msg']}{more}"
+
+
+def _check_required(msg: SegmentMessage) -> SegmentMessage | Drop:
+    user_id, anonymous_id = ids.clean_id(msg.userId), ids.clean_id(msg.anonymousId)
+    if msg.type == "alias":
+        if user_id is None or ids.clean_id(msg.previousId) is None:
+            return Drop("validate", "alias needs a usable userId and previousId")
+    elif user_id is None and anonymous_id is None:
+        return Drop("validate", "message needs a usable userId or anonymousId")
+    if msg.type == "track" and not (msg.event and msg.event.strip()):
+        return Drop("validate", "track needs a non-empty event name")
+    if msg.type == "group" and ids.clean_id(msg.groupId) is None:
+        return Drop("validate", "group needs a groupId")
+    return msg
+
+
+def _aware(value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    # Clients that omit the offset mean UTC (every official SDK sends UTC or an offset).
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def normalize(msg: SegmentMessage, raw: dict[str, Any], index: int, ctx: StepContext) -> NormalizedMessage:
+    context = {**(ctx.batch_context or {}), **(msg.context or {})}
+    received_at = ctx.received_at
+    timestamp = _aware(msg.timestamp) or _aware(msg.originalTimestamp)
+    sent_at = _aware(msg.sentAt) or ctx.batch_sent_at
+    event_time = timestamp or received_at
+    if timestamp is not None and sent_at is not None:
+        # The device clock may be wrong; what it got wrong is the same for both fields.
+        event_time = received_at - (sent_at - timestamp)
+    message_id = msg.messageId.strip() if msg.messageId and msg.messageId.strip() else None
+    traits = msg.traits or {}
+    context_traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
+    person_traits = {**context_traits, **traits} if msg.type == "identify" else context_traits
+    user_id = ids.clean_id(msg.userId)
+    out = NormalizedMessage(
+        index=index,
+        raw=raw,
+        message_id=message_id or content_id("gen", raw),
+        type=msg.type,
+        event=_event_name(msg),
+        user_id=user_id,
+        anonymous_id=ids.clean_id(msg.anonymousId),
+        previous_id=ids.clean_id(msg.previousId) if msg.type == "alias" else None,
+        properties=msg.properties or {},
+        traits={**context_traits, **traits} if msg.type in ("identify", "group") else {},
+        context=context,
+        timestamp=event_time,
+        original_timestamp=timestamp,
+        sent_at=sent_at,
+        received_at=received_at,
+        profile_traits=person_traits if msg.type == "identify" else {},
+    )
+    out.identifiers = _identifiers(out, person_traits, context, ctx)
+    return out
+
+
+def _event_name(msg: SegmentMessage) -> str | None:
+    if msg.type == "track":
+        return (msg.event or "").strip()
+    if msg.type in ("page", "screen"):
+        return msg.name
+    return None
+
+
+def _identifiers(
+    msg: NormalizedMessage, traits: dict[str, Any], context: dict[str, Any], ctx: StepContext
+) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
+    if msg.user_id:
+        found.append((ids.USER_ID, msg.user_id))
+    email = traits.get("email")
+    if isinstance(email, str) and (normal := ids.normalize_email(email)):
+        found.append((ids.EMAIL, normal))
+    for key in _PHONE_KEYS:
+        phone = traits.get(key)
+        if isinstance(phone, str | int) and (normal := ids.normalize_phone(str(phone), ctx.default_region)):
+            found.append((ids.PHONE, normal))
+            break
+    for key in ctx.external_id_traits:
+        if (value := ids.clean_id(traits.get(key))) is not None:
+            found.append((key, value))
+    found.extend(_context_external_ids(context))
+    if msg.anonymous_id:
+        found.append((ids.ANONYMOUS_ID, msg.anonymous_id))
+    unique = list(dict.fromkeys(found))
+    unique.sort(key=lambda pair: ids.priority(pair[0]))
+    return unique
+
+
+def _context_external_ids(context: dict[str, Any]) -> list[tuple[str, str]]:
+    # Segment's `context.externalIds`: [{"id": "...", "type": "stripe_customer_id", ...}]
+    raw = context.get("externalIds")
+    out: list[tuple[str, str]] = []
+    if not isinstance(raw, list):
+        return out
+    for item in raw:
+        if not isinstance(item, dict):
+            continue
+        kind, value = item.get("type"), ids.clean_id(item.get("id"))
+        if isinstance(kind, str) and kind.strip() and value is not None:
+            kind = kind.strip().lower()[:64]
+            if kind not in (ids.USER_ID, ids.ANONYMOUS_ID, ids.EMAIL, ids.PHONE):
+                out.append((kind, value))
+    return out

@@ -1,0 +1,11 @@
+"""Imports every capability's tables so Alembic and tests see one complete metadata."""
+
+from __future__ import annotations
+
+
+def load_all_models() -> None:
+    import signalbox.events.models
+    import signalbox.identity.models
+    import signalbox.ingestion.models
+    import signalbox.profiles.models
+    import signalbox.workspaces.models  # noqa: F401

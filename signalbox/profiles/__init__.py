@@ -1,0 +1,1 @@
+"""Profiles: one row per person node, with the read model (traits, counters) on the canonical one."""

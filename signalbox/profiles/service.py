@@ -1,0 +1,248 @@
+"""Profile nodes (the person graph's vertices) and the read model on each tree's root.
+
+Identity decides *who* is who; this module only moves pointers it is told to move and keeps
+traits and counters consistent with the event log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import bindparam, select, update
+from sqlalchemy.orm import Session
+
+from signalbox.events import service as events
+from signalbox.profiles.models import Profile
+from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState
+
+_CHUNK = 2000
+
+
+def empty_counts() -> dict[str, Any]:
+    return {"total": 0, "by_type": {}, "by_event": {}}
+
+
+def node_row(workspace_id: str, node_id: str, user_id: str | None, now: datetime) -> dict[str, Any]:
+    return {
+        "id": node_id,
+        "workspace_id": workspace_id,
+        "canonical_id": node_id,
+        "merged_into_id": None,
+        "user_id": user_id,
+        "traits": {},
+        "event_counts": empty_counts(),
+        "traits_at": None,
+        "first_seen": None,
+        "last_seen": None,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def insert_nodes(session: Session, rows: list[dict[str, Any]]) -> None:
+    if rows:
+        session.execute(Profile.__table__.insert(), rows)
+
+
+def set_node_users(session: Session, workspace_id: str, users: dict[str, str]) -> None:
+    if users:
+        session.execute(
+            update(Profile.__table__)
+            .where(Profile.__table__.c.workspace_id == workspace_id)
+            .where(Profile.__table__.c.id == bindparam("node"))
+            .values(user_id=bindparam("uid")),
+            [{"node": node, "uid": uid} for node, uid in users.items()],
+        )
+
+
+def nodes(session: Session, workspace_id: str, node_ids: Iterable[str]) -> dict[str, ProfileNode]:
+    ids = list(node_ids)
+    out: dict[str, ProfileNode] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.canonical_id, Profile.merged_into_id, Profile.user_id, Profile.created_at)
+            .where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
+        )
+        for row in rows:
+            out[row[0]] = ProfileNode(*row)
+    return out
+
+
+def tree(session: Session, workspace_id: str, canonical_id: str) -> list[ProfileNode]:
+    rows = session.execute(
+        select(Profile.id, Profile.canonical_id, Profile.merged_into_id, Profile.user_id, Profile.created_at)
+        .where(Profile.workspace_id == workspace_id, Profile.canonical_id == canonical_id)
+        .order_by(Profile.created_at, Profile.id)
+    )
+    return [ProfileNode(*row) for row in rows]
+
+
+def tree_user_ids(session: Session, workspace_id: str, canonical_ids: Iterable[str]) -> dict[str, str]:
+    """For each tree, the user_id of its oldest node that has one."""
+    ids = list(canonical_ids)
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Profile.canonical_id, Profile.user_id)
+            .where(
+                Profile.workspace_id == workspace_id,
+                Profile.canonical_id.in_(ids[start : start + _CHUNK]),
+                Profile.user_id.is_not(None),
+            )
+            .order_by(Profile.created_at.desc(), Profile.id.desc())
+        )
+        for canon, uid in rows:
+            out[canon] = uid
+    return out
+
+
+def point_tree(session: Session, workspace_id: str, source: str, target: str) -> None:
+    """Hang tree `source` (a root) under root `target`."""
+    table = Profile.__table__
+    session.execute(
+        update(table).where(table.c.workspace_id == workspace_id, table.c.id == source).values(merged_into_id=target)
+    )
+    session.execute(
+        update(table)
+        .where(table.c.workspace_id == workspace_id, table.c.canonical_id == source)
+        .values(canonical_id=target)
+    )
+
+
+def detach(session: Session, workspace_id: str, node_id: str) -> tuple[str, str]:
+    """Cut `node_id` from its parent; it becomes the root of its own subtree.
+    Returns (old root, new root)."""
+    table = Profile.__table__
+    node = nodes(session, workspace_id, [node_id])[node_id]
+    members = tree(session, workspace_id, node.canonical_id)
+    children: dict[str | None, list[str]] = {}
+    for member in members:
+        children.setdefault(member.merged_into_id, []).append(member.id)
+    subtree, stack = [], [node_id]
+    while stack:
+        current = stack.pop()
+        subtree.append(current)
+        stack.extend(children.get(current, []))
+    session.execute(
+        update(table).where(table.c.workspace_id == workspace_id, table.c.id == node_id).values(merged_into_id=None)
+    )
+    session.execute(
+        update(table)
+        .where(table.c.workspace_id == workspace_id, table.c.id.in_(subtree))
+        .values(canonical_id=node_id)
+    )
+    return node.canonical_id, node_id
+
+
+def _fold_traits(
+    traits: dict[str, Any], traits_at: datetime | None, updates: list[tuple[datetime, dict[str, Any]]]
+) -> tuple[dict[str, Any], datetime | None]:
+    merged = dict(traits)
+    for at, incoming in sorted(updates, key=lambda pair: pair[0]):
+        if traits_at is None or at >= traits_at:
+            merged.update(incoming)
+            traits_at = at
+        else:
+            for key, value in incoming.items():
+                merged.setdefault(key, value)
+    return merged, traits_at
+
+
+def _merge_counts(counts: dict[str, Any], add: Contribution) -> dict[str, Any]:
+    by_type = dict(counts.get("by_type", {}))
+    by_event = dict(counts.get("by_event", {}))
+    for key, n in add.by_type.items():
+        by_type[key] = by_type.get(key, 0) + n
+    for key, n in add.by_event.items():
+        by_event[key] = by_event.get(key, 0) + n
+    return {"total": int(counts.get("total", 0)) + add.total, "by_type": by_type, "by_event": by_event}
+
+
+def apply_contributions(
+    session: Session, workspace_id: str, contributions: dict[str, Contribution], now: datetime
+) -> None:
+    """Fold one batch into each root's read model: one SELECT and one executemany UPDATE."""
+    if not contributions:
+        return
+    table = Profile.__table__
+    updates: list[dict[str, Any]] = []
+    ids = list(contributions)
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.traits, Profile.traits_at, Profile.event_counts, Profile.first_seen, Profile.last_seen)
+            .where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
+        )
+        for pid, traits, traits_at, counts, first, last in rows:
+            add = contributions[pid]
+            new_traits, new_at = _fold_traits(traits, traits_at, add.traits)
+            updates.append(
+                {
+                    "pid": pid,
+                    "traits": new_traits,
+                    "traits_at": new_at,
+                    "event_counts": _merge_counts(counts, add),
+                    "first_seen": min(x for x in (first, add.first_seen) if x is not None),
+                    "last_seen": max(x for x in (last, add.last_seen) if x is not None),
+                    "updated_at": now,
+                }
+            )
+    session.execute(
+        update(table)
+        .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("pid"))
+        .values(
+            traits=bindparam("traits"),
+            traits_at=bindparam("traits_at"),
+            event_counts=bindparam("event_counts"),
+            first_seen=bindparam("first_seen"),
+            last_seen=bindparam("last_seen"),
+            updated_at=bindparam("updated_at"),
+        ),
+        updates,
+    )
+
+
+def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str], now: datetime) -> None:
+    """Rebuild each root's read model from the event log of its whole tree (after a merge or
+    unmerge, when adding counters would be wrong)."""
+    table = Profile.__table__
+    for canon in set(canonical_ids):
+        members = [n.id for n in tree(session, workspace_id, canon)]
+        agg = events.aggregate(session, workspace_id, members)
+        traits, traits_at = _fold_traits({}, None, events.identify_traits_in_order(session, workspace_id, members))
+        session.execute(
+            update(table)
+            .where(table.c.workspace_id == workspace_id, table.c.id == canon)
+            .values(
+                traits=traits,
+                traits_at=traits_at,
+                event_counts={"total": agg.total, "by_type": agg.by_type, "by_event": agg.by_event},
+                first_seen=agg.first_seen,
+                last_seen=agg.last_seen,
+                updated_at=now,
+            )
+        )
+
+
+def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileState | None:
+    row = session.scalar(select(Profile).where(Profile.workspace_id == workspace_id, Profile.id == canonical_id))
+    if row is None:
+        return None
+    return ProfileState(row.id, row.traits, row.event_counts, row.first_seen, row.last_seen, row.created_at)
+
+
+def list_roots(
+    session: Session, workspace_id: str, *, limit: int, after: tuple[datetime, str] | None = None
+) -> list[str]:
+    """Root ids, newest activity first, keyset-paginated on (last_seen, id)."""
+    stmt = select(Profile.id, Profile.last_seen).where(
+        Profile.workspace_id == workspace_id,
+        Profile.merged_into_id.is_(None),
+        Profile.last_seen.is_not(None),
+    )
+    if after is not None:
+        at, pid = after
+        stmt = stmt.where((Profile.last_seen < at) | ((Profile.last_seen == at) & (Profile.id < pid)))
+    rows = session.execute(stmt.order_by(Profile.last_seen.desc(), Profile.id.desc()).limit(limit))
+    return [r[0] for r in rows]

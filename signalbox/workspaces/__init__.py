@@ -1,0 +1,1 @@
+"""Workspaces: the tenants. Every customer-data row carries a workspace_id."""

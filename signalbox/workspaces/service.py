@@ -1,0 +1,110 @@
+"""Create and find workspaces; authenticate keys."""
+
+from __future__ import annotations
+
+import re
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import phonenumbers
+from sqlalchemy import select
+from sqlalchemy.exc import IntegrityError
+
+from signalbox.core.clock import Clock, SystemClock
+from signalbox.core.db import Database
+from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
+from signalbox.core.ids import new_id
+from signalbox.core.keys import generate_key, hash_key
+from signalbox.workspaces.models import Workspace
+from signalbox.workspaces.schemas import CreatedWorkspace, WorkspaceInfo
+
+_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,99}$")
+
+
+def _info(row: Workspace) -> WorkspaceInfo:
+    return WorkspaceInfo(row.id, row.name, row.default_region, row.timezone)
+
+
+def validate_settings(name: str, default_region: str, timezone: str) -> tuple[str, str]:
+    if not _NAME.match(name):
+        raise InvalidInputError(
+            f"workspace name {name!r} must be 1-100 letters, digits, '.', '_' or '-' "
+            "and start with a letter or digit"
+        )
+    region = default_region.upper()
+    if region not in phonenumbers.SUPPORTED_REGIONS:
+        raise InvalidInputError(f"default region {default_region!r} is not an ISO 3166 code")
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(f"timezone {timezone!r} is not an IANA time zone") from None
+    return region, timezone
+
+
+def create_workspace(
+    db: Database,
+    name: str,
+    *,
+    default_region: str = "US",
+    timezone: str = "America/New_York",
+    clock: Clock | None = None,
+) -> CreatedWorkspace:
+    region, tz = validate_settings(name, default_region, timezone)
+    write_key, admin_key = generate_key("sbw"), generate_key("sba")
+    row = Workspace(
+        id=new_id("ws"),
+        name=name,
+        write_key_hash=hash_key(write_key),
+        admin_key_hash=hash_key(admin_key),
+        default_region=region,
+        timezone=tz,
+        created_at=(clock or SystemClock()).now(),
+    )
+    try:
+        with db.transaction() as session:
+            if session.scalar(select(Workspace.id).where(Workspace.name == name)):
+                raise ConflictError(f"a workspace named {name!r} already exists")
+            session.add(row)
+    except IntegrityError:
+        raise ConflictError(f"a workspace named {name!r} already exists") from None
+    return CreatedWorkspace(row.id, row.name, write_key, admin_key, region, tz)
+
+
+def get_workspace(db: Database, name_or_id: str) -> WorkspaceInfo:
+    with db.session() as session:
+        row = session.scalar(
+            select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id))
+        )
+    if row is None:
+        raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
+    return _info(row)
+
+
+def list_workspaces(db: Database) -> list[WorkspaceInfo]:
+    with db.session() as session:
+        rows = session.scalars(select(Workspace).order_by(Workspace.created_at)).all()
+    return [_info(r) for r in rows]
+
+
+def workspace_for_write_key(db: Database, write_key: str) -> WorkspaceInfo | None:
+    with db.session() as session:
+        row = session.scalar(select(Workspace).where(Workspace.write_key_hash == hash_key(write_key)))
+    return None if row is None else _info(row)
+
+
+def workspace_for_admin_key(db: Database, admin_key: str) -> WorkspaceInfo | None:
+    with db.session() as session:
+        row = session.scalar(select(Workspace).where(Workspace.admin_key_hash == hash_key(admin_key)))
+    return None if row is None else _info(row)
+
+
+def rotate_keys(db: Database, name_or_id: str) -> CreatedWorkspace:
+    """Issue new write and admin keys; the old ones stop working at once."""
+    write_key, admin_key = generate_key("sbw"), generate_key("sba")
+    with db.transaction() as session:
+        row = session.scalar(
+            select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id))
+        )
+        if row is None:
+            raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
+        row.write_key_hash, row.admin_key_hash = hash_key(write_key), hash_key(admin_key)
+        return CreatedWorkspace(row.id, row.name, write_key, admin_key, row.default_region, row.timezone)
