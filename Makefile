@@ -15,7 +15,7 @@ demo: install
 	SIGNALBOX_DATABASE_URL=$${SIGNALBOX_DATABASE_URL:-sqlite:///./signalbox.db} $(BIN)/signalbox demo
 
 lint: install
-	$(BIN)/ruff check signalbox tests bench
+	$(BIN)/ruff check signalbox tests
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -27,9 +27,7 @@ def identify(user_id: str | None = None, *, anonymous_id: str | None = None, **t
     return msg
 
 
-def track(
-    event: str, user_id: str | None = None, *, anonymous_id: str | None = None, **props: Any
-) -> dict[str, Any]:
+def track(event: str, user_id: str | None = None, *, anonymous_id: str | None = None, **props: Any) -> dict[str, Any]:
     msg: dict[str, Any] = {"type": "track", "event": event, "messageId": f"m-{next(_seq)}", "properties": props}
     if user_id is not None:
         msg["userId"] = user_id

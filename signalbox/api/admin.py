@@ -85,9 +85,7 @@ async def list_profiles(
     cursor: str | None = None,
 ) -> dict[str, Any]:
     after = _after(cursor)
-    found = await run_in_threadpool(
-        identity.list_profile_documents, svc.db, workspace.id, limit=limit, after=after
-    )
+    found = await run_in_threadpool(identity.list_profile_documents, svc.db, workspace.id, limit=limit, after=after)
     items = [documents.profile_doc(p) for p in found]
     return {"items": items, "next_cursor": _cursor(items[-1]) if len(items) == limit else None}
 
@@ -98,9 +96,7 @@ async def get_profile(user_id: str, workspace: AdminWorkspace, svc: ServicesDep)
     return documents.profile_doc(doc)
 
 
-@router.get(
-    "/profiles/{user_id}/events", response_model=EventPage, responses=_ERRORS, summary="A profile's events"
-)
+@router.get("/profiles/{user_id}/events", response_model=EventPage, responses=_ERRORS, summary="A profile's events")
 async def get_profile_events(
     user_id: str,
     workspace: AdminWorkspace,

@@ -7,7 +7,7 @@ from typing import Any
 from fastapi import FastAPI, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 
 from signalbox import __version__
 from signalbox.api import admin, errors, ingest
@@ -27,7 +27,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
         title="signalbox",
         version=__version__,
         description="Segment-compatible ingestion and the signalbox admin API.",
-        default_response_class=ORJSONResponse,
+        default_response_class=JSONResponse,
     )
     app.state.services = Services(settings, db, clock, Pipeline(db, settings, clock))
     # Browsers (analytics.js, sendBeacon) post from any site that embeds the snippet.
@@ -45,7 +45,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     @app.get("/healthz", tags=["ops"], summary="Database reachable?", responses={503: {"model": ErrorBody}})
     def healthz() -> Response:
         if db.ping():
-            return ORJSONResponse({"status": "ok"})
+            return JSONResponse({"status": "ok"})
         return errors.error(503, "database_unreachable", "the database did not answer")
 
     @app.get("/metrics", tags=["ops"], summary="Prometheus metrics", response_class=Response)

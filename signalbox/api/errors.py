@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from signalbox.core.errors import (
@@ -27,33 +27,33 @@ class ApiError(Exception):
         self.status, self.code, self.message = status, code, message
 
 
-def error(status: int, code: str, message: str) -> ORJSONResponse:
+def error(status: int, code: str, message: str) -> JSONResponse:
     headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
-    return ORJSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
+    return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(ApiError)
-    async def _api(_: Request, exc: ApiError) -> ORJSONResponse:
+    async def _api(_: Request, exc: ApiError) -> JSONResponse:
         return error(exc.status, exc.code, exc.message)
 
     @app.exception_handler(SignalboxError)
-    async def _domain(_: Request, exc: SignalboxError) -> ORJSONResponse:
+    async def _domain(_: Request, exc: SignalboxError) -> JSONResponse:
         return error(STATUS.get(type(exc), 400), exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
-    async def _invalid(_: Request, exc: RequestValidationError) -> ORJSONResponse:
+    async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:
         first = exc.errors()[0] if exc.errors() else {"loc": (), "msg": "invalid request"}
         where = ".".join(str(p) for p in first.get("loc", ()))
         return error(400, "invalid_request", f"{where}: {first.get('msg')}")
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http(_: Request, exc: StarletteHTTPException) -> ORJSONResponse:
+    async def _http(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
         return error(exc.status_code, code, str(exc.detail))
 
     @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> ORJSONResponse:
+    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
         # Our failure, not the client's: 503 tells SDKs to retry, and message ids make a
         # retry safe.
         log.error("unhandled error", extra={"exc_type": type(exc).__name__})

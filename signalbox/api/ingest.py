@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 from fastapi import APIRouter, Request
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import ORJSONResponse
+from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from signalbox.api.deps import services
@@ -112,7 +112,7 @@ def _sent_at(doc: dict[str, Any]) -> datetime | None:
     return ensure_utc(value)
 
 
-async def _single(request: Request, kind: str) -> ORJSONResponse:
+async def _single(request: Request, kind: str) -> JSONResponse:
     svc = services(request)
     doc = _parse(await _read_body(request, svc.settings.max_message_bytes))
     workspace = _authenticate(request, doc)
@@ -120,10 +120,10 @@ async def _single(request: Request, kind: str) -> ORJSONResponse:
     result = await run_in_threadpool(svc.pipeline.ingest, workspace, batch)
     if result.rejected:
         raise ApiError(400, "invalid_message", result.rejected[0].reason)
-    return ORJSONResponse({"success": True})
+    return JSONResponse({"success": True})
 
 
-async def _batch(request: Request) -> ORJSONResponse:
+async def _batch(request: Request) -> JSONResponse:
     svc = services(request)
     doc = _parse(await _read_body(request, svc.settings.max_batch_bytes))
     workspace = _authenticate(request, doc)
@@ -133,9 +133,10 @@ async def _batch(request: Request) -> ORJSONResponse:
     context = doc.get("context")
     if context is not None and not isinstance(context, dict):
         _refuse("invalid_batch", "batch `context` must be an object")
+    assert isinstance(messages, list)
     batch = BatchInput(messages, source="http", batch_context=context, batch_sent_at=_sent_at(doc))
     await run_in_threadpool(svc.pipeline.ingest, workspace, batch)
-    return ORJSONResponse({"success": True})
+    return JSONResponse({"success": True})
 
 
 def _message_body(kind: str) -> dict[str, Any]:
@@ -163,14 +164,14 @@ _BATCH_BODY = {
 
 
 def _single_handler(kind: str) -> Any:
-    async def handler(request: Request) -> ORJSONResponse:
+    async def handler(request: Request) -> JSONResponse:
         return await _single(request, kind)
 
     return handler
 
 
 def _register() -> None:
-    security = [{"writeKeyBasic": []}]
+    security: list[dict[str, list[str]]] = [{"writeKeyBasic": []}]
     for short, kind in SHORT_TYPES.items():
         handler = _single_handler(kind)
         for path, name in ((f"/{kind}", kind), (f"/{short}", f"{kind}_short")):

@@ -37,15 +37,23 @@ RejectsOpt = typer.Option(None, "--rejects", help="Reject file (default: PATH.re
 
 def _progress(total: int) -> Progress:
     return Progress(
-        TextColumn("[bold]importing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(),
-        console=err, transient=False,
+        TextColumn("[bold]importing"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
     )
 
 
 def _report(result: importers.ImportResult, json: bool) -> None:
     doc = {
-        "lines": result.lines, "accepted": result.accepted, "duplicates": result.duplicates,
-        "rejected": result.rejected, "dead_lettered": result.dead_lettered, "reject_file": result.reject_file,
+        "lines": result.lines,
+        "accepted": result.accepted,
+        "duplicates": result.duplicates,
+        "rejected": result.rejected,
+        "dead_lettered": result.dead_lettered,
+        "reject_file": result.reject_file,
     }
     if json:
         print_json(doc)
@@ -169,8 +177,12 @@ def events_list(
     """
     db = database()
     found = identity.profile_events(
-        db, workspace(db, workspace_name).id, user_id,
-        since=parse_when(since, "--since"), until=parse_when(until, "--until"), limit=limit,
+        db,
+        workspace(db, workspace_name).id,
+        user_id,
+        since=parse_when(since, "--since"),
+        until=parse_when(until, "--until"),
+        limit=limit,
     )
     docs = [documents.event_doc(e) for e in found]
     if json:

@@ -40,9 +40,7 @@ def workspace_create(
 
     Example: signalbox workspace create northside --json
     """
-    created = workspaces.create_workspace(
-        database(), name, default_region=default_region, timezone=timezone
-    )
+    created = workspaces.create_workspace(database(), name, default_region=default_region, timezone=timezone)
     doc = {"id": created.id, "name": created.name, "write_key": created.write_key, "admin_key": created.admin_key}
     if json:
         print_json(doc)
@@ -106,8 +104,7 @@ def demo(
     typer.echo(f"write key: {created.write_key}")
     typer.echo(f"admin key: {created.admin_key}")
     typer.echo(
-        f"try: curl -u {created.write_key}: http://{host}:{port}/v1/track "
-        "-d '{\"userId\":\"u1\",\"event\":\"visit\"}'"
+        f'try: curl -u {created.write_key}: http://{host}:{port}/v1/track -d \'{{"userId":"u1","event":"visit"}}\''
     )
     serve(host=host, port=port)
 

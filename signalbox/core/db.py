@@ -92,8 +92,7 @@ class Database:
         current, head = current_revision(self.engine), head_revision()
         if current != head:
             raise SchemaOutOfDateError(
-                f"database schema is at {current or 'nothing'}, code expects {head}: "
-                "run `signalbox db upgrade`"
+                f"database schema is at {current or 'nothing'}, code expects {head}: run `signalbox db upgrade`"
             )
 
     def dispose(self) -> None:

@@ -19,7 +19,10 @@ EVENTS_DEAD_LETTERED = Counter(
     "signalbox_events_dead_lettered_total", "Messages that failed on our side.", ["step"], registry=REGISTRY
 )
 REQUESTS_REJECTED = Counter(
-    "signalbox_requests_rejected_total", "Whole requests refused (auth, size, unreadable).", ["reason"], registry=REGISTRY
+    "signalbox_requests_rejected_total",
+    "Whole requests refused (auth, size, unreadable).",
+    ["reason"],
+    registry=REGISTRY,
 )
 BATCH_LATENCY = Histogram(
     "signalbox_batch_seconds",

@@ -36,9 +36,7 @@ class Settings(BaseSettings):
         # An embedded file next to the working directory is a development convenience; a
         # production deployment must say where its data lives.
         if self.environment == "production" and self.database_url == DEFAULT_DATABASE_URL:
-            raise ValueError(
-                "SIGNALBOX_DATABASE_URL must be set explicitly when SIGNALBOX_ENVIRONMENT=production"
-            )
+            raise ValueError("SIGNALBOX_DATABASE_URL must be set explicitly when SIGNALBOX_ENVIRONMENT=production")
         return self
 
     @property

@@ -23,9 +23,7 @@ def existing_message_ids(session: Session, workspace_id: str, message_ids: Seque
         chunk = message_ids[start : start + _CHUNK]
         found.update(
             session.scalars(
-                select(Event.message_id).where(
-                    Event.workspace_id == workspace_id, Event.message_id.in_(chunk)
-                )
+                select(Event.message_id).where(Event.workspace_id == workspace_id, Event.message_id.in_(chunk))
             )
         )
     return found
@@ -38,9 +36,7 @@ def insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
         return set()
     dialect = session.get_bind().dialect.name
     base = postgresql.insert(Event) if dialect == "postgresql" else sqlite.insert(Event)
-    stmt = base.on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(
-        Event.message_id
-    )
+    stmt = base.on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.message_id)
     return set(session.scalars(stmt, rows))
 
 
@@ -67,9 +63,9 @@ def aggregate(session: Session, workspace_id: str, profile_ids: Iterable[str]) -
         by_type[kind] = by_type.get(kind, 0) + count
         if kind == "track" and name is not None:
             by_event[name] = by_event.get(name, 0) + count
-        lo, hi = ensure_utc(lo), ensure_utc(hi)
-        first = lo if first is None or lo < first else first
-        last = hi if last is None or hi > last else last
+        low, high = ensure_utc(lo), ensure_utc(hi)
+        first = low if first is None or low < first else first
+        last = high if last is None or high > last else last
     return EventAggregate(total, by_type, by_event, first, last)
 
 
@@ -104,6 +100,5 @@ def list_events(
         stmt = stmt.where(Event.timestamp <= until)
     rows = session.scalars(stmt.order_by(Event.timestamp, Event.id).limit(limit))
     return [
-        StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at)
-        for r in rows
+        StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at) for r in rows
     ]

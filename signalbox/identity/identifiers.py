@@ -18,17 +18,47 @@ EXTERNAL_PRIORITY = 10
 
 JUNK_VALUES = frozenset(
     {
-        "", "null", "nil", "none", "undefined", "nan", "0", "-1", "-", "n/a", "na", "unknown",
-        "anonymous", "anon", "guest", "test", "user", "default", "false", "true", "[object object]",
+        "",
+        "null",
+        "nil",
+        "none",
+        "undefined",
+        "nan",
+        "0",
+        "-1",
+        "-",
+        "n/a",
+        "na",
+        "unknown",
+        "anonymous",
+        "anon",
+        "guest",
+        "test",
+        "user",
+        "default",
+        "false",
+        "true",
+        "[object object]",
         "00000000-0000-0000-0000-000000000000",
     }
 )
 JUNK_EMAILS = frozenset(
     {
-        "test@test.com", "test@example.com", "noemail@noemail.com", "no@email.com",
-        "none@none.com", "email@email.com", "a@a.com", "abc@abc.com", "null@null.com",
-        "noreply@noreply.com", "no-reply@no-reply.com", "donotreply@donotreply.com",
-        "asdf@asdf.com", "fake@fake.com", "user@example.com",
+        "test@test.com",
+        "test@example.com",
+        "noemail@noemail.com",
+        "no@email.com",
+        "none@none.com",
+        "email@email.com",
+        "a@a.com",
+        "abc@abc.com",
+        "null@null.com",
+        "noreply@noreply.com",
+        "no-reply@no-reply.com",
+        "donotreply@donotreply.com",
+        "asdf@asdf.com",
+        "fake@fake.com",
+        "user@example.com",
     }
 )
 _JUNK_EMAIL_LOCALS = frozenset({"noemail", "no-email", "none", "null", "noreply", "unknown"})

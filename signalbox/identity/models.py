@@ -5,7 +5,7 @@ from datetime import datetime
 from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signalbox.core.db import BigIntPK, Base
+from signalbox.core.db import Base, BigIntPK
 
 
 class Identifier(Base):

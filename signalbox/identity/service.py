@@ -79,9 +79,9 @@ class _Graph:
                 if (kind, value) in pairs:
                     self.owner[(kind, value)] = node
         found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
-        for node in found.values():
-            self.root[node.id] = node.canonical_id
-            self.node_user[node.id] = node.user_id
+        for info in found.values():
+            self.root[info.id] = info.canonical_id
+            self.node_user[info.id] = info.user_id
         self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, set(self.root.values())))
 
     def create_node(self, user_id: str | None) -> str:
@@ -99,7 +99,13 @@ class _Graph:
             return
         self.owner[pair] = node
         self.new_identifiers.append(
-            {"workspace_id": self.workspace_id, "type": pair[0], "value": pair[1], "profile_id": node, "created_at": self.now}
+            {
+                "workspace_id": self.workspace_id,
+                "type": pair[0],
+                "value": pair[1],
+                "profile_id": node,
+                "created_at": self.now,
+            }
         )
         if pair[0] == ids.USER_ID:
             if self.node_user.get(node) is None:
@@ -118,9 +124,7 @@ class _Graph:
         self.new_nodes, self.new_identifiers, self.node_user_updates = {}, [], {}
 
 
-def resolve_batch(
-    session: Session, workspace_id: str, messages: Sequence[Resolvable], now: datetime
-) -> ResolveStats:
+def resolve_batch(session: Session, workspace_id: str, messages: Sequence[Resolvable], now: datetime) -> ResolveStats:
     """Give every message a `profile_id` (the node its strongest identifier points at)."""
     graph = _Graph(session, workspace_id, now)
     wanted: set[Pair] = set()
@@ -358,7 +362,9 @@ def merge_log(db: Database, workspace_id: str, limit: int = 100) -> list[MergeIn
             .limit(limit)
         )
         return [
-            MergeInfo(r.id, r.action, r.source_profile_id, r.target_profile_id, r.reason, r.actor, r.undoes_id, r.created_at)
+            MergeInfo(
+                r.id, r.action, r.source_profile_id, r.target_profile_id, r.reason, r.actor, r.undoes_id, r.created_at
+            )
             for r in rows
         ]
 
@@ -372,8 +378,15 @@ def reviews(db: Database, workspace_id: str, status: str | None = "pending") -> 
         users = _node_users(session, workspace_id, [r.profile_a_id for r in rows] + [r.profile_b_id for r in rows])
         return [
             ReviewInfo(
-                r.id, r.profile_a_id, r.profile_b_id, users.get(r.profile_a_id), users.get(r.profile_b_id),
-                r.reason, r.status, r.created_at, r.decided_at,
+                r.id,
+                r.profile_a_id,
+                r.profile_b_id,
+                users.get(r.profile_a_id),
+                users.get(r.profile_b_id),
+                r.reason,
+                r.status,
+                r.created_at,
+                r.decided_at,
             )
             for r in rows
         ]
@@ -422,7 +435,9 @@ def unmerge(db: Database, workspace_id: str, merge_id: int, now: datetime) -> Me
         if entry is None or entry.action != "merge":
             raise NotFoundError(f"no merge {merge_id} in this workspace's merge log")
         undone = session.scalar(
-            select(MergeLogEntry.id).where(MergeLogEntry.workspace_id == workspace_id, MergeLogEntry.undoes_id == merge_id)
+            select(MergeLogEntry.id).where(
+                MergeLogEntry.workspace_id == workspace_id, MergeLogEntry.undoes_id == merge_id
+            )
         )
         if undone is not None:
             raise ConflictError(f"merge {merge_id} was already undone (log entry {undone})")
@@ -441,14 +456,25 @@ def unmerge(db: Database, workspace_id: str, merge_id: int, now: datetime) -> Me
         _remember_rejection(session, workspace_id, entry.source_profile_id, entry.target_profile_id, now, merge_id)
         profiles.recompute(session, workspace_id, [old_root, new_root], now)
         session.flush()
-        return MergeInfo(log.id, log.action, log.source_profile_id, log.target_profile_id, log.reason, log.actor, log.undoes_id, log.created_at)
+        return MergeInfo(
+            log.id,
+            log.action,
+            log.source_profile_id,
+            log.target_profile_id,
+            log.reason,
+            log.actor,
+            log.undoes_id,
+            log.created_at,
+        )
 
 
 def _remember_rejection(session: Session, workspace_id: str, a: str, b: str, now: datetime, merge_id: int) -> None:
     first, second = sorted((a, b))
     existing = session.scalar(
         select(MergeReview).where(
-            MergeReview.workspace_id == workspace_id, MergeReview.profile_a_id == first, MergeReview.profile_b_id == second
+            MergeReview.workspace_id == workspace_id,
+            MergeReview.profile_a_id == first,
+            MergeReview.profile_b_id == second,
         )
     )
     if existing is not None:
@@ -458,8 +484,13 @@ def _remember_rejection(session: Session, workspace_id: str, a: str, b: str, now
         return
     session.add(
         MergeReview(
-            workspace_id=workspace_id, profile_a_id=first, profile_b_id=second,
-            reason=f"unmerged (merge {merge_id})", status="rejected", created_at=now, decided_at=now,
+            workspace_id=workspace_id,
+            profile_a_id=first,
+            profile_b_id=second,
+            reason=f"unmerged (merge {merge_id})",
+            status="rejected",
+            created_at=now,
+            decided_at=now,
         )
     )
 

@@ -230,9 +230,7 @@ def _transaction_message(row: dict[str, Any], columns: TransactionColumns, zone:
         fmt = columns.timestamp_format or "ISO 8601"
         raise ValueError(f"timestamp {stamp!r} does not match {fmt}") from None
     amount = _parse_amount(row.get(columns.amount) or "")
-    extra = {
-        k: v for k, v in row.items() if k not in (columns.customer, columns.timestamp, columns.amount) and k
-    }
+    extra = {k: v for k, v in row.items() if k not in (columns.customer, columns.timestamp, columns.amount) and k}
     return {
         "type": "track",
         "event": columns.event,

@@ -6,7 +6,7 @@ from typing import Any
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signalbox.core.db import BigIntPK, Base
+from signalbox.core.db import Base, BigIntPK
 
 
 class DeadLetter(Base):

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select, update
+from sqlalchemy import Table, insert, select, update
 
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
@@ -44,6 +44,7 @@ from signalbox.profiles.schemas import Contribution
 from signalbox.workspaces.schemas import WorkspaceInfo
 
 log = get_logger("ingestion")
+DEAD_LETTERS: Table = DeadLetter.__table__  # type: ignore[assignment]
 
 
 @dataclass(frozen=True)
@@ -81,9 +82,7 @@ class Pipeline:
         try:
             self._persist(workspace, fresh, stored_rejects, result, received_at)
         except Exception as exc:
-            log.exception(
-                "batch failed; dead-lettering", extra={"workspace_id": workspace.id, "messages": len(fresh)}
-            )
+            log.exception("batch failed; dead-lettering", extra={"workspace_id": workspace.id, "messages": len(fresh)})
             if keep_rejects:  # a replay keeps its one dead-letter row instead of adding more
                 self._dead_letter_batch(workspace, batch, fresh, stored_rejects, exc, received_at)
             result.dead_lettered += len(fresh)
@@ -127,7 +126,7 @@ class Pipeline:
         now = self.clock.now()
         with self.db.transaction() as session:
             if rejects:
-                session.execute(DeadLetter.__table__.insert(), rejects)
+                session.execute(insert(DEAD_LETTERS), rejects)
             if not fresh:
                 return
             identity.lock_workspace(session, workspace.id)
@@ -168,7 +167,7 @@ class Pipeline:
         if rows:
             # If this fails too the database is gone: the caller answers 503 and the client retries.
             with self.db.transaction() as session:
-                session.execute(DeadLetter.__table__.insert(), rows)
+                session.execute(insert(DEAD_LETTERS), rows)
 
     def _count(self, source: str, result: BatchResult, seconds: float) -> None:
         EVENTS_ACCEPTED.labels(source).inc(result.accepted)
@@ -258,7 +257,14 @@ def list_dead_letters(
 def _dl_info(r: DeadLetter) -> DeadLetterInfo:
     mid = r.message.get("messageId")
     return DeadLetterInfo(
-        r.id, r.kind, r.step, r.reason, r.source, r.status, r.received_at, r.replayed_at,
+        r.id,
+        r.kind,
+        r.step,
+        r.reason,
+        r.source,
+        r.status,
+        r.received_at,
+        r.replayed_at,
         mid if isinstance(mid, str) else None,
     )
 

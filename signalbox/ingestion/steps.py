@@ -72,7 +72,7 @@ def _aware(value: datetime | None) -> datetime | None:
 
 
 def normalize(msg: SegmentMessage, raw: dict[str, Any], index: int, ctx: StepContext) -> NormalizedMessage:
-    context = {**(ctx.batch_context or {}), **(msg.context or {})}
+    context: dict[str, Any] = {**(ctx.batch_context or {}), **(msg.context or {})}
     received_at = ctx.received_at
     timestamp = _aware(msg.timestamp) or _aware(msg.originalTimestamp)
     sent_at = _aware(msg.sentAt) or ctx.batch_sent_at
@@ -81,9 +81,10 @@ def normalize(msg: SegmentMessage, raw: dict[str, Any], index: int, ctx: StepCon
         # The device clock may be wrong; what it got wrong is the same for both fields.
         event_time = received_at - (sent_at - timestamp)
     message_id = msg.messageId.strip() if msg.messageId and msg.messageId.strip() else None
-    traits = msg.traits or {}
-    context_traits = context.get("traits") if isinstance(context.get("traits"), dict) else {}
-    person_traits = {**context_traits, **traits} if msg.type == "identify" else context_traits
+    traits: dict[str, Any] = msg.traits or {}
+    found_traits = context.get("traits")
+    context_traits: dict[str, Any] = found_traits if isinstance(found_traits, dict) else {}
+    person_traits: dict[str, Any] = {**context_traits, **traits} if msg.type == "identify" else context_traits
     user_id = ids.clean_id(msg.userId)
     out = NormalizedMessage(
         index=index,

@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import bindparam, select, update
+from sqlalchemy import Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.events import service as events
@@ -18,6 +18,7 @@ from signalbox.profiles.models import Profile
 from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState
 
 _CHUNK = 2000
+PROFILES: Table = Profile.__table__  # type: ignore[assignment]
 
 
 def empty_counts() -> dict[str, Any]:
@@ -43,15 +44,15 @@ def node_row(workspace_id: str, node_id: str, user_id: str | None, now: datetime
 
 def insert_nodes(session: Session, rows: list[dict[str, Any]]) -> None:
     if rows:
-        session.execute(Profile.__table__.insert(), rows)
+        session.execute(PROFILES.insert(), rows)
 
 
 def set_node_users(session: Session, workspace_id: str, users: dict[str, str]) -> None:
     if users:
         session.execute(
-            update(Profile.__table__)
-            .where(Profile.__table__.c.workspace_id == workspace_id)
-            .where(Profile.__table__.c.id == bindparam("node"))
+            update(PROFILES)
+            .where(PROFILES.c.workspace_id == workspace_id)
+            .where(PROFILES.c.id == bindparam("node"))
             .values(user_id=bindparam("uid")),
             [{"node": node, "uid": uid} for node, uid in users.items()],
         )
@@ -62,8 +63,9 @@ def nodes(session: Session, workspace_id: str, node_ids: Iterable[str]) -> dict[
     out: dict[str, ProfileNode] = {}
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
-            select(Profile.id, Profile.canonical_id, Profile.merged_into_id, Profile.user_id, Profile.created_at)
-            .where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
+            select(Profile.id, Profile.canonical_id, Profile.merged_into_id, Profile.user_id, Profile.created_at).where(
+                Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK])
+            )
         )
         for row in rows:
             out[row[0]] = ProfileNode(*row)
@@ -94,13 +96,14 @@ def tree_user_ids(session: Session, workspace_id: str, canonical_ids: Iterable[s
             .order_by(Profile.created_at.desc(), Profile.id.desc())
         )
         for canon, uid in rows:
-            out[canon] = uid
+            if uid is not None:
+                out[canon] = uid
     return out
 
 
 def point_tree(session: Session, workspace_id: str, source: str, target: str) -> None:
     """Hang tree `source` (a root) under root `target`."""
-    table = Profile.__table__
+    table = PROFILES
     session.execute(
         update(table).where(table.c.workspace_id == workspace_id, table.c.id == source).values(merged_into_id=target)
     )
@@ -114,13 +117,14 @@ def point_tree(session: Session, workspace_id: str, source: str, target: str) ->
 def detach(session: Session, workspace_id: str, node_id: str) -> tuple[str, str]:
     """Cut `node_id` from its parent; it becomes the root of its own subtree.
     Returns (old root, new root)."""
-    table = Profile.__table__
+    table = PROFILES
     node = nodes(session, workspace_id, [node_id])[node_id]
     members = tree(session, workspace_id, node.canonical_id)
     children: dict[str | None, list[str]] = {}
     for member in members:
         children.setdefault(member.merged_into_id, []).append(member.id)
-    subtree, stack = [], [node_id]
+    subtree: list[str] = []
+    stack: list[str] = [node_id]
     while stack:
         current = stack.pop()
         subtree.append(current)
@@ -129,9 +133,7 @@ def detach(session: Session, workspace_id: str, node_id: str) -> tuple[str, str]
         update(table).where(table.c.workspace_id == workspace_id, table.c.id == node_id).values(merged_into_id=None)
     )
     session.execute(
-        update(table)
-        .where(table.c.workspace_id == workspace_id, table.c.id.in_(subtree))
-        .values(canonical_id=node_id)
+        update(table).where(table.c.workspace_id == workspace_id, table.c.id.in_(subtree)).values(canonical_id=node_id)
     )
     return node.canonical_id, node_id
 
@@ -166,13 +168,19 @@ def apply_contributions(
     """Fold one batch into each root's read model: one SELECT and one executemany UPDATE."""
     if not contributions:
         return
-    table = Profile.__table__
+    table = PROFILES
     updates: list[dict[str, Any]] = []
     ids = list(contributions)
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
-            select(Profile.id, Profile.traits, Profile.traits_at, Profile.event_counts, Profile.first_seen, Profile.last_seen)
-            .where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
+            select(
+                Profile.id,
+                Profile.traits,
+                Profile.traits_at,
+                Profile.event_counts,
+                Profile.first_seen,
+                Profile.last_seen,
+            ).where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
         )
         for pid, traits, traits_at, counts, first, last in rows:
             add = contributions[pid]
@@ -206,7 +214,7 @@ def apply_contributions(
 def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str], now: datetime) -> None:
     """Rebuild each root's read model from the event log of its whole tree (after a merge or
     unmerge, when adding counters would be wrong)."""
-    table = Profile.__table__
+    table = PROFILES
     for canon in set(canonical_ids):
         members = [n.id for n in tree(session, workspace_id, canon)]
         agg = events.aggregate(session, workspace_id, members)

@@ -27,8 +27,7 @@ def _info(row: Workspace) -> WorkspaceInfo:
 def validate_settings(name: str, default_region: str, timezone: str) -> tuple[str, str]:
     if not _NAME.match(name):
         raise InvalidInputError(
-            f"workspace name {name!r} must be 1-100 letters, digits, '.', '_' or '-' "
-            "and start with a letter or digit"
+            f"workspace name {name!r} must be 1-100 letters, digits, '.', '_' or '-' and start with a letter or digit"
         )
     region = default_region.upper()
     if region not in phonenumbers.SUPPORTED_REGIONS:
@@ -71,9 +70,7 @@ def create_workspace(
 
 def get_workspace(db: Database, name_or_id: str) -> WorkspaceInfo:
     with db.session() as session:
-        row = session.scalar(
-            select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id))
-        )
+        row = session.scalar(select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id)))
     if row is None:
         raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
     return _info(row)
@@ -101,9 +98,7 @@ def rotate_keys(db: Database, name_or_id: str) -> CreatedWorkspace:
     """Issue new write and admin keys; the old ones stop working at once."""
     write_key, admin_key = generate_key("sbw"), generate_key("sba")
     with db.transaction() as session:
-        row = session.scalar(
-            select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id))
-        )
+        row = session.scalar(select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id)))
         if row is None:
             raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
         row.write_key_hash, row.admin_key_hash = hash_key(write_key), hash_key(admin_key)
