@@ -18,10 +18,10 @@ from pydantic import TypeAdapter, ValidationError
 
 from signalbox.api.deps import services
 from signalbox.api.errors import ApiError
-from signalbox.core.clock import ensure_utc
 from signalbox.core.metrics import REQUESTS_REJECTED
 from signalbox.ingestion.schemas import SHORT_TYPES, Accepted, ErrorBody
 from signalbox.ingestion.service import BatchInput
+from signalbox.ingestion.steps import EARLIEST, LATEST, utc_in_range
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
@@ -109,7 +109,10 @@ def _sent_at(doc: dict[str, Any]) -> datetime | None:
         value = _when.validate_python(raw)
     except ValidationError:
         return _refuse("invalid_message", "sentAt is not an ISO 8601 timestamp")  # type: ignore[no-any-return]
-    return ensure_utc(value)
+    in_range = utc_in_range(value)
+    if in_range is None:
+        _refuse("invalid_message", f"sentAt must be between {EARLIEST.year} and {LATEST.year - 1}")
+    return in_range
 
 
 async def _single(request: Request, kind: str) -> JSONResponse:

@@ -14,6 +14,8 @@ from signalbox.identity import identifiers as ids
 from signalbox.ingestion.schemas import Drop, NormalizedMessage, SegmentMessage
 
 _PHONE_KEYS = ("phone", "phone_number", "phoneNumber", "mobile")
+EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
+LATEST = datetime(2200, 1, 1, tzinfo=UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,7 +42,22 @@ def validate(raw: Any, ctx: StepContext) -> SegmentMessage | Drop:
         msg = SegmentMessage.model_validate(raw)
     except ValidationError as exc:
         return Drop("validate", _describe(exc))
+    for name in ("timestamp", "originalTimestamp", "sentAt"):
+        value = getattr(msg, name)
+        if value is not None and utc_in_range(value) is None:
+            return Drop("validate", f"{name}: must be between {EARLIEST.year} and {LATEST.year - 1}")
     return _check_required(msg)
+
+
+def utc_in_range(value: datetime) -> datetime | None:
+    """The value in UTC, or None when it is outside the years an event can have happened in.
+    Far-off values would overflow the clock-skew arithmetic (and no customer acted in year 1)."""
+    try:
+        aware = _aware(value)
+    except OverflowError:
+        return None
+    assert aware is not None
+    return aware if EARLIEST <= aware < LATEST else None
 
 
 def _describe(exc: ValidationError) -> str:

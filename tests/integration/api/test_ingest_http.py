@@ -55,6 +55,7 @@ def test_gzip_under_a_form_content_type(live_server, db, workspace):
         (b'{"batch": "x"}', "invalid_batch"),
         (b'{"batch": [], "context": 3}', "invalid_batch"),
         (b"\x1f\x8b\x08garbage", "bad_gzip"),
+        (b'{"batch": [], "sentAt": "0001-01-01T00:00:00+00:01"}', "invalid_message"),
     ],
 )
 def test_unreadable_batches_are_400_with_a_code(live_server, workspace, body, code):

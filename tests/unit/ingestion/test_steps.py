@@ -44,6 +44,10 @@ def run(raw, **kw) -> NormalizedMessage | Drop:
         ({"type": "alias", "userId": "u1"}, "previousId"),
         ({"type": "group", "userId": "u1"}, "groupId"),
         ({"type": "track", "userId": {"a": 1}, "event": "x"}, "userId"),
+        # Far-off clocks would overflow the skew correction; they are refused, not a 5xx.
+        ({"type": "track", "userId": "u1", "event": "x", "sentAt": "4026-01-01T00:00:00Z"}, "sentAt"),
+        ({"type": "track", "userId": "u1", "event": "x", "timestamp": "0001-01-01T00:00:00+00:01"}, "timestamp"),
+        ({"type": "page", "anonymousId": 1, "originalTimestamp": "1900-01-01T00:00:00Z"}, "originalTimestamp"),
     ],
 )
 def test_validate_drops_with_a_reason(raw, reason):
