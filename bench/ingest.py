@@ -23,6 +23,7 @@ from pathlib import Path
 
 import httpx
 import orjson
+import phonenumbers
 from sqlalchemy import func, select, text
 
 from signalbox.core import migrate
@@ -41,6 +42,17 @@ BATCH = 500
 def make_settings(url: str) -> Settings:
     return Settings(database_url=url, environment="test")
 
+# Real area codes; with the fictional 555-01xx lines they give each user a phone of their own
+# (a bench where 50 strangers share a phone measures the review queue, not ingestion).
+AREA_CODES = [
+    a for a in range(201, 990) if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{a}5550100", "US"))
+]
+
+
+def phone(u: int) -> str:
+    return f"+1{AREA_CODES[u // 100 % len(AREA_CODES)]}555{u % 100 + 100:04d}"
+
+
 EVENT_NAMES = ["visit", "class_booked", "class_attended", "email_opened", "purchase", "page_viewed"]
 
 
@@ -55,7 +67,7 @@ def messages(n_events: int, n_users: int, seed: int = 7) -> list[dict]:
                 "messageId": f"id-{u}",
                 "userId": f"member-{u}",
                 "anonymousId": f"anon-{u}",
-                "traits": {"email": f"Member{u}@Example.com", "phone": f"+1415555{u % 100 + 100:04d}", "plan": "gold"},
+                "traits": {"email": f"Member{u}@Example.com", "phone": phone(u), "plan": "gold"},
                 "timestamp": (start + timedelta(minutes=u)).isoformat(),
             }
         )

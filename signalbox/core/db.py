@@ -9,6 +9,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, create_engine, event, text
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -109,10 +110,15 @@ def _commit_or_rollback(session: Session) -> Iterator[None]:
     session.commit()
 
 
+def _json_dumps(value: Any) -> str:
+    # orjson is several times faster than the stdlib on the event stream's JSON columns.
+    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+
+
 def _make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False})
+        engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps)
         timeout = settings.sqlite_busy_timeout_ms
 
         @event.listens_for(engine, "connect")
@@ -134,6 +140,7 @@ def _make_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
+        json_serializer=_json_dumps,
         pool_size=settings.pg_pool_size,
         pool_pre_ping=True,
         connect_args={"prepare_threshold": 5},

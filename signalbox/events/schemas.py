@@ -14,14 +14,3 @@ class StoredEvent:
     traits: dict[str, Any]
     timestamp: datetime
     received_at: datetime
-
-
-@dataclass(frozen=True, slots=True)
-class EventAggregate:
-    """What the profile read model needs from a set of events."""
-
-    total: int
-    by_type: dict[str, int]
-    by_event: dict[str, int]
-    first_seen: datetime | None
-    last_seen: datetime | None

@@ -6,13 +6,13 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import Table, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from signalbox.core.clock import ensure_utc
 from signalbox.events.models import Event
-from signalbox.events.schemas import EventAggregate, StoredEvent
+from signalbox.events.schemas import StoredEvent
 
 _CHUNK = 2000
 
@@ -29,15 +29,21 @@ def existing_message_ids(session: Session, workspace_id: str, message_ids: Seque
     return found
 
 
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> set[str]:
-    """Insert rows; a (workspace, message_id) already stored is skipped by the database, so a
-    concurrent retry can never store a message twice. Returns the message ids inserted."""
+def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
+    """Insert rows the caller already checked against the log under the workspace lock.
+
+    ``ON CONFLICT DO NOTHING`` stays as the last guard so a message can never be stored twice
+    even if a caller forgets the check; without RETURNING the rows go in as one executemany,
+    which is what keeps ingestion near the raw insert rate. Returns the rows inserted."""
     if not rows:
-        return set()
+        return 0
     dialect = session.get_bind().dialect.name
-    base = postgresql.insert(Event) if dialect == "postgresql" else sqlite.insert(Event)
-    stmt = base.on_conflict_do_nothing(index_elements=["workspace_id", "message_id"]).returning(Event.message_id)
-    return set(session.scalars(stmt, rows))
+    table: Table = Event.__table__  # type: ignore[assignment]
+    base = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
+    stmt = base.on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
+    result = session.connection().execute(stmt, rows)
+    count = result.rowcount
+    return count if count is not None and count >= 0 else len(rows)
 
 
 def insert_events_plain(session: Session, rows: list[dict[str, Any]]) -> None:
@@ -45,43 +51,38 @@ def insert_events_plain(session: Session, rows: list[dict[str, Any]]) -> None:
     session.execute(insert(Event), rows)
 
 
-def aggregate(session: Session, workspace_id: str, profile_ids: Iterable[str]) -> EventAggregate:
-    ids = list(profile_ids)
-    where = (Event.workspace_id == workspace_id, Event.profile_id.in_(ids))
-    by_type: dict[str, int] = {}
-    by_event: dict[str, int] = {}
-    total = 0
-    first: datetime | None = None
-    last: datetime | None = None
-    grouped = session.execute(
-        select(Event.type, Event.event, func.count(), func.min(Event.timestamp), func.max(Event.timestamp))
-        .where(*where)
-        .group_by(Event.type, Event.event)
-    )
-    for kind, name, count, lo, hi in grouped:
-        total += count
-        by_type[kind] = by_type.get(kind, 0) + count
-        if kind == "track" and name is not None:
-            by_event[name] = by_event.get(name, 0) + count
-        low, high = ensure_utc(lo), ensure_utc(hi)
-        first = low if first is None or low < first else first
-        last = high if last is None or high > last else last
-    return EventAggregate(total, by_type, by_event, first, last)
-
-
-def identify_traits_in_order(
-    session: Session, workspace_id: str, profile_ids: Iterable[str]
-) -> list[tuple[datetime, dict[str, Any]]]:
-    rows = session.execute(
-        select(Event.timestamp, Event.traits)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.profile_id.in_(list(profile_ids)),
-            Event.type == "identify",
+def aggregate_by_node(
+    session: Session, workspace_id: str, node_ids: Sequence[str]
+) -> list[tuple[str, str, str | None, int, datetime, datetime]]:
+    """(node, type, event, count, first, last) for every node, for folding into their roots."""
+    out: list[tuple[str, str, str | None, int, datetime, datetime]] = []
+    for start in range(0, len(node_ids), _CHUNK):
+        rows = session.execute(
+            select(Event.profile_id, Event.type, Event.event, func.count(), func.min(Event.timestamp))
+            .add_columns(func.max(Event.timestamp))
+            .where(Event.workspace_id == workspace_id, Event.profile_id.in_(node_ids[start : start + _CHUNK]))
+            .group_by(Event.profile_id, Event.type, Event.event)
         )
-        .order_by(Event.timestamp, Event.id)
-    )
-    return [(ensure_utc(ts), traits) for ts, traits in rows]
+        out.extend((node, kind, name, n, ensure_utc(lo), ensure_utc(hi)) for node, kind, name, n, lo, hi in rows)
+    return out
+
+
+def identify_traits_by_node(
+    session: Session, workspace_id: str, node_ids: Sequence[str]
+) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """(node, timestamp, traits) of every identify of the nodes, oldest first."""
+    out: list[tuple[str, datetime, int, dict[str, Any]]] = []
+    for start in range(0, len(node_ids), _CHUNK):
+        rows = session.execute(
+            select(Event.profile_id, Event.timestamp, Event.id, Event.traits).where(
+                Event.workspace_id == workspace_id,
+                Event.profile_id.in_(node_ids[start : start + _CHUNK]),
+                Event.type == "identify",
+            )
+        )
+        out.extend((node, ensure_utc(ts), row_id, traits) for node, ts, row_id, traits in rows)
+    out.sort(key=lambda row: (row[1], row[2]))
+    return [(node, ts, traits) for node, ts, _, traits in out]
 
 
 def list_events(

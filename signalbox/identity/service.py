@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import func, insert, or_, select, update
+from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.core.db import Database
@@ -64,6 +64,9 @@ class _Graph:
     new_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
     new_identifiers: list[dict[str, Any]] = field(default_factory=list)
     node_user_updates: dict[str, str] = field(default_factory=dict)
+    # Merges decided in this batch, written with the other buffered rows in `flush`.
+    pending_merges: list[_MergeWrite] = field(default_factory=list)
+    has_rejections: bool = False
     stats: ResolveStats = field(default_factory=ResolveStats)
 
     def load(self, pairs: set[Pair]) -> None:
@@ -83,6 +86,15 @@ class _Graph:
             self.root[info.id] = info.canonical_id
             self.node_user[info.id] = info.user_id
         self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, set(self.root.values())))
+        # Most workspaces have never rejected a pair; then no merge needs the (costly) check.
+        self.has_rejections = (
+            self.session.scalar(
+                select(MergeReview.id)
+                .where(MergeReview.workspace_id == self.workspace_id, MergeReview.status == "rejected")
+                .limit(1)
+            )
+            is not None
+        )
 
     def create_node(self, user_id: str | None) -> str:
         node = new_id("prof")
@@ -116,12 +128,28 @@ class _Graph:
                     self.node_user_updates[node] = pair[1]
             self.tree_user.setdefault(self.root[node], pair[1])
 
+    def merge(self, source: str, target: str, reason: str) -> None:
+        """Hang root `source` under root `target`, in memory now and in the database at flush."""
+        self.pending_merges.append(_MergeWrite(source, target, reason, "auto"))
+        for member, root in list(self.root.items()):
+            if root == source:
+                self.root[member] = target
+        if source in self.new_nodes:
+            self.new_nodes[source]["merged_into_id"] = target
+        if self.tree_user.get(source):
+            self.tree_user.setdefault(target, self.tree_user[source])
+        self.tree_user.pop(source, None)
+
     def flush(self) -> None:
+        for node, row in self.new_nodes.items():
+            row["canonical_id"] = self.root[node]
         profiles.insert_nodes(self.session, list(self.new_nodes.values()))
         if self.new_identifiers:
             self.session.execute(insert(Identifier), self.new_identifiers)
         profiles.set_node_users(self.session, self.workspace_id, self.node_user_updates)
-        self.new_nodes, self.new_identifiers, self.node_user_updates = {}, [], {}
+        stored = [m for m in self.pending_merges if m.source not in self.new_nodes]
+        _write_merges(self.session, self.workspace_id, self.pending_merges, self.now, self.root, stored)
+        self.new_nodes, self.new_identifiers, self.node_user_updates, self.pending_merges = {}, [], {}, []
 
 
 def resolve_batch(session: Session, workspace_id: str, messages: Sequence[Resolvable], now: datetime) -> ResolveStats:
@@ -185,41 +213,70 @@ def _join(graph: _Graph, node_a: str, node_b: str, reason: str) -> None:
     if user_a and user_b and user_a != user_b:
         _ask_review(graph, node_a, node_b, f"{reason}, but user_ids {user_a} and {user_b} differ")
         return
-    graph.flush()
-    if _blocked(graph.session, graph.workspace_id, root_a, root_b):
-        return
+    if graph.has_rejections:
+        graph.flush()
+        if _blocked(graph.session, graph.workspace_id, root_a, root_b):
+            return
     # The tree that has a user_id keeps its root, so its id stays stable for callers.
     target, source = (root_b, root_a) if user_b and not user_a else (root_a, root_b)
-    _merge(graph.session, graph.workspace_id, source, target, reason, "auto", graph.now)
-    for member, root in list(graph.root.items()):
-        if root == source:
-            graph.root[member] = target
-    if graph.tree_user.get(source):
-        graph.tree_user.setdefault(target, graph.tree_user[source])
-    graph.tree_user.pop(source, None)
+    graph.merge(source, target, reason)
     graph.stats.merges += 1
     graph.stats.rebuild.add(target)
     graph.stats.rebuild.discard(source)
 
 
-def _merge(
-    session: Session, workspace_id: str, source: str, target: str, reason: str, actor: str, now: datetime
-) -> int:
-    """The one write path for merges: pointers and the log row together."""
-    profiles.point_tree(session, workspace_id, source, target)
-    entry = MergeLogEntry(
-        workspace_id=workspace_id,
-        action="merge",
-        source_profile_id=source,
-        target_profile_id=target,
-        reason=reason[:500],
-        actor=actor,
-        undoes_id=None,
-        created_at=now,
+@dataclass(frozen=True, slots=True)
+class _MergeWrite:
+    source: str  # a root
+    target: str  # a root
+    reason: str
+    actor: str
+
+
+def _write_merges(
+    session: Session,
+    workspace_id: str,
+    merges: Sequence[_MergeWrite],
+    now: datetime,
+    final_root: dict[str, str],
+    stored_sources: Sequence[_MergeWrite],
+) -> None:
+    """The one write path for merges: pointers and their log rows together. `final_root`
+    gives where each merged root ends up after all of `merges`; `stored_sources` are the
+    merges whose source rows already exist in the database (new nodes were inserted with
+    their pointers set)."""
+    if not merges:
+        return
+    table = profiles.PROFILES
+    if stored_sources:
+        session.execute(
+            update(table)
+            .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("src"))
+            .values(merged_into_id=bindparam("dst")),
+            [{"src": m.source, "dst": m.target} for m in stored_sources],
+        )
+        session.execute(
+            update(table)
+            .where(table.c.workspace_id == workspace_id, table.c.canonical_id == bindparam("src"))
+            .values(canonical_id=bindparam("dst")),
+            [{"src": m.source, "dst": final_root.get(m.target, m.target)} for m in stored_sources],
+        )
+    session.execute(
+        insert(MergeLogEntry),
+        [
+            {
+                "workspace_id": workspace_id,
+                "action": "merge",
+                "source_profile_id": m.source,
+                "target_profile_id": m.target,
+                "reason": m.reason[:500],
+                "actor": m.actor,
+                "undoes_id": None,
+                "created_at": now,
+            }
+            for m in merges
+        ],
     )
-    session.add(entry)
-    session.flush()
-    return entry.id
 
 
 def _tree_ids(session: Session, workspace_id: str, root: str) -> list[str]:
@@ -418,7 +475,8 @@ def decide_review(db: Database, workspace_id: str, review_id: int, accept: bool,
             root_a, root_b = (found[n].canonical_id for n in (review.profile_a_id, review.profile_b_id))
             if root_a != root_b:
                 target, source = sorted((root_a, root_b))  # older id (time-ordered) keeps its root
-                _merge(session, workspace_id, source, target, f"review {review_id}: {review.reason}", "review", now)
+                merge = _MergeWrite(source, target, f"review {review_id}: {review.reason}", "review")
+                _write_merges(session, workspace_id, [merge], now, {target: target}, [merge])
                 profiles.recompute(session, workspace_id, [target], now)
         session.flush()
     return next(r for r in reviews(db, workspace_id, status=None) if r.id == review_id)

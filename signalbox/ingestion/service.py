@@ -136,15 +136,17 @@ class Pipeline:
             if not todo:
                 return
             stats = identity.resolve_batch(session, workspace.id, todo, now)
+            # The workspace lock is held since the check above, so every row of `todo` is new.
             inserted = events.insert_events(session, [_event_row(workspace.id, m) for m in todo])
-            result.duplicates += len(todo) - len(inserted)
-            result.accepted += len(inserted)
+            if inserted != len(todo):
+                raise RuntimeError(f"{len(todo) - inserted} messages changed under the workspace lock")
+            result.accepted += inserted
             result.merges += stats.merges
             result.reviews += stats.reviews
             contributions: dict[str, Contribution] = {}
             for msg in todo:
                 root = stats.root_of[msg.profile_id]
-                if msg.message_id in inserted and root not in stats.rebuild:
+                if root not in stats.rebuild:
                     contributions.setdefault(root, Contribution()).add(
                         msg.type, msg.event, msg.timestamp, msg.profile_traits
                     )

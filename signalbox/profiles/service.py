@@ -10,7 +10,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.events import service as events
@@ -162,6 +162,22 @@ def _merge_counts(counts: dict[str, Any], add: Contribution) -> dict[str, Any]:
     return {"total": int(counts.get("total", 0)) + add.total, "by_type": by_type, "by_event": by_event}
 
 
+def _update_read_model() -> Update:
+    table = PROFILES
+    return (
+        update(table)
+        .where(table.c.id == bindparam("pid"))
+        .values(
+            traits=bindparam("traits"),
+            traits_at=bindparam("traits_at"),
+            event_counts=bindparam("event_counts"),
+            first_seen=bindparam("first_seen"),
+            last_seen=bindparam("last_seen"),
+            updated_at=bindparam("updated_at"),
+        )
+    )
+
+
 def apply_contributions(
     session: Session, workspace_id: str, contributions: dict[str, Contribution], now: datetime
 ) -> None:
@@ -196,41 +212,51 @@ def apply_contributions(
                     "updated_at": now,
                 }
             )
-    session.execute(
-        update(table)
-        .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("pid"))
-        .values(
-            traits=bindparam("traits"),
-            traits_at=bindparam("traits_at"),
-            event_counts=bindparam("event_counts"),
-            first_seen=bindparam("first_seen"),
-            last_seen=bindparam("last_seen"),
-            updated_at=bindparam("updated_at"),
-        ),
-        updates,
-    )
+    session.execute(_update_read_model().where(table.c.workspace_id == workspace_id), updates)
 
 
 def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str], now: datetime) -> None:
     """Rebuild each root's read model from the event log of its whole tree (after a merge or
-    unmerge, when adding counters would be wrong)."""
-    table = PROFILES
-    for canon in set(canonical_ids):
-        members = [n.id for n in tree(session, workspace_id, canon)]
-        agg = events.aggregate(session, workspace_id, members)
-        traits, traits_at = _fold_traits({}, None, events.identify_traits_in_order(session, workspace_id, members))
-        session.execute(
-            update(table)
-            .where(table.c.workspace_id == workspace_id, table.c.id == canon)
-            .values(
-                traits=traits,
-                traits_at=traits_at,
-                event_counts={"total": agg.total, "by_type": agg.by_type, "by_event": agg.by_event},
-                first_seen=agg.first_seen,
-                last_seen=agg.last_seen,
-                updated_at=now,
+    unmerge, when adding counters would be wrong). A handful of queries for all roots."""
+    roots = sorted(set(canonical_ids))
+    if not roots:
+        return
+    root_of: dict[str, str] = {}
+    for start in range(0, len(roots), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.canonical_id).where(
+                Profile.workspace_id == workspace_id, Profile.canonical_id.in_(roots[start : start + _CHUNK])
             )
         )
+        root_of.update({node: canon for node, canon in rows})
+    members = sorted(root_of)
+    totals = {root: Contribution() for root in roots}
+    for node, kind, name, count, first, last in events.aggregate_by_node(session, workspace_id, members):
+        add = totals[root_of[node]]
+        add.total += count
+        add.by_type[kind] = add.by_type.get(kind, 0) + count
+        if kind == "track" and name is not None:
+            add.by_event[name] = add.by_event.get(name, 0) + count
+        add.first_seen = first if add.first_seen is None or first < add.first_seen else add.first_seen
+        add.last_seen = last if add.last_seen is None or last > add.last_seen else add.last_seen
+    for node, at, traits in events.identify_traits_by_node(session, workspace_id, members):
+        if traits:
+            totals[root_of[node]].traits.append((at, traits))
+    updates = []
+    for root, add in totals.items():
+        traits, traits_at = _fold_traits({}, None, add.traits)
+        updates.append(
+            {
+                "pid": root,
+                "traits": traits,
+                "traits_at": traits_at,
+                "event_counts": _merge_counts(empty_counts(), add),
+                "first_seen": add.first_seen,
+                "last_seen": add.last_seen,
+                "updated_at": now,
+            }
+        )
+    session.execute(_update_read_model().where(PROFILES.c.workspace_id == workspace_id), updates)
 
 
 def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileState | None:

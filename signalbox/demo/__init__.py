@@ -1,0 +1,1 @@
+"""Deterministic demo world: a multi-location fitness chain fed through the real pipeline."""

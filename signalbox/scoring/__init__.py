@@ -1,0 +1,1 @@
+"""Signals: the transparent at-risk score and the calibrated churn model."""
