@@ -8,6 +8,7 @@ from typing import Any
 from signalbox.events.schemas import StoredEvent
 from signalbox.identity.schemas import MergeInfo, ProfileDocument, ReviewInfo
 from signalbox.ingestion.schemas import DeadLetterInfo
+from signalbox.profiles.schemas import Signals
 
 
 def iso(value: datetime | None) -> str | None:
@@ -24,6 +25,19 @@ def profile_doc(p: ProfileDocument) -> dict[str, Any]:
         "first_seen": iso(p.first_seen),
         "last_seen": iso(p.last_seen),
         "event_counts": p.event_counts,
+        **signals_doc(p.signals),
+    }
+
+
+def signals_doc(s: Signals | None) -> dict[str, Any]:
+    return {
+        "at_risk_score": s.at_risk_score if s else None,
+        "at_risk_band": s.at_risk_band if s else None,
+        "at_risk_components": s.at_risk_components if s else None,
+        "score_as_of": s.score_as_of.isoformat() if s and s.score_as_of else None,
+        "scored_at": iso(s.scored_at) if s else None,
+        "computed_traits": s.computed_traits if s else None,
+        "traits_computed_at": iso(s.traits_computed_at) if s else None,
     }
 
 

@@ -4,7 +4,7 @@ workspace, so another workspace's data answers 404 exactly as if it did not exis
 from __future__ import annotations
 
 import base64
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any
 
 import orjson
@@ -42,6 +42,13 @@ class ProfileOut(BaseModel):
     first_seen: datetime | None
     last_seen: datetime | None
     event_counts: dict[str, Any]
+    at_risk_score: int | None = None
+    at_risk_band: str | None = None
+    at_risk_components: list[dict[str, Any]] | None = None
+    score_as_of: date | None = None
+    scored_at: datetime | None = None
+    computed_traits: dict[str, Any] | None = None
+    traits_computed_at: datetime | None = None
 
 
 class ProfilePage(BaseModel):

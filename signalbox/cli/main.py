@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import data, ops
+from signalbox.cli import data, ops, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -15,6 +15,7 @@ app = typer.Typer(
 )
 ops.register(app)
 data.register(app)
+signals.register(app)
 
 
 if __name__ == "__main__":

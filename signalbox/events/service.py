@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select
+from sqlalchemy import ColumnElement, Table, case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -103,3 +104,94 @@ def list_events(
     return [
         StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at) for r in rows
     ]
+
+
+def track_rows(
+    session: Session,
+    workspace_id: str,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    properties: Sequence[str] = (),
+) -> list[tuple[Any, ...]]:
+    """(node, event, timestamp, *property values as floats) of track events in [start, end).
+
+    Property values that are not numbers come back as None (booleans as 1.0/0.0)."""
+    if not names:
+        return []
+    columns = [Event.profile_id, Event.event, Event.timestamp, *(Event.properties[p] for p in properties)]
+    rows = session.execute(
+        select(*columns).where(
+            Event.workspace_id == workspace_id,
+            Event.type == "track",
+            Event.event.in_(list(names)),
+            Event.timestamp >= start,
+            Event.timestamp < end,
+        )
+    )
+    return [(node, name, ensure_utc(ts), *(_number(v) for v in values)) for node, name, ts, *values in rows]
+
+
+def track_aggregates(
+    session: Session, workspace_id: str, names: Sequence[str], end: datetime, amount_property: str | None = None
+) -> list[tuple[str, str, int, datetime, datetime, float]]:
+    """(node, event, count, first, last, sum of `amount_property`) of track events before `end`."""
+    if not names:
+        return []
+    dialect = session.get_bind().dialect.name
+    total = func.sum(_numeric_property(amount_property, dialect)) if amount_property else func.sum(0.0)
+    rows = session.execute(
+        select(Event.profile_id, Event.event, func.count(), func.min(Event.timestamp), func.max(Event.timestamp))
+        .add_columns(total)
+        .where(
+            Event.workspace_id == workspace_id,
+            Event.type == "track",
+            Event.event.in_(list(names)),
+            Event.timestamp < end,
+        )
+        .group_by(Event.profile_id, Event.event)
+    )
+    return [
+        (node, name, n, ensure_utc(lo), ensure_utc(hi), float(amount or 0.0)) for node, name, n, lo, hi, amount in rows
+    ]
+
+
+def identify_rows(session: Session, workspace_id: str, end: datetime) -> list[tuple[str, datetime, dict[str, Any]]]:
+    """(node, timestamp, traits) of every identify before `end`, oldest first."""
+    rows = session.execute(
+        select(Event.profile_id, Event.timestamp, Event.traits)
+        .where(Event.workspace_id == workspace_id, Event.type == "identify", Event.timestamp < end)
+        .order_by(Event.timestamp, Event.id)
+    )
+    return [(node, ensure_utc(ts), traits) for node, ts, traits in rows]
+
+
+def _numeric_property(name: str, dialect: str) -> ColumnElement[float]:
+    """The property as a float where it is a JSON number, else NULL: a junk value in one
+    event must not make the whole aggregate fail (PostgreSQL's cast would raise)."""
+    if dialect == "postgresql":
+        value = Event.properties[name]
+        return case(
+            (func.jsonb_typeof(value) == "number", Event.properties[name].as_float()),
+            else_=None,
+        )
+    path = f"$.{name}" if name.isidentifier() else f'$."{name}"'
+    return case(
+        (func.json_type(Event.properties, path).in_(["integer", "real"]), func.json_extract(Event.properties, path)),
+        else_=None,
+    )
+
+
+def _number(value: Any) -> float | None:
+    if isinstance(value, bool):
+        return 1.0 if value else 0.0
+    if isinstance(value, int | float):
+        number = float(value)
+    elif isinstance(value, str):
+        try:
+            number = float(value)
+        except ValueError:
+            return None
+    else:
+        return None
+    return number if math.isfinite(number) else None

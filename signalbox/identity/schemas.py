@@ -4,6 +4,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
+from signalbox.profiles.schemas import Signals
+
 
 @dataclass(frozen=True, slots=True)
 class IdentifierInfo:
@@ -47,6 +49,7 @@ class ProfileDocument:
     last_seen: datetime | None
     event_counts: dict[str, Any]
     profile_ids: list[str] = field(default_factory=list)
+    signals: Signals | None = None
 
 
 @dataclass(slots=True)

@@ -384,6 +384,7 @@ def _document(session: Session, workspace_id: str, root: str) -> ProfileDocument
         last_seen=state.last_seen,
         event_counts=state.event_counts,
         profile_ids=member_ids,
+        signals=state.signals,
     )
 
 

@@ -1,12 +1,12 @@
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from signalbox.core.db import Base
+from signalbox.core.db import Base, JSONType
 
 
 class Profile(Base):
@@ -18,6 +18,7 @@ class Profile(Base):
     __table_args__ = (
         Index("ix_profiles_canonical", "workspace_id", "canonical_id"),
         Index("ix_profiles_last_seen", "workspace_id", "last_seen"),
+        Index("ix_profiles_band_score", "workspace_id", "at_risk_band", "at_risk_score"),
     )
 
     id: Mapped[str] = mapped_column(String(64), primary_key=True)
@@ -35,3 +36,11 @@ class Profile(Base):
     last_seen: Mapped[datetime | None]
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+    # Signals, written only by `store_signals` (one write path); nothing here is hand-edited.
+    computed_traits: Mapped[dict[str, Any] | None]
+    traits_computed_at: Mapped[datetime | None]
+    at_risk_score: Mapped[int | None]
+    at_risk_band: Mapped[str | None] = mapped_column(String(16))
+    at_risk_components: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
+    score_as_of: Mapped[date | None]
+    scored_at: Mapped[datetime | None]

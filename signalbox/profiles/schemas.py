@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 
@@ -24,6 +24,20 @@ class ProfileState:
     first_seen: datetime | None
     last_seen: datetime | None
     created_at: datetime
+    signals: Signals | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Signals:
+    """Computed traits and the at-risk score as last stored on the root."""
+
+    computed_traits: dict[str, Any] | None
+    traits_computed_at: datetime | None
+    at_risk_score: int | None
+    at_risk_band: str | None
+    at_risk_components: list[dict[str, Any]] | None
+    score_as_of: date | None
+    scored_at: datetime | None
 
 
 @dataclass(slots=True)

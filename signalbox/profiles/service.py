@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from signalbox.events import service as events
 from signalbox.profiles.models import Profile
-from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState
+from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState, Signals
 
 _CHUNK = 2000
 PROFILES: Table = Profile.__table__  # type: ignore[assignment]
@@ -259,11 +259,42 @@ def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str],
     session.execute(_update_read_model().where(PROFILES.c.workspace_id == workspace_id), updates)
 
 
+def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
+    """Every node of the workspace and the root it belongs to now."""
+    rows = session.execute(select(Profile.id, Profile.canonical_id).where(Profile.workspace_id == workspace_id))
+    return {node: root for node, root in rows}
+
+
+def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]]) -> None:
+    """The one write path for computed traits and scores. Each row: `pid` plus any of
+    computed_traits, traits_computed_at, at_risk_score, at_risk_band, at_risk_components,
+    score_as_of, scored_at (all rows carry the same keys)."""
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "pid"]
+    table = PROFILES
+    stmt = (
+        update(table)
+        .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("pid"))
+        .values({k: bindparam(f"v_{k}") for k in keys})
+    )
+    session.execute(stmt, [{"pid": r["pid"], **{f"v_{k}": r[k] for k in keys}} for r in rows])
+
+
 def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileState | None:
     row = session.scalar(select(Profile).where(Profile.workspace_id == workspace_id, Profile.id == canonical_id))
     if row is None:
         return None
-    return ProfileState(row.id, row.traits, row.event_counts, row.first_seen, row.last_seen, row.created_at)
+    signals = Signals(
+        row.computed_traits,
+        row.traits_computed_at,
+        row.at_risk_score,
+        row.at_risk_band,
+        row.at_risk_components,
+        row.score_as_of,
+        row.scored_at,
+    )
+    return ProfileState(row.id, row.traits, row.event_counts, row.first_seen, row.last_seen, row.created_at, signals)
 
 
 def list_roots(

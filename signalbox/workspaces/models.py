@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import String
 from sqlalchemy.orm import Mapped, mapped_column
@@ -18,3 +19,5 @@ class Workspace(Base):
     default_region: Mapped[str] = mapped_column(String(2))
     timezone: Mapped[str] = mapped_column(String(64))
     created_at: Mapped[datetime]
+    # Per-workspace tuning (e.g. the at-risk score's knobs), validated by the capability that owns each key.
+    settings: Mapped[dict[str, Any]] = mapped_column(default=dict)

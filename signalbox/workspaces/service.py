@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -103,3 +104,20 @@ def rotate_keys(db: Database, name_or_id: str) -> CreatedWorkspace:
             raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
         row.write_key_hash, row.admin_key_hash = hash_key(write_key), hash_key(admin_key)
         return CreatedWorkspace(row.id, row.name, write_key, admin_key, row.default_region, row.timezone)
+
+
+def get_setting(db: Database, workspace_id: str, key: str) -> dict[str, Any]:
+    """One section of the workspace's settings (empty when never set)."""
+    with db.session() as session:
+        found = session.scalar(select(Workspace.settings).where(Workspace.id == workspace_id))
+    section = (found or {}).get(key)
+    return dict(section) if isinstance(section, dict) else {}
+
+
+def put_setting(db: Database, workspace_id: str, key: str, value: dict[str, Any]) -> None:
+    """Replace one section; the capability owning the key has validated `value`."""
+    with db.transaction() as session:
+        row = session.scalar(select(Workspace).where(Workspace.id == workspace_id))
+        if row is None:
+            raise NotFoundError(f"no workspace with id {workspace_id!r}")
+        row.settings = {**(row.settings or {}), key: value}

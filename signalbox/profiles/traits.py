@@ -1,0 +1,272 @@
+"""Computed traits: windows over the event log, evaluated as of a local date.
+
+A trait is data (`TraitDef`: which events, which window, which aggregation), so adding one is
+a line in `DEFAULT_TRAITS`. Windows are calendar days in each person's own time zone (their
+home location's, else the workspace's): "last 30 days as of 2026-03-10" means local dates
+2026-02-09 through 2026-03-10 wherever the person lives, across DST changes. Nothing at or
+after the end of the as-of day is read.
+
+The computation is columnar: a few grouped queries, then NumPy over the rows, so a workspace
+of any size costs the same handful of round trips.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlalchemy.orm import Session
+
+from signalbox.events import service as events
+from signalbox.profiles import service as profiles
+
+Aggregation = Literal["count", "sum", "min", "max", "first_at", "last_at"]
+FloatArray = NDArray[np.float64]
+
+# What counts as a person showing up; a retail store's purchases count too.
+DEFAULT_ACTIVITY_EVENTS: tuple[str, ...] = ("visit", "check_in", "class_attended", "purchase")
+# Identify traits carried onto the table as labels (as they stood at the as-of date).
+LABEL_TRAITS: tuple[str, ...] = ("plan", "home_location", "timezone", "member_since")
+
+
+@dataclass(frozen=True, slots=True)
+class TraitDef:
+    """One computed trait. ``window_days=None`` means all history up to the as-of date;
+    ``offset_days`` shifts the window back (the prior window of a "now vs before" pair)."""
+
+    name: str
+    agg: Aggregation
+    events: tuple[str, ...]
+    window_days: int | None = None
+    offset_days: int = 0
+    prop: str | None = None  # the property summed, or compared by `where`
+    where: tuple[str, str, float] | None = None  # (property, "<=" | ">=" | "==", value)
+
+    def __post_init__(self) -> None:
+        if self.agg in ("sum", "min", "max") and self.prop is None:
+            raise ValueError(f"trait {self.name}: {self.agg} needs a property")
+        if self.window_days is not None and self.window_days < 1:
+            raise ValueError(f"trait {self.name}: window_days must be at least 1")
+        if self.window_days is None and (self.where is not None or self.agg in ("min", "max")):
+            raise ValueError(f"trait {self.name}: filters and min/max need a window")
+
+
+def default_traits(activity: Sequence[str] = DEFAULT_ACTIVITY_EVENTS) -> tuple[TraitDef, ...]:
+    act = tuple(activity)
+    sent, engaged = ("email_sent", "sms_sent"), ("email_opened", "sms_replied")
+    return (
+        TraitDef("last_activity_at", "last_at", act),
+        TraitDef("first_activity_at", "first_at", act),
+        TraitDef("activity_total", "count", act),
+        TraitDef("activity_30d", "count", act, 30),
+        TraitDef("activity_prior_90d", "count", act, 90, offset_days=30),
+        TraitDef("payment_failures_30d", "count", ("payment_failed",), 30),
+        TraitDef("last_payment_failed_at", "last_at", ("payment_failed",), 30),
+        TraitDef("last_payment_succeeded_at", "last_at", ("payment_succeeded",), 30),
+        TraitDef("messages_sent_30d", "count", sent, 30),
+        TraitDef("messages_engaged_30d", "count", engaged, 30),
+        TraitDef("messages_sent_prior_30d", "count", sent, 30, offset_days=30),
+        TraitDef("messages_engaged_prior_30d", "count", engaged, 30, offset_days=30),
+        TraitDef("min_nps_90d", "min", ("nps_submitted",), 90, prop="score"),
+        TraitDef("escalated_tickets_90d", "count", ("support_ticket_created",), 90, where=("escalated", "==", 1.0)),
+        TraitDef("negative_reviews_90d", "count", ("review_posted",), 90, where=("rating", "<=", 2.0)),
+        TraitDef("total_spend", "sum", ("payment_succeeded", "purchase"), prop="amount"),
+        TraitDef("cancelled_at", "last_at", ("subscription_cancelled",)),
+    )
+
+
+@dataclass
+class TraitTable:
+    """Traits of many profiles as columns. Times are epoch seconds (NaN when never)."""
+
+    as_of: date
+    cutoff: FloatArray  # per profile: end of the as-of day in their zone, epoch seconds
+    profile_ids: list[str]
+    user_ids: list[str | None]
+    zones: list[str]
+    values: dict[str, FloatArray] = field(default_factory=dict)
+    labels: dict[str, list[Any]] = field(default_factory=dict)
+
+    def __len__(self) -> int:
+        return len(self.profile_ids)
+
+    def days_since(self, name: str) -> FloatArray:
+        """Whole local calendar days between the trait's moment and the as-of date."""
+        at = self.values[name]
+        out = np.full(len(self), np.nan)
+        for i in np.flatnonzero(~np.isnan(at)):
+            zone = ZoneInfo(self.zones[i])
+            day = datetime.fromtimestamp(float(at[i]), zone).date()
+            out[i] = (self.as_of - day).days
+        return out
+
+    def row(self, i: int) -> dict[str, Any]:
+        """One profile's traits as a JSON-ready document."""
+        doc: dict[str, Any] = {"as_of": self.as_of.isoformat(), "timezone": self.zones[i]}
+        for name, column in self.values.items():
+            value = float(column[i])
+            if np.isnan(value):
+                doc[name] = None
+            elif name.endswith("_at"):
+                doc[name] = datetime.fromtimestamp(value, UTC).isoformat()
+            else:
+                doc[name] = round(value, 2) if value % 1 else int(value)
+        for name, labels in self.labels.items():
+            doc[name] = labels[i]
+        return doc
+
+
+def zone_or(name: Any, fallback: str) -> str:
+    if isinstance(name, str) and name:
+        try:
+            ZoneInfo(name)
+        except (ZoneInfoNotFoundError, ValueError):
+            return fallback
+        return name
+    return fallback
+
+
+def day_start(day: date, zone: str) -> datetime:
+    """Local midnight of `day` in `zone`, in UTC (fold=0: the first midnight if repeated)."""
+    return datetime.combine(day, time(0), tzinfo=ZoneInfo(zone)).astimezone(UTC)
+
+
+def _bounds(defn: TraitDef, as_of: date, zone: str) -> tuple[datetime, datetime]:
+    end_day = as_of + timedelta(days=1 - defn.offset_days)
+    end = day_start(end_day, zone)
+    if defn.window_days is None:
+        return datetime(1970, 1, 1, tzinfo=UTC), end
+    return day_start(end_day - timedelta(days=defn.window_days), zone), end
+
+
+def compute(
+    session: Session,
+    workspace_id: str,
+    workspace_zone: str,
+    as_of: date,
+    defs: Sequence[TraitDef],
+) -> TraitTable:
+    """Every profile with at least one event before the end of `as_of`, with `defs` computed."""
+    latest_end = day_start(as_of + timedelta(days=2), "UTC")  # past the end of the day in every zone
+    root_of = profiles.node_roots(session, workspace_id)
+    labels = _identify_labels(session, workspace_id, latest_end, root_of)
+
+    names = sorted({e for d in defs for e in d.events})
+    # Rows from the earliest window start over all zones; older history is aggregated in SQL.
+    probe = ("UTC", *sorted({zone_or(t.get("timezone"), workspace_zone) for t in labels.values()}, key=str))
+    starts = [_bounds(d, as_of, z)[0] for d in defs if d.window_days is not None for z in probe]
+    fetch_start = min([*starts, day_start(as_of - timedelta(days=1), "UTC")])
+    props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
+    rows = [
+        r for r in events.track_rows(session, workspace_id, names, fetch_start, latest_end, props) if r[0] in root_of
+    ]
+    sums: list[str | None] = [*sorted({d.prop for d in defs if d.window_days is None and d.agg == "sum" and d.prop})]
+    older = {
+        prop: [r for r in events.track_aggregates(session, workspace_id, names, fetch_start, prop) if r[0] in root_of]
+        for prop in sums or [None]
+    }
+    roots = sorted({root_of[r[0]] for r in rows} | {root_of[r[0]] for agg in older.values() for r in agg} | set(labels))
+    index = {root: i for i, root in enumerate(roots)}
+    zones = [zone_or(labels.get(r, {}).get("timezone"), workspace_zone) for r in roots]
+    unique_zones = sorted(set(zones))
+    zone_idx = np.array([unique_zones.index(z) for z in zones], dtype=np.int64)
+
+    n = len(roots)
+    row_profile = np.array([index[root_of[r[0]]] for r in rows], dtype=np.int64)
+    row_event = np.array([r[1] for r in rows], dtype=object)
+    row_ts = np.array([r[2].timestamp() for r in rows], dtype=np.float64)
+    row_props = {
+        p: np.array([np.nan if r[3 + k] is None else r[3 + k] for r in rows], dtype=np.float64)
+        for k, p in enumerate(props)
+    }
+    cutoff_by_zone = np.array([day_start(as_of + timedelta(days=1), z).timestamp() for z in unique_zones])
+    table = TraitTable(as_of, cutoff_by_zone[zone_idx] if n else np.zeros(0), roots, [None] * n, zones)
+    for defn in defs:
+        bounds = np.array([[_bounds(defn, as_of, z)[k].timestamp() for k in (0, 1)] for z in unique_zones])
+        lo, hi = (bounds[zone_idx[row_profile], k] if len(rows) else np.zeros(0) for k in (0, 1))
+        mask = np.isin(row_event, defn.events) & (row_ts >= lo) & (row_ts < hi)
+        if defn.where is not None:
+            mask &= _compare(row_props[defn.where[0]], defn.where[1], defn.where[2])
+        values = row_props[defn.prop] if defn.prop else np.ones(len(rows))
+        column = _aggregate(defn.agg, n, row_profile[mask], values[mask], row_ts[mask])
+        if defn.window_days is None:
+            older_rows = older[defn.prop] if defn.agg == "sum" else next(iter(older.values()))
+            _fold_older(defn, column, older_rows, root_of, index)
+        table.values[defn.name] = column
+    for name in LABEL_TRAITS:
+        table.labels[name] = [labels.get(r, {}).get(name) for r in roots]
+    users = profiles.tree_user_ids(session, workspace_id, roots)
+    table.user_ids = [users.get(r) for r in roots]
+    return table
+
+
+def _identify_labels(
+    session: Session, workspace_id: str, end: datetime, root_of: dict[str, str]
+) -> dict[str, dict[str, Any]]:
+    """Label traits per root as of `end`, the newest identify winning key by key."""
+    out: dict[str, dict[str, Any]] = {}
+    for node, _, traits in events.identify_rows(session, workspace_id, end):
+        root = root_of.get(node)
+        if root is None:
+            continue
+        mine = out.setdefault(root, {})
+        for key in LABEL_TRAITS:
+            if traits.get(key) not in (None, ""):
+                mine[key] = traits[key]
+    return out
+
+
+def _fold_older(
+    defn: TraitDef,
+    column: FloatArray,
+    older: list[tuple[str, str, int, datetime, datetime, float]],
+    root_of: dict[str, str],
+    index: dict[str, int],
+) -> None:
+    """Add what happened before the fetched rows (SQL aggregates per node and event)."""
+    for node, name, count, first, last, amount in older:
+        if name not in defn.events:
+            continue
+        i = index[root_of[node]]
+        current = column[i]
+        if defn.agg == "count":
+            column[i] = current + count
+        elif defn.agg == "sum":
+            column[i] = current + amount
+        elif defn.agg == "first_at":
+            column[i] = first.timestamp() if np.isnan(current) else min(current, first.timestamp())
+        elif defn.agg == "last_at":
+            column[i] = last.timestamp() if np.isnan(current) else max(current, last.timestamp())
+
+
+def _compare(values: FloatArray, op: str, threshold: float) -> NDArray[np.bool_]:
+    with np.errstate(invalid="ignore"):
+        if op == "<=":
+            result = values <= threshold
+        elif op == ">=":
+            result = values >= threshold
+        else:
+            result = values == threshold
+    return np.asarray(result, dtype=np.bool_)
+
+
+def _aggregate(agg: Aggregation, n: int, who: NDArray[np.int64], values: FloatArray, ts: FloatArray) -> FloatArray:
+    if agg == "count":
+        return np.asarray(np.bincount(who, minlength=n), dtype=np.float64)
+    if agg == "sum":
+        return np.asarray(np.bincount(who, weights=np.nan_to_num(values), minlength=n), dtype=np.float64)
+    out = np.full(n, np.nan)
+    if agg == "min":
+        np.fmin.at(out, who, values)
+    elif agg == "max":
+        np.fmax.at(out, who, values)
+    elif agg == "first_at":
+        np.fmin.at(out, who, ts)
+    else:
+        np.fmax.at(out, who, ts)
+    return out

@@ -1,0 +1,184 @@
+"""Compute traits and the at-risk score for a workspace, store them on profiles, backtest them."""
+
+from __future__ import annotations
+
+import time
+from datetime import date, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import ValidationError
+
+from signalbox.core.clock import Clock
+from signalbox.core.db import Database
+from signalbox.core.errors import InvalidInputError
+from signalbox.profiles import service as profiles
+from signalbox.profiles import traits
+from signalbox.profiles.traits import TraitDef, TraitTable
+from signalbox.scoring import score as scoring
+from signalbox.scoring.schemas import (
+    BAND_NAMES,
+    BacktestReport,
+    BandOutcome,
+    ScoreRun,
+    ScoringKnobs,
+)
+from signalbox.workspaces import service as workspaces
+from signalbox.workspaces.schemas import WorkspaceInfo
+
+SETTINGS_KEY = "scoring"
+ACTIVE_WITHIN_DAYS = 90  # the backtest's population: people seen in the 90 days before as-of
+_STORE_CHUNK = 2000
+
+
+def get_knobs(db: Database, workspace: WorkspaceInfo) -> ScoringKnobs:
+    return ScoringKnobs.model_validate(workspaces.get_setting(db, workspace.id, SETTINGS_KEY))
+
+
+def set_knobs(db: Database, workspace: WorkspaceInfo, changes: dict[str, Any]) -> ScoringKnobs:
+    current = get_knobs(db, workspace).model_dump()
+    try:
+        knobs = ScoringKnobs.model_validate({**current, **{k: v for k, v in changes.items() if v is not None}})
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise InvalidInputError(f"{where}: {first['msg']}") from None
+    workspaces.put_setting(db, workspace.id, SETTINGS_KEY, knobs.model_dump(mode="json"))
+    return knobs
+
+
+def resolve_as_of(workspace: WorkspaceInfo, as_of: date | None, clock: Clock) -> date:
+    """The as-of date: given, or today in the workspace's time zone. Never in the future."""
+    today = clock.now().astimezone(ZoneInfo(workspace.timezone)).date()
+    if as_of is None:
+        return today
+    if as_of > today:
+        raise InvalidInputError(f"--as-of {as_of.isoformat()} is in the future (today is {today.isoformat()})")
+    return as_of
+
+
+def trait_table(db: Database, workspace: WorkspaceInfo, as_of: date, knobs: ScoringKnobs) -> TraitTable:
+    with db.session() as session:
+        return traits.compute(
+            session, workspace.id, workspace.timezone, as_of, traits.default_traits(knobs.activity_events)
+        )
+
+
+def score_inputs(table: TraitTable) -> scoring.ScoreInputs:
+    v = table.values
+    return scoring.ScoreInputs(
+        days_since_activity=table.days_since("last_activity_at"),
+        activity_30d=v["activity_30d"],
+        activity_prior_90d=v["activity_prior_90d"],
+        payment_failures_30d=v["payment_failures_30d"],
+        last_payment_failed_at=v["last_payment_failed_at"],
+        last_payment_succeeded_at=v["last_payment_succeeded_at"],
+        messages_sent_30d=v["messages_sent_30d"],
+        messages_engaged_30d=v["messages_engaged_30d"],
+        messages_sent_prior_30d=v["messages_sent_prior_30d"],
+        messages_engaged_prior_30d=v["messages_engaged_prior_30d"],
+        min_nps_90d=v["min_nps_90d"],
+        escalated_tickets_90d=v["escalated_tickets_90d"],
+        negative_reviews_90d=v["negative_reviews_90d"],
+    )
+
+
+def scorable(table: TraitTable) -> NDArray[np.bool_]:
+    """Customers: they showed up at least once and have not cancelled since."""
+    last, cancelled = table.values["last_activity_at"], table.values["cancelled_at"]
+    with np.errstate(invalid="ignore"):
+        return np.asarray(~np.isnan(last) & ~(cancelled >= last), dtype=np.bool_)
+
+
+def compute_traits(db: Database, workspace: WorkspaceInfo, as_of: date | None, clock: Clock) -> tuple[date, int, float]:
+    """Recompute every profile's traits and store them. Returns (as_of, profiles, seconds)."""
+    started = time.perf_counter()
+    day = resolve_as_of(workspace, as_of, clock)
+    table = trait_table(db, workspace, day, get_knobs(db, workspace))
+    now = clock.now()
+    rows = [
+        {"pid": pid, "computed_traits": table.row(i), "traits_computed_at": now}
+        for i, pid in enumerate(table.profile_ids)
+    ]
+    _store(db, workspace, rows)
+    return day, len(table), time.perf_counter() - started
+
+
+def compute_scores(db: Database, workspace: WorkspaceInfo, as_of: date | None, clock: Clock) -> ScoreRun:
+    """Traits, components and bands for every profile, stored on the profile. Former
+    customers (cancelled, never active) keep their traits and lose any stale score."""
+    started = time.perf_counter()
+    day = resolve_as_of(workspace, as_of, clock)
+    knobs = get_knobs(db, workspace)
+    table = trait_table(db, workspace, day, knobs)
+    x = score_inputs(table)
+    s = scoring.score(x, knobs)
+    ok = scorable(table)
+    now = clock.now()
+    bands = {name: 0 for name in BAND_NAMES}
+    rows: list[dict[str, Any]] = []
+    for i, pid in enumerate(table.profile_ids):
+        row: dict[str, Any] = {"pid": pid, "computed_traits": table.row(i), "traits_computed_at": now}
+        if ok[i]:
+            band = BAND_NAMES[int(s.band[i])]
+            bands[band] += 1
+            parts = [c.to_dict() for c in scoring.components(x, s, i)]
+            row.update(at_risk_score=int(s.total[i]), at_risk_band=band, at_risk_components=parts)
+            row.update(score_as_of=day, scored_at=now)
+        else:
+            row.update(at_risk_score=None, at_risk_band=None, at_risk_components=None, score_as_of=None, scored_at=None)
+        rows.append(row)
+    _store(db, workspace, rows)
+    return ScoreRun(day, int(ok.sum()), bands, len(table) - int(ok.sum()), time.perf_counter() - started)
+
+
+def _store(db: Database, workspace: WorkspaceInfo, rows: list[dict[str, Any]]) -> None:
+    # Rows differ in which keys they carry (scored or not); store_signals wants one shape per call.
+    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
+    for row in rows:
+        by_shape.setdefault(tuple(row), []).append(row)
+    for group in by_shape.values():
+        for start in range(0, len(group), _STORE_CHUNK):
+            with db.transaction() as session:
+                profiles.store_signals(session, workspace.id, group[start : start + _STORE_CHUNK])
+
+
+def backtest(db: Database, workspace: WorkspaceInfo, as_of: date, horizon_days: int, clock: Clock) -> BacktestReport:
+    """Score as of a past date, then look at what happened next: a person 'churned' when no
+    activity event came in the following `horizon_days` local days. The population is the
+    customers active in the 90 days before `as_of`."""
+    if horizon_days < 1:
+        raise InvalidInputError("--horizon-days must be at least 1")
+    day = resolve_as_of(workspace, as_of, clock)
+    end = day + timedelta(days=horizon_days)
+    if end > resolve_as_of(workspace, None, clock):
+        raise InvalidInputError(
+            f"--as-of {day.isoformat()} plus {horizon_days} days reaches past today: nothing to compare with yet"
+        )
+    knobs = get_knobs(db, workspace)
+    table = trait_table(db, workspace, day, knobs)
+    x = score_inputs(table)
+    s = scoring.score(x, knobs)
+    with np.errstate(invalid="ignore"):
+        population = scorable(table) & (x.days_since_activity <= ACTIVE_WITHIN_DAYS)
+    churned = churned_after(db, workspace, table, end, horizon_days, knobs)
+    total_churned = int((churned & population).sum())
+    bands: dict[str, BandOutcome] = {}
+    for code, name in enumerate(BAND_NAMES):
+        members = population & (s.band == code)
+        n, hits = int(members.sum()), int((members & churned).sum())
+        bands[name] = BandOutcome(n, hits, hits / n if n else None, hits / total_churned if total_churned else None)
+    return BacktestReport(day, horizon_days, int(population.sum()), total_churned, bands)
+
+
+def churned_after(
+    db: Database, workspace: WorkspaceInfo, table: TraitTable, end: date, horizon_days: int, knobs: ScoringKnobs
+) -> NDArray[np.bool_]:
+    """For each profile of `table`: no activity in the `horizon_days` local days up to `end`."""
+    window = TraitDef("activity_next", "count", tuple(knobs.activity_events), horizon_days)
+    with db.session() as session:
+        future = traits.compute(session, workspace.id, workspace.timezone, end, [window])
+    seen = dict(zip(future.profile_ids, future.values["activity_next"], strict=True))
+    return np.array([seen.get(pid, 0.0) == 0 for pid in table.profile_ids], dtype=np.bool_)
