@@ -15,7 +15,7 @@ demo: install
 	SIGNALBOX_DATABASE_URL=$${SIGNALBOX_DATABASE_URL:-sqlite:///./signalbox.db} $(BIN)/signalbox demo
 
 lint: install
-	$(BIN)/ruff check signalbox tests
+	$(BIN)/ruff check signalbox tests bench
 	$(BIN)/mypy
 	$(BIN)/lint-imports
 

@@ -29,12 +29,12 @@ from sqlalchemy import func, select, text
 from signalbox.core import migrate
 from signalbox.core.clock import SystemClock
 from signalbox.core.db import Database
+from signalbox.core.settings import Settings
 from signalbox.events import service as events
 from signalbox.events.models import Event
 from signalbox.ingestion import importers
 from signalbox.ingestion.service import Pipeline
 from signalbox.workspaces import service as workspaces
-from signalbox.core.settings import Settings
 
 BATCH = 500
 
@@ -42,11 +42,10 @@ BATCH = 500
 def make_settings(url: str) -> Settings:
     return Settings(database_url=url, environment="test")
 
+
 # Real area codes; with the fictional 555-01xx lines they give each user a phone of their own
 # (a bench where 50 strangers share a phone measures the review queue, not ingestion).
-AREA_CODES = [
-    a for a in range(201, 990) if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{a}5550100", "US"))
-]
+AREA_CODES = [a for a in range(201, 990) if phonenumbers.is_valid_number(phonenumbers.parse(f"+1{a}5550100", "US"))]
 
 
 def phone(u: int) -> str:
@@ -124,7 +123,9 @@ def raw_rate(db: Database, workspace_id: str, msgs: list[dict]) -> float:
 
 def count(db: Database, workspace_id: str) -> int:
     with db.session() as session:
-        return int(session.scalar(select(func.count()).select_from(Event).where(Event.workspace_id == workspace_id)) or 0)
+        return int(
+            session.scalar(select(func.count()).select_from(Event).where(Event.workspace_id == workspace_id)) or 0
+        )
 
 
 def free_port() -> int:
@@ -199,7 +200,7 @@ def main() -> None:
     msgs = messages(args.events, args.users)
     print(f"{len(msgs)} messages, {args.users} users, batches of {BATCH}", file=sys.stderr)
 
-    raw_url, raw_db = fresh_db(url_for, "raw")
+    _raw_url, raw_db = fresh_db(url_for, "raw")
     raw_ws = workspaces.create_workspace(raw_db, "raw")
     raw = raw_rate(raw_db, raw_ws.id, msgs)
 

@@ -226,7 +226,8 @@ def _log_odds_dead(params: BgNbdParams, x: FloatArray, t_x: FloatArray, T: Float
     has = x > 0
     xs = np.where(has, x, 1.0)
     z = math.log(a) - np.log(b + xs - 1.0) + (r + xs) * np.log1p((T - t_x) / (alpha + t_x))
-    return np.asarray(np.where(has, z, -np.inf), dtype=np.float64)
+    z = np.where(has, z, -np.inf)
+    return np.asarray(np.where(np.isnan(x) | np.isnan(t_x) | np.isnan(T), np.nan, z), dtype=np.float64)
 
 
 def p_alive(params: BgNbdParams, x: ArrayLike, t_x: ArrayLike, T: ArrayLike) -> FloatArray:
