@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import base64
 from datetime import date, datetime
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 import orjson
 from fastapi import APIRouter, Query
@@ -20,6 +20,7 @@ from signalbox.identity import service as identity
 from signalbox.ingestion.schemas import ErrorBody
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
+Band = Literal["Low", "Medium", "High"]
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid parameter"},
@@ -70,31 +71,61 @@ class EventPage(BaseModel):
     items: list[EventOut]
 
 
-def _cursor(doc: dict[str, Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([doc["last_seen"], doc["profile_id"]])).decode()
+def _cursor(doc: dict[str, Any], band: str | None) -> str:
+    key = doc["at_risk_score"] if band else doc["last_seen"]
+    return base64.urlsafe_b64encode(orjson.dumps([key, doc["profile_id"]])).decode()
+
+
+def _decode(cursor: str) -> tuple[Any, str]:
+    try:
+        key, pid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (ValueError, TypeError, orjson.JSONDecodeError):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+    return key, str(pid)
 
 
 def _after(cursor: str | None) -> tuple[datetime, str] | None:
     if not cursor:
         return None
+    at, pid = _decode(cursor)
     try:
-        at, pid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-        return ensure_utc(datetime.fromisoformat(at)), str(pid)
-    except (ValueError, TypeError, orjson.JSONDecodeError):
+        return ensure_utc(datetime.fromisoformat(at)), pid
+    except (ValueError, TypeError):
         raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
 
 
-@router.get("/profiles", response_model=ProfilePage, responses=_ERRORS, summary="List profiles, newest activity first")
+def _after_score(cursor: str | None) -> tuple[int, str] | None:
+    if not cursor:
+        return None
+    score, pid = _decode(cursor)
+    if not isinstance(score, int) or isinstance(score, bool):
+        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    return score, pid
+
+
+@router.get(
+    "/profiles",
+    response_model=ProfilePage,
+    responses=_ERRORS,
+    summary="List profiles, newest activity first (or one at-risk band, highest score first)",
+)
 async def list_profiles(
     workspace: AdminWorkspace,
     svc: ServicesDep,
     limit: Annotated[int, Query(ge=1, le=1000)] = 50,
     cursor: str | None = None,
+    band: Band | None = None,
 ) -> dict[str, Any]:
-    after = _after(cursor)
-    found = await run_in_threadpool(identity.list_profile_documents, svc.db, workspace.id, limit=limit, after=after)
+    if band is None:
+        after = _after(cursor)
+        found = await run_in_threadpool(identity.list_profile_documents, svc.db, workspace.id, limit=limit, after=after)
+    else:
+        after_score = _after_score(cursor)
+        found = await run_in_threadpool(
+            lambda: identity.list_band_documents(svc.db, workspace.id, band, limit=limit, after=after_score)
+        )
     items = [documents.profile_doc(p) for p in found]
-    return {"items": items, "next_cursor": _cursor(items[-1]) if len(items) == limit else None}
+    return {"items": items, "next_cursor": _cursor(items[-1], band) if len(items) == limit else None}
 
 
 @router.get("/profiles/{user_id}", response_model=ProfileOut, responses=_ERRORS, summary="One profile")

@@ -24,6 +24,7 @@ from signalbox.identity import service as identity
 from signalbox.ingestion import importers
 from signalbox.ingestion import service as ingestion
 from signalbox.ingestion.service import Pipeline
+from signalbox.scoring.schemas import BAND_NAMES
 
 import_app = typer.Typer(help="Import files through the ingestion pipeline.", no_args_is_help=True)
 profile_app = typer.Typer(help="Read profiles.", no_args_is_help=True)
@@ -146,19 +147,29 @@ def profile_show(user_id: str = UserIdOpt, workspace_name: str = WorkspaceOpt, j
 def profile_list(
     workspace_name: str = WorkspaceOpt,
     limit: int = typer.Option(50, min=1, max=100_000),
+    band: str | None = typer.Option(None, help="Only this at-risk band (Low, Medium, High), highest score first."),
     json: bool = JsonOpt,
 ) -> None:
-    """Profiles, newest activity first.  Example: signalbox profile list -w northside --json"""
+    """Profiles, newest activity first, or one band's call list.
+
+    Example: signalbox profile list -w northside --band High --limit 20 --json
+    """
+    if band is not None and band not in BAND_NAMES:
+        raise typer.BadParameter(f"use one of {', '.join(BAND_NAMES)}", param_hint="--band")
     db = database()
-    docs = [
-        documents.profile_doc(p)
-        for p in identity.list_profile_documents(db, workspace(db, workspace_name).id, limit=limit)
-    ]
+    ws_id = workspace(db, workspace_name).id
+    found = (
+        identity.list_band_documents(db, ws_id, band, limit=limit)
+        if band
+        else identity.list_profile_documents(db, ws_id, limit=limit)
+    )
+    docs = [documents.profile_doc(p) for p in found]
     if json:
         print_json(docs)
         return
     for d in docs:
-        typer.echo(f"{d['user_id'] or '-'}\t{d['last_seen']}\t{d['event_counts'].get('total', 0)} events")
+        score = f"{d['at_risk_band']} {d['at_risk_score']}" if d["at_risk_band"] else "-"
+        typer.echo(f"{d['user_id'] or '-'}\t{score}\t{d['last_seen']}\t{d['event_counts'].get('total', 0)} events")
 
 
 @events_app.command("list")

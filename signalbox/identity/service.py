@@ -396,6 +396,15 @@ def list_profile_documents(
         return [_document(session, workspace_id, root) for root in roots]
 
 
+def list_band_documents(
+    db: Database, workspace_id: str, band: str, *, limit: int, after: tuple[int, str] | None = None
+) -> list[ProfileDocument]:
+    """One at-risk band's people, highest score first: the manager's call list."""
+    with db.session() as session:
+        found = profiles.list_band(session, workspace_id, band, limit=limit, after=after)
+        return [_document(session, workspace_id, root) for root, _ in found]
+
+
 def profile_events(
     db: Database,
     workspace_id: str,

@@ -311,3 +311,19 @@ def list_roots(
         stmt = stmt.where((Profile.last_seen < at) | ((Profile.last_seen == at) & (Profile.id < pid)))
     rows = session.execute(stmt.order_by(Profile.last_seen.desc(), Profile.id.desc()).limit(limit))
     return [r[0] for r in rows]
+
+
+def list_band(
+    session: Session, workspace_id: str, band: str, *, limit: int, after: tuple[int, str] | None = None
+) -> list[tuple[str, int]]:
+    """(root id, score) of one at-risk band, highest score first, keyset-paginated on (score, id)."""
+    stmt = select(Profile.id, Profile.at_risk_score).where(
+        Profile.workspace_id == workspace_id,
+        Profile.merged_into_id.is_(None),
+        Profile.at_risk_band == band,
+    )
+    if after is not None:
+        score, pid = after
+        stmt = stmt.where((Profile.at_risk_score < score) | ((Profile.at_risk_score == score) & (Profile.id < pid)))
+    rows = session.execute(stmt.order_by(Profile.at_risk_score.desc(), Profile.id.desc()).limit(limit))
+    return [(r[0], int(r[1] or 0)) for r in rows]
