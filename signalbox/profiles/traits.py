@@ -97,13 +97,7 @@ class TraitTable:
 
     def days_since(self, name: str) -> FloatArray:
         """Whole local calendar days between the trait's moment and the as-of date."""
-        at = self.values[name]
-        out = np.full(len(self), np.nan)
-        for i in np.flatnonzero(~np.isnan(at)):
-            zone = ZoneInfo(self.zones[i])
-            day = datetime.fromtimestamp(float(at[i]), zone).date()
-            out[i] = (self.as_of - day).days
-        return out
+        return local_days_before(self.values[name], self.as_of, self.zones)
 
     def row(self, i: int) -> dict[str, Any]:
         """One profile's traits as a JSON-ready document."""
@@ -119,6 +113,32 @@ class TraitTable:
         for name, labels in self.labels.items():
             doc[name] = labels[i]
         return doc
+
+
+HISTORY_DAYS = 3660  # local midnights tabulated per zone; older moments are counted in plain days
+
+
+def local_days_before(moments: FloatArray, as_of: date, zones: Sequence[str]) -> FloatArray:
+    """For each epoch-seconds moment, how many local calendar days before `as_of` it fell in
+    that row's zone (0 = on the as-of day). Vectorised: a table of each zone's local midnights
+    (exact across DST) and a binary search, instead of a zoneinfo call per row."""
+    out = np.full(len(moments), np.nan)
+    zone_array = np.asarray(zones, dtype=object)
+    for zone in set(zones):
+        rows = np.flatnonzero((zone_array == zone) & ~np.isnan(moments))
+        if not len(rows):
+            continue
+        # midnights[j] starts local day as_of - (HISTORY_DAYS - j); ascending.
+        midnights = np.array(
+            [day_start(as_of - timedelta(days=k), zone).timestamp() for k in range(HISTORY_DAYS, -1, -1)]
+        )
+        ts = moments[rows]
+        pos = np.searchsorted(midnights, ts, side="right") - 1
+        days = (HISTORY_DAYS - pos).astype(np.float64)
+        older = pos < 0
+        days[older] = HISTORY_DAYS + np.ceil((midnights[0] - ts[older]) / 86400.0)
+        out[rows] = np.maximum(days, 0.0)
+    return out
 
 
 def zone_or(name: Any, fallback: str) -> str:
