@@ -118,7 +118,9 @@ def _json_dumps(value: Any) -> str:
 def _make_engine(settings: Settings) -> Engine:
     url = settings.database_url
     if url.startswith("sqlite"):
-        engine = create_engine(url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps)
+        engine = create_engine(
+            url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps, json_deserializer=orjson.loads
+        )
         timeout = settings.sqlite_busy_timeout_ms
 
         @event.listens_for(engine, "connect")
@@ -141,6 +143,7 @@ def _make_engine(settings: Settings) -> Engine:
     return create_engine(
         url,
         json_serializer=_json_dumps,
+        json_deserializer=orjson.loads,
         pool_size=settings.pg_pool_size,
         pool_pre_ping=True,
         connect_args={"prepare_threshold": 5},

@@ -70,16 +70,20 @@ class _Graph:
     stats: ResolveStats = field(default_factory=ResolveStats)
 
     def load(self, pairs: set[Pair]) -> None:
-        values = sorted({value for _, value in pairs})
-        for start in range(0, len(values), _CHUNK):
-            rows = self.session.execute(
-                select(Identifier.type, Identifier.value, Identifier.profile_id).where(
-                    Identifier.workspace_id == self.workspace_id,
-                    Identifier.value.in_(values[start : start + _CHUNK]),
+        by_type: dict[str, list[str]] = {}
+        for kind, value in sorted(pairs):
+            by_type.setdefault(kind, []).append(value)
+        # One query per identifier type, so the unique (workspace, type, value) index serves it.
+        for kind, values in by_type.items():
+            for start in range(0, len(values), _CHUNK):
+                rows = self.session.execute(
+                    select(Identifier.value, Identifier.profile_id).where(
+                        Identifier.workspace_id == self.workspace_id,
+                        Identifier.type == kind,
+                        Identifier.value.in_(values[start : start + _CHUNK]),
+                    )
                 )
-            )
-            for kind, value, node in rows:
-                if (kind, value) in pairs:
+                for value, node in rows:
                     self.owner[(kind, value)] = node
         found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
         for info in found.values():

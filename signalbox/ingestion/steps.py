@@ -139,6 +139,20 @@ def _identifiers(
     found: list[tuple[str, str]] = []
     if msg.user_id:
         found.append((ids.USER_ID, msg.user_id))
+    if traits:
+        found.extend(_trait_identifiers(traits, ctx))
+    found.extend(_context_external_ids(context))
+    if msg.anonymous_id:
+        found.append((ids.ANONYMOUS_ID, msg.anonymous_id))
+    if len(found) < 2:  # most track calls: nothing to deduplicate or order
+        return found
+    unique = list(dict.fromkeys(found))
+    unique.sort(key=lambda pair: ids.priority(pair[0]))
+    return unique
+
+
+def _trait_identifiers(traits: dict[str, Any], ctx: StepContext) -> list[tuple[str, str]]:
+    found: list[tuple[str, str]] = []
     email = traits.get("email")
     if isinstance(email, str) and (normal := ids.normalize_email(email)):
         found.append((ids.EMAIL, normal))
@@ -150,12 +164,7 @@ def _identifiers(
     for key in ctx.external_id_traits:
         if (value := ids.clean_id(traits.get(key))) is not None:
             found.append((key, value))
-    found.extend(_context_external_ids(context))
-    if msg.anonymous_id:
-        found.append((ids.ANONYMOUS_ID, msg.anonymous_id))
-    unique = list(dict.fromkeys(found))
-    unique.sort(key=lambda pair: ids.priority(pair[0]))
-    return unique
+    return found
 
 
 def _context_external_ids(context: dict[str, Any]) -> list[tuple[str, str]]:

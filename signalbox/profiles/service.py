@@ -162,57 +162,66 @@ def _merge_counts(counts: dict[str, Any], add: Contribution) -> dict[str, Any]:
     return {"total": int(counts.get("total", 0)) + add.total, "by_type": by_type, "by_event": by_event}
 
 
-def _update_read_model() -> Update:
+def _update_read_model(with_traits: bool = True) -> Update:
     table = PROFILES
-    return (
-        update(table)
-        .where(table.c.id == bindparam("pid"))
-        .values(
-            traits=bindparam("traits"),
-            traits_at=bindparam("traits_at"),
-            event_counts=bindparam("event_counts"),
-            first_seen=bindparam("first_seen"),
-            last_seen=bindparam("last_seen"),
-            updated_at=bindparam("updated_at"),
-        )
-    )
+    values: dict[str, Any] = {
+        "event_counts": bindparam("event_counts"),
+        "first_seen": bindparam("first_seen"),
+        "last_seen": bindparam("last_seen"),
+        "updated_at": bindparam("updated_at"),
+    }
+    if with_traits:
+        values.update(traits=bindparam("traits"), traits_at=bindparam("traits_at"))
+    return update(table).where(table.c.id == bindparam("pid")).values(values)
 
 
 def apply_contributions(
     session: Session, workspace_id: str, contributions: dict[str, Contribution], now: datetime
 ) -> None:
-    """Fold one batch into each root's read model: one SELECT and one executemany UPDATE."""
+    """Fold one batch into each root's read model: one SELECT and one executemany UPDATE per
+    shape. Traits are read and rewritten only for people whose batch carried an identify."""
     if not contributions:
         return
     table = PROFILES
-    updates: list[dict[str, Any]] = []
+    counters: list[dict[str, Any]] = []
+    with_traits: list[dict[str, Any]] = []
     ids = list(contributions)
+    wants_traits = {pid for pid, add in contributions.items() if add.traits}
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
-            select(
-                Profile.id,
-                Profile.traits,
-                Profile.traits_at,
-                Profile.event_counts,
-                Profile.first_seen,
-                Profile.last_seen,
-            ).where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
+            select(Profile.id, Profile.event_counts, Profile.first_seen, Profile.last_seen).where(
+                Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK])
+            )
         )
-        for pid, traits, traits_at, counts, first, last in rows:
+        for pid, counts, first, last in rows:
             add = contributions[pid]
-            new_traits, new_at = _fold_traits(traits, traits_at, add.traits)
-            updates.append(
+            counters.append(
                 {
                     "pid": pid,
-                    "traits": new_traits,
-                    "traits_at": new_at,
                     "event_counts": _merge_counts(counts, add),
                     "first_seen": min(x for x in (first, add.first_seen) if x is not None),
                     "last_seen": max(x for x in (last, add.last_seen) if x is not None),
                     "updated_at": now,
                 }
             )
-    session.execute(_update_read_model().where(table.c.workspace_id == workspace_id), updates)
+    traited = sorted(wants_traits)
+    current: dict[str, tuple[dict[str, Any], datetime | None]] = {}
+    for start in range(0, len(traited), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.traits, Profile.traits_at).where(
+                Profile.workspace_id == workspace_id, Profile.id.in_(traited[start : start + _CHUNK])
+            )
+        )
+        current.update({pid: (traits, at) for pid, traits, at in rows})
+    plain = [row for row in counters if row["pid"] not in wants_traits]
+    for row in counters:
+        if row["pid"] in wants_traits:
+            traits, traits_at = current[row["pid"]]
+            new_traits, new_at = _fold_traits(traits, traits_at, contributions[row["pid"]].traits)
+            with_traits.append({**row, "traits": new_traits, "traits_at": new_at})
+    for batch, shape in ((plain, False), (with_traits, True)):
+        if batch:
+            session.execute(_update_read_model(shape).where(table.c.workspace_id == workspace_id), batch)
 
 
 def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str], now: datetime) -> None:
@@ -268,7 +277,8 @@ def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
 def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]]) -> None:
     """The one write path for computed traits and scores. Each row: `pid` plus any of
     computed_traits, traits_computed_at, at_risk_score, at_risk_band, at_risk_components,
-    score_as_of, scored_at (all rows carry the same keys)."""
+    score_as_of, scored_at, churn_probability, churn_model_id, predicted_at (all rows carry
+    the same keys)."""
     if not rows:
         return
     keys = [k for k in rows[0] if k != "pid"]
@@ -293,6 +303,9 @@ def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileStat
         row.at_risk_components,
         row.score_as_of,
         row.scored_at,
+        row.churn_probability,
+        row.churn_model_id,
+        row.predicted_at,
     )
     return ProfileState(row.id, row.traits, row.event_counts, row.first_seen, row.last_seen, row.created_at, signals)
 
