@@ -38,6 +38,9 @@ def signals_doc(s: Signals | None) -> dict[str, Any]:
         "scored_at": iso(s.scored_at) if s else None,
         "computed_traits": s.computed_traits if s else None,
         "traits_computed_at": iso(s.traits_computed_at) if s else None,
+        "churn_probability": s.churn_probability if s else None,
+        "churn_model_id": s.churn_model_id if s else None,
+        "predicted_at": iso(s.predicted_at) if s else None,
     }
 
 

@@ -8,4 +8,5 @@ def load_all_models() -> None:
     import signalbox.identity.models
     import signalbox.ingestion.models
     import signalbox.profiles.models
+    import signalbox.scoring.models
     import signalbox.workspaces.models  # noqa: F401

@@ -50,6 +50,9 @@ class ProfileOut(BaseModel):
     scored_at: datetime | None = None
     computed_traits: dict[str, Any] | None = None
     traits_computed_at: datetime | None = None
+    churn_probability: float | None = None
+    churn_model_id: int | None = None
+    predicted_at: datetime | None = None
 
 
 class ProfilePage(BaseModel):

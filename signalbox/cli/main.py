@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import data, ops, signals
+from signalbox.cli import data, model, ops, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -16,6 +16,7 @@ app = typer.Typer(
 ops.register(app)
 data.register(app)
 signals.register(app)
+model.register(app)
 
 
 if __name__ == "__main__":

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String
+from sqlalchemy import BigInteger, Float, ForeignKey, Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signalbox.core.db import Base, JSONType
@@ -44,3 +44,7 @@ class Profile(Base):
     at_risk_components: Mapped[list[dict[str, Any]] | None] = mapped_column(JSONType)
     score_as_of: Mapped[date | None]
     scored_at: Mapped[datetime | None]
+    # The predictive churn model's calibrated probability, which model said so, and when.
+    churn_probability: Mapped[float | None] = mapped_column(Float)
+    churn_model_id: Mapped[int | None] = mapped_column(BigInteger)
+    predicted_at: Mapped[datetime | None]

@@ -29,7 +29,7 @@ class ProfileState:
 
 @dataclass(frozen=True, slots=True)
 class Signals:
-    """Computed traits and the at-risk score as last stored on the root."""
+    """Computed traits, the at-risk score and the churn prediction as last stored on the root."""
 
     computed_traits: dict[str, Any] | None
     traits_computed_at: datetime | None
@@ -38,6 +38,9 @@ class Signals:
     at_risk_components: list[dict[str, Any]] | None
     score_as_of: date | None
     scored_at: datetime | None
+    churn_probability: float | None = None
+    churn_model_id: int | None = None
+    predicted_at: datetime | None = None
 
 
 @dataclass(slots=True)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Sequence
 from datetime import date, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -17,6 +18,7 @@ from signalbox.core.errors import InvalidInputError
 from signalbox.profiles import service as profiles
 from signalbox.profiles import traits
 from signalbox.profiles.traits import TraitDef, TraitTable
+from signalbox.scoring import churn, features, model_store
 from signalbox.scoring import score as scoring
 from signalbox.scoring.schemas import (
     BAND_NAMES,
@@ -182,3 +184,173 @@ def churned_after(
         future = traits.compute(session, workspace.id, workspace.timezone, end, [window])
     seen = dict(zip(future.profile_ids, future.values["activity_next"], strict=True))
     return np.array([seen.get(pid, 0.0) == 0 for pid in table.profile_ids], dtype=np.bool_)
+
+
+# --------------------------------------------------------------------------- churn model
+
+Progress = Callable[[str, int, int], None]  # (step, done, total)
+
+
+def _no_progress(step: str, done: int, total: int) -> None:
+    return None
+
+
+def _knobs_for(knobs: ScoringKnobs, activity_events: Sequence[str] | None) -> ScoringKnobs:
+    if not activity_events:
+        return knobs
+    try:
+        return ScoringKnobs.model_validate({**knobs.model_dump(), "activity_events": tuple(activity_events)})
+    except ValidationError as exc:
+        raise InvalidInputError(f"--activity-event: {exc.errors()[0]['msg']}") from None
+
+
+def _snapshot(db: Database, workspace: WorkspaceInfo, day: date, knobs: ScoringKnobs) -> features.Snapshot:
+    table = trait_table(db, workspace, day, knobs)
+    x = score_inputs(table)
+    return features.Snapshot(table, x, scoring.score(x, knobs))
+
+
+def _population(snap: features.Snapshot) -> NDArray[np.bool_]:
+    """The backtest's population: customers active in the 90 days before the cut."""
+    with np.errstate(invalid="ignore"):
+        return scorable(snap.table) & (snap.inputs.days_since_activity <= ACTIVE_WITHIN_DAYS)
+
+
+def _history_start(snap: features.Snapshot) -> date | None:
+    days = snap.table.days_since("first_activity_at")
+    return None if np.isnan(days).all() else snap.table.as_of - timedelta(days=int(np.nanmax(days)))
+
+
+def _labelled(
+    db: Database, workspace: WorkspaceInfo, snap: features.Snapshot, split: churn.TimeSplit, knobs: ScoringKnobs
+) -> tuple[NDArray[np.bool_], NDArray[np.bool_]]:
+    """(population mask, churned) at one cut: labels from the `horizon` days after it."""
+    horizon = split.horizon_days
+    end = snap.table.as_of + timedelta(days=horizon)
+    assert end <= split.end, "labels never reach past the as-of date"
+    return _population(snap), churned_after(db, workspace, snap.table, end, horizon, knobs)
+
+
+def train_churn_model(
+    db: Database,
+    workspace: WorkspaceInfo,
+    as_of: date | None,
+    horizon_days: int,
+    clock: Clock,
+    *,
+    activity_events: Sequence[str] | None = None,
+    cut_every_days: int = churn.DEFAULT_CUT_EVERY_DAYS,
+    max_cuts: int = churn.DEFAULT_MAX_CUTS,
+    progress: Progress = _no_progress,
+) -> tuple[int, dict[str, Any]]:
+    """Learn P(no activity in the next `horizon_days` days) from the workspace's own history
+    with a time split, judge it against the baselines on the held-out last window, and store
+    it as a new model version. Every read is as of a date <= `as_of`. Returns (id, report)."""
+    started = time.perf_counter()
+    day = resolve_as_of(workspace, as_of, clock)
+    churn.check_options(horizon_days, cut_every_days, max_cuts)
+    knobs = _knobs_for(get_knobs(db, workspace), activity_events)
+    eval_cut = day - timedelta(days=horizon_days)
+    progress("reading the evaluation window", 0, 1)
+    held_out = _snapshot(db, workspace, eval_cut, knobs)
+    split = churn.time_split(
+        day,
+        horizon_days,
+        _history_start(held_out),
+        cut_every_days=cut_every_days,
+        max_cuts=max_cuts,
+        activity_events=knobs.activity_events,
+    )
+    steps = len(split.train_cuts) + 2
+    snaps: list[tuple[features.Snapshot, NDArray[np.bool_], NDArray[np.bool_]]] = []
+    for k, cut in enumerate(split.train_cuts):
+        progress(f"training cut {cut.isoformat()}", k, steps)
+        snap = _snapshot(db, workspace, cut, knobs)
+        snaps.append((snap, *_labelled(db, workspace, snap, split, knobs)))
+    progress("fitting BG/NBD and the model", len(split.train_cuts), steps)
+    try:
+        params = features.fit_bgnbd(snaps[-1][0])
+    except ValueError as exc:
+        raise InvalidInputError(f"too little history to fit BG/NBD at {split.train_cuts[-1]}: {exc}") from None
+    train = churn.Examples.stack(
+        [(features.matrix(s, params, horizon_days)[pop], churned[pop]) for s, pop, churned in snaps]
+    )
+    model = churn.fit(train, params)
+    baselines = churn.Baselines.fit(train)
+    progress("evaluating on the held-out window", len(split.train_cuts) + 1, steps)
+    pop, churned = _labelled(db, workspace, held_out, split, knobs)
+    held = churn.Examples.stack([(features.matrix(held_out, params, horizon_days)[pop], churned[pop])])
+    run = churn.TrainingRun(split, knobs.activity_events, train, held, model, baselines)
+    report = churn.build_report(run)
+    model_id = model_store.save(
+        db,
+        workspace.id,
+        created_at=clock.now(),
+        as_of=day,
+        horizon_days=horizon_days,
+        activity_events=knobs.activity_events,
+        feature_names=model.feature_names,
+        knobs=knobs.model_dump(mode="json"),
+        report=report,
+        estimator=churn.dump(model),
+    )
+    progress("done", steps, steps)
+    return model_id, {"model_id": model_id, **report, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def predict_churn(
+    db: Database,
+    workspace: WorkspaceInfo,
+    as_of: date | None,
+    model_id: int | None,
+    clock: Clock,
+    *,
+    progress: Progress = _no_progress,
+) -> churn.Prediction:
+    """Churn probabilities of every customer as of a date with a stored model (the newest by
+    default), stored on each profile; former customers lose any stale prediction."""
+    info, blob = model_store.get(db, workspace.id, model_id)
+    day = resolve_as_of(workspace, as_of, clock)
+    model = churn.load(blob)
+    trained_knobs = ScoringKnobs.model_validate(info.knobs)
+    progress("computing features", 0, 3)
+    snap = _snapshot(db, workspace, day, trained_knobs)
+    # The CSV shows the score operators see today (their knobs), counted on the model's events.
+    shown_knobs = _knobs_for(get_knobs(db, workspace), info.activity_events)
+    shown = (
+        snap
+        if shown_knobs == trained_knobs
+        else features.Snapshot(snap.table, snap.inputs, scoring.score(snap.inputs, shown_knobs))
+    )
+    progress("predicting", 1, 3)
+    probability = model.predict(features.matrix(snap, model.bgnbd, info.horizon_days))
+    ok = scorable(snap.table)
+    now = clock.now()
+    rows: list[churn.PredictionRow] = []
+    stored: list[dict[str, Any]] = []
+    for i, pid in enumerate(snap.table.profile_ids):
+        if not ok[i]:
+            stored.append({"pid": pid, "churn_probability": None, "churn_model_id": None, "predicted_at": None})
+            continue
+        p = float(probability[i])
+        stored.append({"pid": pid, "churn_probability": p, "churn_model_id": info.id, "predicted_at": now})
+        s = shown.scores
+        rows.append(
+            churn.PredictionRow(
+                snap.table.user_ids[i],
+                pid,
+                p,
+                int(s.total[i]),
+                BAND_NAMES[int(s.band[i])],
+                churn.reasons(snap.inputs, s, i),
+            )
+        )
+    progress("storing on profiles", 2, 3)
+    _store(db, workspace, stored)
+    rows.sort(key=lambda r: (-r.churn_probability, r.user_id or "", r.profile_id))
+    progress("done", 3, 3)
+    return churn.Prediction(info.id, day, now, rows)
+
+
+def churn_models(db: Database, workspace: WorkspaceInfo) -> list[model_store.ChurnModelInfo]:
+    return model_store.list_models(db, workspace.id)

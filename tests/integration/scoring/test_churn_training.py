@@ -1,0 +1,120 @@
+"""Training and predicting churn on SQLite and PostgreSQL: no data from after the as-of date
+ever reaches a model, the time split is what the report says, predictions land on profiles."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from zoneinfo import ZoneInfo
+
+import pytest
+
+from signalbox.core.errors import InvalidInputError, NotFoundError
+from signalbox.identity import service as identity
+from signalbox.profiles import traits
+from signalbox.scoring import service as scoring
+from signalbox.workspaces import service as workspaces
+from tests.factories import identify, track
+from tests.integration.scoring.test_churn_quality import NOW, fading_world, ingest
+
+AS_OF = date(2025, 9, 30)
+HORIZON = 30
+METRICS = ("auc", "pr_auc", "precision_at_10pct", "brier", "calibration", "worst_decile_gap", "baselines")
+
+
+@pytest.fixture
+def ws(db, workspace):
+    return workspaces.get_workspace(db, workspace.id)
+
+
+def _split(messages: list[dict], day: date) -> tuple[list[dict], list[dict]]:
+    """Messages up to the end of `day` everywhere (UTC-12: a few of the next local day too) and after."""
+    edge = datetime.combine(day + timedelta(days=1), datetime.min.time(), tzinfo=ZoneInfo("Etc/GMT+12"))
+    before = [m for m in messages if datetime.fromisoformat(m["timestamp"]) < edge]
+    return before, [m for m in messages if datetime.fromisoformat(m["timestamp"]) >= edge]
+
+
+def _newcomers(day: date) -> list[dict]:
+    start = datetime.combine(day + timedelta(days=3), datetime.min.time(), tzinfo=ZoneInfo("America/New_York"))
+    out: list[dict] = []
+    for n in range(5):
+        user = f"late-{n}"
+        out.append({**identify(user, timezone="America/New_York"), "timestamp": start.isoformat()})
+        out += [{**track("visit", user), "timestamp": (start + timedelta(days=d)).isoformat()} for d in range(0, 40, 4)]
+        out.append({**track("payment_failed", user, amount=10.0), "timestamp": (start + timedelta(days=5)).isoformat()})
+    return out
+
+
+def test_nothing_after_the_as_of_date_changes_the_model_or_its_predictions(db, ws, pipeline, monkeypatch):
+    before, after = _split(fading_world(members=140, seed=3, days=330), AS_OF)
+    assert after, "the scenario must have a future to ignore"
+    ingest(pipeline, ws, before)
+    seen: list[date] = []
+    compute = traits.compute
+
+    def spy(session, workspace_id, zone, as_of, defs):
+        seen.append(as_of)
+        return compute(session, workspace_id, zone, as_of, defs)
+
+    monkeypatch.setattr(traits, "compute", spy)
+    first_id, first = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
+    assert seen and max(seen) == AS_OF  # every read is as of a date <= as-of; the last labels end on it
+    first_run = scoring.predict_churn(db, ws, AS_OF, first_id, NOW)
+
+    ingest(pipeline, ws, after + _newcomers(AS_OF))
+    second_id, second = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
+    assert second_id != first_id
+    assert {k: second[k] for k in METRICS} == {k: first[k] for k in METRICS}
+    assert second["train_window"] == first["train_window"] and second["eval_window"] == first["eval_window"]
+    assert second["model"] == first["model"]
+    again = scoring.predict_churn(db, ws, AS_OF, second_id, NOW)
+    assert [(r.user_id, r.churn_probability, r.at_risk_score, r.reasons) for r in again.rows] == [
+        (r.user_id, r.churn_probability, r.at_risk_score, r.reasons) for r in first_run.rows
+    ]
+    assert scoring.predict_churn(db, ws, AS_OF, first_id, NOW).rows == first_run.rows
+
+
+def test_time_split_is_what_the_report_says(db, ws, pipeline):
+    ingest(pipeline, ws, fading_world(members=140, seed=3, days=330))
+    model_id, report = scoring.train_churn_model(
+        db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"], cut_every_days=30
+    )
+    train, held = report["train_window"], report["eval_window"]
+    first, last = date.fromisoformat(train["first_cut"]), date.fromisoformat(train["last_cut"])
+    assert held == {**held, "cut": "2025-08-31", "end": AS_OF.isoformat()}
+    assert last + timedelta(days=HORIZON) <= date.fromisoformat(held["cut"])
+    assert (last - first).days == 30 * (train["cuts"] - 1) and train["cuts"] >= 3
+    assert first >= date(2025, 1, 1) + timedelta(days=30)  # a month of history behind the first cut
+    assert train["positives"] > 0 and held["positives"] > 0 and held["examples"] > 50
+    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
+    assert set(report["beats_baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
+    assert isinstance(report["verdict"], str) and report["model_id"] == model_id
+    assert [m.id for m in scoring.churn_models(db, ws)] == [model_id]
+
+    with pytest.raises(InvalidInputError, match=r"too little history for a time split: .* need activity since"):
+        scoring.train_churn_model(db, ws, date(2025, 4, 1), 60, NOW)
+    with pytest.raises(InvalidInputError, match="future"):
+        scoring.train_churn_model(db, ws, date(2026, 2, 1), HORIZON, NOW)
+    with pytest.raises(InvalidInputError, match="no nothing_like_this events"):
+        scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["nothing_like_this"])
+
+
+def test_predict_stores_probability_model_and_time_on_profiles(db, ws, pipeline):
+    ingest(pipeline, ws, fading_world(members=140, seed=3, days=330))
+    ingest(pipeline, ws, [{**identify("never-came", timezone="America/New_York"), "timestamp": "2025-05-01T12:00:00Z"}])
+    with pytest.raises(NotFoundError, match="no churn model yet"):
+        scoring.predict_churn(db, ws, AS_OF, None, NOW)
+    model_id, _ = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
+    with pytest.raises(NotFoundError, match=f"no churn model {model_id + 1}"):
+        scoring.predict_churn(db, ws, AS_OF, model_id + 1, NOW)
+    run = scoring.predict_churn(db, ws, AS_OF, None, NOW)
+    assert run.model_id == model_id and run.as_of == AS_OF and len(run.rows) > 50
+    probs = [r.churn_probability for r in run.rows]
+    assert probs == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
+    top = run.rows[0]
+    signals = identity.profile_document(db, ws.id, top.user_id).signals
+    assert signals is not None
+    assert signals.churn_probability == pytest.approx(top.churn_probability)
+    assert signals.churn_model_id == model_id and signals.predicted_at == NOW.now()
+    assert top.reasons and all(part for part in top.reasons.split("; "))
+    nobody = identity.profile_document(db, ws.id, "never-came").signals
+    assert nobody is None or nobody.churn_probability is None

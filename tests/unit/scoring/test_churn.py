@@ -1,0 +1,182 @@
+"""The churn model's pure parts: the time split, BG/NBD's probability of no activity, fitting
+(deterministic, calibrated, stored and loaded), the verdict and the reasons column."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import numpy as np
+import pytest
+
+from signalbox.core.errors import InvalidInputError
+from signalbox.scoring import bgnbd, churn, features
+from signalbox.scoring import score as scoring
+from signalbox.scoring.bgnbd import BgNbdParams
+from signalbox.scoring.schemas import ScoringKnobs
+
+PARAMS = BgNbdParams(r=0.8, alpha=12.0, a=0.7, b=3.0)  # days: about one visit every 15 days
+
+
+# --------------------------------------------------------------------------- time split
+
+
+@pytest.mark.parametrize(("horizon", "every"), [(30, 14), (90, 30), (7, 7), (45, 14)])
+def test_cuts_and_their_labels_end_before_the_held_out_window(horizon, every):
+    as_of = date(2026, 3, 31)
+    split = churn.time_split(as_of, horizon, date(2024, 11, 5), cut_every_days=every)
+    assert split.end == as_of and split.eval_cut == as_of - timedelta(days=horizon)
+    assert split.horizon_days == horizon
+    assert len(split.train_cuts) >= churn.MIN_TRAIN_CUTS
+    assert all(cut + timedelta(days=horizon) <= split.eval_cut for cut in split.train_cuts)
+    assert split.train_cuts[-1] == split.eval_cut - timedelta(days=horizon)
+    gaps = {(b - a).days for a, b in zip(split.train_cuts, split.train_cuts[1:], strict=False)}
+    assert gaps == {every}
+    assert split.train_cuts[0] >= date(2024, 11, 5) + timedelta(days=churn.WARMUP_DAYS)
+
+
+def test_max_cuts_keeps_the_newest():
+    split = churn.time_split(date(2026, 3, 31), 30, date(2020, 1, 1), cut_every_days=14, max_cuts=5)
+    assert len(split.train_cuts) == 5 and split.train_cuts[-1] == date(2026, 1, 30)
+
+
+def test_too_little_history_says_how_much_is_needed():
+    as_of = date(2026, 3, 31)
+    # 30-day horizon, cuts 14 days apart: as_of - 60 - 28 - 30 = 2025-12-03
+    with pytest.raises(InvalidInputError, match=r"need activity since 2025-12-03 or earlier.*starts 2026-01-10"):
+        churn.time_split(as_of, 30, date(2026, 1, 10))
+    assert len(churn.time_split(as_of, 30, date(2025, 12, 3)).train_cuts) == 3
+    with pytest.raises(InvalidInputError, match="no visit events before 2026-03-01"):
+        churn.time_split(as_of, 30, None, activity_events=("visit",))
+    with pytest.raises(InvalidInputError, match="horizon-days"):
+        churn.time_split(as_of, 0, date(2020, 1, 1))
+    with pytest.raises(InvalidInputError, match="max-cuts"):
+        churn.time_split(as_of, 30, date(2020, 1, 1), max_cuts=2)
+
+
+# --------------------------------------------------------------------------- BG/NBD
+
+
+def test_no_activity_probability_closed_forms():
+    t = 30
+    s = bgnbd.Summary(np.array([0.0, 0.0, 5.0]), np.array([0.0, 0.0, 80.0]), np.array([0.0, 50.0, 100.0]))
+    got = features.p_no_activity(PARAMS, s, t)
+    r, alpha = PARAMS.r, PARAMS.alpha
+    assert got[0] == pytest.approx((alpha / (alpha + t)) ** r)  # NBD zero class for a newcomer
+    assert got[1] == pytest.approx(((alpha + 50) / (alpha + 50 + t)) ** r)  # x = 0: alive for sure
+    alive = bgnbd.p_alive(PARAMS, 5.0, 80.0, 100.0)[()]
+    quiet = ((alpha + 100) / (alpha + 100 + t)) ** (r + 5)
+    assert got[2] == pytest.approx(1 - alive + alive * quiet)
+    longer = features.p_no_activity(PARAMS, s, 90)
+    assert (longer <= got).all() and (got <= 1).all()
+
+
+def _simulate(params: BgNbdParams, n: int, end: float, rng: np.random.Generator) -> list[np.ndarray]:
+    lam = rng.gamma(params.r, 1.0 / params.alpha, n)
+    p = rng.beta(params.a, params.b, n)
+    out = []
+    for i in range(n):
+        times, now = [0.0], 0.0  # everyone's first transaction is at day 0
+        while True:
+            if rng.random() < p[i] and len(times) > 1:
+                break
+            now += rng.exponential(1.0 / lam[i])
+            if now > end:
+                break
+            times.append(now)
+        out.append(np.array(times))
+    return out
+
+
+def test_no_activity_probability_matches_simulated_customers():
+    rng = np.random.default_rng(11)
+    T, t = 120.0, 30.0
+    histories = _simulate(PARAMS, 6000, T + t, rng)
+    past = [h[h <= T] for h in histories]
+    x = np.array([len(h) - 1 for h in past], dtype=float)
+    t_x = np.array([h[-1] for h in past])
+    predicted = features.p_no_activity(PARAMS, bgnbd.Summary(x, t_x, np.full(len(x), T)), int(t))
+    observed = np.array([not ((h > T) & (h <= T + t)).any() for h in histories], dtype=float)
+    assert predicted.mean() == pytest.approx(observed.mean(), abs=0.02)
+    for chunk in np.array_split(np.argsort(predicted), 5):  # calibrated within quintiles too
+        assert predicted[chunk].mean() == pytest.approx(observed[chunk].mean(), abs=0.05)
+
+
+# --------------------------------------------------------------------------- fitting
+
+
+def _examples(n_cuts: int = 6, per_cut: int = 300, seed: int = 0) -> churn.Examples:
+    rng = np.random.default_rng(seed)
+    width = len(features.FEATURE_NAMES)
+    parts = []
+    for _ in range(n_cuts):
+        X = rng.random((per_cut, width))
+        X[:, features.FEATURE_NAMES.index("min_nps_90d")] = np.nan  # nobody answered a survey
+        ratio = X[:, features.FEATURE_NAMES.index("frequency_ratio")]
+        X[:, features.FEATURE_NAMES.index("recency_days")] *= 60
+        logit = 10 * (0.4 - ratio) + 0.5 * X[:, 0]
+        parts.append((X, rng.random(per_cut) < 1 / (1 + np.exp(-logit))))
+    return churn.Examples.stack(parts)
+
+
+def test_fit_is_deterministic_calibrated_and_survives_storage():
+    train, held = _examples(), _examples(n_cuts=1, seed=9)
+    model = churn.fit(train, PARAMS)
+    again = churn.fit(train, PARAMS)
+    p = model.predict(held.X)
+    assert np.array_equal(p, again.predict(held.X))
+    assert ((p >= 0) & (p <= 1)).all()
+    assert "min_nps_90d" not in model.used_features and len(model.used_features) == len(features.FEATURE_NAMES) - 1
+    m = churn.evaluate(held.y, p)
+    assert m.auc > 0.8 and abs(float(p.mean()) - m.base_rate) < 0.06
+    loaded = churn.load(churn.dump(model))
+    assert np.array_equal(loaded.predict(held.X), p) and loaded.bgnbd.as_tuple() == PARAMS.as_tuple()
+    with pytest.raises(InvalidInputError, match="other features"):
+        model.predict(held.X[:, :5])
+
+
+def test_fit_refuses_a_single_class():
+    ex = _examples(n_cuts=3, per_cut=50)
+    ex.y[:] = False
+    with pytest.raises(InvalidInputError, match="0 churned"):
+        churn.fit(ex, PARAMS)
+
+
+def test_baselines_and_the_verdict():
+    train, held = _examples(), _examples(n_cuts=1, seed=9)
+    probs = churn.Baselines.fit(train).predict(held.X)
+    assert set(probs) == set(churn.BASELINES)
+    assert np.array_equal(probs["bgnbd"], features.column(held.X, "bgnbd_p_no_activity"))
+    assert all(((v >= 0) & (v <= 1)).all() for v in probs.values())
+    assert churn.verdict(0.8, {"recency": 0.7, "bgnbd": 0.75}).startswith("the model beats every baseline")
+    lost = churn.verdict(0.7, {"recency": 0.72, "rfm_logistic": 0.6, "bgnbd": 0.7})
+    assert "does NOT beat recency, bgnbd" in lost and "0.700 vs recency 0.720" in lost
+
+
+def test_reasons_list_nonzero_details_most_points_first():
+    def col(*values: float) -> np.ndarray:
+        return np.array(values, dtype=float)
+
+    nan = np.nan
+    x = scoring.ScoreInputs(
+        days_since_activity=col(40, 3),
+        activity_30d=col(1, 8),
+        activity_prior_90d=col(12, 24),
+        payment_failures_30d=col(1, 0),
+        last_payment_failed_at=col(1.0, nan),
+        last_payment_succeeded_at=col(nan, nan),
+        messages_sent_30d=col(0, 0),
+        messages_engaged_30d=col(0, 0),
+        messages_sent_prior_30d=col(0, 0),
+        messages_engaged_prior_30d=col(0, 0),
+        min_nps_90d=col(nan, nan),
+        escalated_tickets_90d=col(0, 0),
+        negative_reviews_90d=col(0, 0),
+    )
+    s = scoring.score(x, ScoringKnobs())
+    assert churn.reasons(x, s, 0) == (
+        "last activity 40 days ago; 1 visits in the last 30 days vs a usual 4.0; 1 failed payment in the last 30 days"
+    )
+    assert churn.reasons(x, s, 1) == ""
+    row = churn.PredictionRow("m-1", "p-1", 0.123456, 70, "High", "a; b")
+    assert churn.prediction_record(row) == ("m-1", "0.1235", "70", "High", "a; b")
+    assert churn.PREDICTION_HEADER == ("user_id", "churn_probability", "at_risk_score", "at_risk_band", "reasons")
