@@ -51,57 +51,56 @@ PLANS: tuple[Plan, ...] = (
 )
 
 # Real US area codes; +1 <code> 555-01xx is a fictional number that still parses as valid.
-AREA_CODES: tuple[str, ...] = tuple(
-    (
-        "201 202 203 205 206 207 208 209 210 212 213 214 215 216 217 218 219 224 225 228 229 231 234 239 240 "
-        "248 251 252 253 254 256 260 262 267 269 270 276 281 301 302 303 304 305 307 308 309 310 312 313 314 "
-        "315 316 317 318 319 320 321 323 325 330 334 336 337 339 347 351 352 360 361 385 386 401 402 404 405 "
-        "406 407 408 409 410 412 413 414 415 417 419 423 424 425 430 432 434 435 440 442 443 469 470 475 478 "
-        "479 480 484 501 502 503 504 505 507 508 509 510 512 513 515 516 517 518 520 530 540 541 559 561 562 "
-        "563 567 570 571 573 574 575 580 585 586 601 602 603 605 606 607 608 609 610 612 614 615 616 617 618 "
-        "619 620 623 626 628 630 631 636 641 646 650 651 657 660 661 662 678 681 682 701 702 703 704 706 707 "
-        "708 712 713 714 715 716 717 718 719 720 724 727 731 732 734 737 740 747 754 757 760 762 763 765 769 "
-        "770 772 773 774 775 779 781 785 786 801 802 803 804 805 806 808 810 812 813 814 815 816 817 818 828 "
-        "830 831 832 843 845 847 848 850 856 857 858 859 860 862 863 864 865 870 872 878 901 903 904 906 907 "
-        "908 909 910 912 913 914 915 916 917 918 919 920 925 928 929 931 936 937 938 940 941 947 949 951 952 "
-        "954 956 970 971 972 973 978 979 980 985 989"
-    ).split()
-)
+_AREA_CODES_TEXT = """
+201 202 203 205 206 207 208 209 210 212 213 214 215 216 217 218 219 224 225 228 229 231 234 239 240
+248 251 252 253 254 256 260 262 267 269 270 276 281 301 302 303 304 305 307 308 309 310 312 313 314
+315 316 317 318 319 320 321 323 325 330 334 336 337 339 347 351 352 360 361 385 386 401 402 404 405
+406 407 408 409 410 412 413 414 415 417 419 423 424 425 430 432 434 435 440 442 443 469 470 475 478
+479 480 484 501 502 503 504 505 507 508 509 510 512 513 515 516 517 518 520 530 540 541 559 561 562
+563 567 570 571 573 574 575 580 585 586 601 602 603 605 606 607 608 609 610 612 614 615 616 617 618
+619 620 623 626 628 630 631 636 641 646 650 651 657 660 661 662 678 681 682 701 702 703 704 706 707
+708 712 713 714 715 716 717 718 719 720 724 727 731 732 734 737 740 747 754 757 760 762 763 765 769
+770 772 773 774 775 779 781 785 786 801 802 803 804 805 806 808 810 812 813 814 815 816 817 818 828
+830 831 832 843 845 847 848 850 856 857 858 859 860 862 863 864 865 870 872 878 901 903 904 906 907
+908 909 910 912 913 914 915 916 917 918 919 920 925 928 929 931 936 937 938 940 941 947 949 951 952
+954 956 970 971 972 973 978 979 980 985 989
+"""
+AREA_CODES: tuple[str, ...] = tuple(_AREA_CODES_TEXT.split())
 
-FIRST_NAMES: tuple[str, ...] = tuple(
-    (
-        "Olivia Liam Emma Noah Ava Elijah Sophia James Isabella William Mia Benjamin Charlotte Lucas Amelia "
-        "Henry Harper Alexander Evelyn Mason Abigail Michael Emily Ethan Ella Daniel Elizabeth Jacob Camila "
-        "Logan Luna Jackson Sofia Levi Avery Sebastian Mila Mateo Aria Jack Scarlett Owen Penelope Theodore "
-        "Layla Aiden Chloe Samuel Victoria Joseph Madison John Eleanor David Grace Wyatt Nora Matthew Riley "
-        "Luke Zoey Asher Hannah Carter Hazel Julian Lily Grayson Ellie Leo Violet Jayden Lillian Gabriel "
-        "Zoe Isaac Stella Lincoln Aurora Anthony Natalie Hudson Emilia Dylan Everly Ezra Leah Thomas Aubrey "
-        "Charles Willow Christopher Addison Jaxon Lucy Maverick Audrey Josiah Bella Isaiah Nova Andrew Brooklyn "
-        "Elias Paisley Joshua Savannah Nathan Claire Caleb Skylar Ryan Isla Adrian Genesis Miles Naomi Eli "
-        "Elena Nolan Caroline Christian Eliana Aaron Anna Cameron Maya Ezekiel Valentina Colton Ruby Luca "
-        "Kennedy Landon Ivy Hunter Ariana Jonathan Aaliyah Santiago Cora Axel Madelyn Easton Alice Cooper "
-        "Kinsley Jeremiah Hailey Angel Gabriella Roman Allison Connor Gianna Jameson Serenity Robert Samantha "
-        "Greyson Sarah Jordan Quinn Ian Eva Carson Piper Jaxson Sophie Leonardo Sadie Nicholas Delilah Dominic "
-        "Josephine Austin Nevaeh Everett Adeline Brooks Arya Xavier Emery Kai Lydia Jose Clara Parker Vivian"
-    ).split()
-)
+_FIRST_NAMES_TEXT = """
+Olivia Liam Emma Noah Ava Elijah Sophia James Isabella William Mia Benjamin Charlotte Lucas Amelia
+Henry Harper Alexander Evelyn Mason Abigail Michael Emily Ethan Ella Daniel Elizabeth Jacob Camila
+Logan Luna Jackson Sofia Levi Avery Sebastian Mila Mateo Aria Jack Scarlett Owen Penelope Theodore
+Layla Aiden Chloe Samuel Victoria Joseph Madison John Eleanor David Grace Wyatt Nora Matthew Riley
+Luke Zoey Asher Hannah Carter Hazel Julian Lily Grayson Ellie Leo Violet Jayden Lillian Gabriel Zoe
+Isaac Stella Lincoln Aurora Anthony Natalie Hudson Emilia Dylan Everly Ezra Leah Thomas Aubrey
+Charles Willow Christopher Addison Jaxon Lucy Maverick Audrey Josiah Bella Isaiah Nova Andrew
+Brooklyn Elias Paisley Joshua Savannah Nathan Claire Caleb Skylar Ryan Isla Adrian Genesis Miles
+Naomi Eli Elena Nolan Caroline Christian Eliana Aaron Anna Cameron Maya Ezekiel Valentina Colton
+Ruby Luca Kennedy Landon Ivy Hunter Ariana Jonathan Aaliyah Santiago Cora Axel Madelyn Easton Alice
+Cooper Kinsley Jeremiah Hailey Angel Gabriella Roman Allison Connor Gianna Jameson Serenity Robert
+Samantha Greyson Sarah Jordan Quinn Ian Eva Carson Piper Jaxson Sophie Leonardo Sadie Nicholas
+Delilah Dominic Josephine Austin Nevaeh Everett Adeline Brooks Arya Xavier Emery Kai Lydia Jose
+Clara Parker Vivian
+"""
+FIRST_NAMES: tuple[str, ...] = tuple(_FIRST_NAMES_TEXT.split())
 
-LAST_NAMES: tuple[str, ...] = tuple(
-    (
-        "Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez "
-        "Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark "
-        "Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams "
-        "Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker "
-        "Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper "
-        "Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James "
-        "Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez "
-        "Powell Jenkins Perry Russell Sullivan Bell Coleman Butler Henderson Barnes Gonzales Fisher Vasquez "
-        "Simmons Romero Jordan Patterson Alexander Hamilton Graham Reynolds Griffin Wallace Moreno West Cole "
-        "Hayes Bryant Herrera Gibson Ellis Tran Medina Aguilar Stevens Murray Ford Castro Marshall Owens "
-        "Harrison Fernandez McDonald Woods Washington Kennedy Wells Vargas Henry Chen Freeman Webb Tucker Guzman "
-        "Burns Crawford Olson Simpson Porter Hunter Gordon Mendez Silva Shaw Snyder Mason Dixon Munoz Hunt Hicks"
-    ).split()
-)
+_LAST_NAMES_TEXT = """
+Smith Johnson Williams Brown Jones Garcia Miller Davis Rodriguez Martinez Hernandez Lopez Gonzalez
+Wilson Anderson Thomas Taylor Moore Jackson Martin Lee Perez Thompson White Harris Sanchez Clark
+Ramirez Lewis Robinson Walker Young Allen King Wright Scott Torres Nguyen Hill Flores Green Adams
+Nelson Baker Hall Rivera Campbell Mitchell Carter Roberts Gomez Phillips Evans Turner Diaz Parker
+Cruz Edwards Collins Reyes Stewart Morris Morales Murphy Cook Rogers Gutierrez Ortiz Morgan Cooper
+Peterson Bailey Reed Kelly Howard Ramos Kim Cox Ward Richardson Watson Brooks Chavez Wood James
+Bennett Gray Mendoza Ruiz Hughes Price Alvarez Castillo Sanders Patel Myers Long Ross Foster Jimenez
+Powell Jenkins Perry Russell Sullivan Bell Coleman Butler Henderson Barnes Gonzales Fisher Vasquez
+Simmons Romero Jordan Patterson Alexander Hamilton Graham Reynolds Griffin Wallace Moreno West Cole
+Hayes Bryant Herrera Gibson Ellis Tran Medina Aguilar Stevens Murray Ford Castro Marshall Owens
+Harrison Fernandez McDonald Woods Washington Kennedy Wells Vargas Henry Chen Freeman Webb Tucker
+Guzman Burns Crawford Olson Simpson Porter Hunter Gordon Mendez Silva Shaw Snyder Mason Dixon Munoz
+Hunt Hicks
+"""
+LAST_NAMES: tuple[str, ...] = tuple(_LAST_NAMES_TEXT.split())
 
 # (name, local start time in minutes after midnight, which member slot it suits: 0 am, 1 midday, 2 pm)
 CLASSES: tuple[tuple[str, int, int], ...] = (

@@ -37,8 +37,8 @@ class GroundTruthRow:
     for a lead who never joined); `stitchable` says whether the record's identifiers match the
     member's, i.e. whether a correct identity resolver should fold it into the member profile."""
 
-    person_id: str
     user_id: str
+    person_id: str
     source: str  # member | pos | booking | lead
     source_id: str
     email_as_sent: str
@@ -47,6 +47,7 @@ class GroundTruthRow:
     joined_at: str  # ISO date; empty for a lead who never joined
     churned_at: str  # ISO date of the last cancellation while not a member now; else empty
     cancellations: str  # every cancellation date, ';'-joined (win-backs have more than one)
+    rejoins: str  # every return after a cancellation, ';'-joined
     churn_reason: str
     plan: str
     home_location: str
