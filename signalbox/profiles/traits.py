@@ -174,7 +174,9 @@ def compute(
     """Every profile with at least one event before the end of `as_of`, with `defs` computed."""
     latest_end = day_start(as_of + timedelta(days=2), "UTC")  # past the end of the day in every zone
     root_of = profiles.node_roots(session, workspace_id)
-    labels = _identify_labels(session, workspace_id, latest_end, root_of)
+    # A person's zone comes from their traits, so traits are read only up to the earliest end
+    # of the as-of day anywhere (UTC+14): a trait changed later can never shape this as-of.
+    labels = _identify_labels(session, workspace_id, day_start(as_of + timedelta(days=1), "Etc/GMT-14"), root_of)
 
     names = sorted({e for d in defs for e in d.events})
     # Rows from the earliest window start over all zones; older history is aggregated in SQL.
@@ -186,9 +188,10 @@ def compute(
         r for r in events.track_rows(session, workspace_id, names, fetch_start, latest_end, props) if r[0] in root_of
     ]
     sums: list[str | None] = [*sorted({d.prop for d in defs if d.window_days is None and d.agg == "sum" and d.prop})]
+    history = [d for d in defs if d.window_days is None]
     older = {
         prop: [r for r in events.track_aggregates(session, workspace_id, names, fetch_start, prop) if r[0] in root_of]
-        for prop in sums or [None]
+        for prop in (sums or [None] if history else [])
     }
     roots = sorted({root_of[r[0]] for r in rows} | {root_of[r[0]] for agg in older.values() for r in agg} | set(labels))
     index = {root: i for i, root in enumerate(roots)}
@@ -215,7 +218,7 @@ def compute(
         values = row_props[defn.prop] if defn.prop else np.ones(len(rows))
         column = _aggregate(defn.agg, n, row_profile[mask], values[mask], row_ts[mask])
         if defn.window_days is None:
-            older_rows = older[defn.prop] if defn.agg == "sum" else next(iter(older.values()))
+            older_rows = older[defn.prop] if defn.agg == "sum" else older[next(iter(older))]
             _fold_older(defn, column, older_rows, root_of, index)
         table.values[defn.name] = column
     for name in LABEL_TRAITS:

@@ -230,3 +230,21 @@ def test_as_of_in_the_future_and_backtest_past_today_are_refused(db, ws):
         scoring.backtest(db, ws, date(2026, 6, 20), 30, NOW)
     with pytest.raises(InvalidInputError, match="payment_weight"):
         scoring.set_knobs(db, ws, {"payment_weight": 9})
+
+
+def test_a_trait_changed_after_the_as_of_day_does_not_move_its_windows(db, ws, send):
+    # Late evening in Los Angeles on 15 March: inside the 30-day window as of 15 March there.
+    send(
+        member("tz-1", LA, local(LA, 2026, 1, 5, 9)),
+        *[at(track("visit", "tz-1"), local(LA, 2026, 1, 10 + 2 * i, 9)) for i in range(10)],
+        at(track("visit", "tz-1"), local(LA, 2026, 3, 15, 22, 30)),
+    )
+    score(db, ws, date(2026, 3, 15))
+    before = identity.profile_document(db, ws.id, "tz-1").signals
+    # The next day they move to New York, where 22:30 LA time already was 16 March.
+    send(at(identify("tz-1", timezone=NY), local(NY, 2026, 3, 16, 8)))
+    score(db, ws, date(2026, 3, 15))
+    after = identity.profile_document(db, ws.id, "tz-1").signals
+    assert before is not None and after is not None
+    assert after.computed_traits is not None and after.computed_traits["timezone"] == LA
+    assert before.computed_traits == after.computed_traits
