@@ -2,6 +2,9 @@
 
     .venv/bin/python bench/scoring.py [--profiles 1000000] [--seed 7]
 
+Then the churn model's part of `model predict`: the feature matrix (with BG/NBD) for every
+profile and the calibrated gradient-boosting probability (target < 120 s).
+
 Traits are synthesised as columns (what `profiles.traits.compute` hands the score: last
 activity moments in six time zones, window counts, payment and engagement counts), so the
 figures are the cost of the score itself: local-day recency, the five components, the bands,
@@ -20,8 +23,10 @@ from datetime import date
 import numpy as np
 import orjson
 
-from signalbox.profiles.traits import day_start, local_days_before
+from signalbox.profiles.traits import TraitTable, day_start, local_days_before
+from signalbox.scoring import churn, features
 from signalbox.scoring import score as scoring
+from signalbox.scoring.bgnbd import BgNbdParams
 from signalbox.scoring.schemas import BAND_NAMES, ScoringKnobs
 
 ZONES = ["America/New_York", "America/Chicago", "America/Denver", "America/Phoenix", "America/Los_Angeles"]
@@ -86,6 +91,7 @@ def main() -> None:
     )
     t_render = t_render_sample * len(s.total) / sample
     bands = {name: int((s.band == code).sum()) for code, name in enumerate(BAND_NAMES)}
+    model_figures = model_prediction(x, s, last_activity, zones, as_of, args.seed)
     report = {
         "profiles": args.profiles,
         "numpy_column_pass_s": round(floor, 3),
@@ -95,12 +101,51 @@ def main() -> None:
         "render_components_s_estimated": round(t_render, 1),
         "transparent_score_total_s": round(t_days + t_score + t_render, 1),
         "bands": bands,
+        **model_figures,
         "peak_rss_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    if report["transparent_score_total_s"] > 60:
-        print("over the 60 s target", file=sys.stderr)
+    if report["transparent_score_total_s"] > 60 or report["model_total_s"] > 120:
+        print("over a target (60 s score, 120 s prediction)", file=sys.stderr)
         sys.exit(1)
+
+
+def model_prediction(
+    x: scoring.ScoreInputs, s: scoring.Scores, last_activity: np.ndarray, zones: list[str], as_of: date, seed: int
+) -> dict[str, float]:
+    """Features (incl. BG/NBD) for every profile and the calibrated model's probability.
+    The model is trained here on 50k synthetic examples whose churn depends on the features;
+    what is timed is what `model predict` does per profile."""
+    rng = np.random.default_rng(seed + 1)
+    n = len(s.total)
+    end = day_start(as_of, "UTC").timestamp() + 86400
+    tenure_days = rng.uniform(30, 900, n)
+    table = TraitTable(as_of, np.full(n, end), [f"p{i}" for i in range(n)], [None] * n, zones)
+    table.values.update(
+        activity_30d=x.activity_30d,
+        activity_prior_90d=x.activity_prior_90d,
+        activity_total=x.activity_prior_90d * tenure_days / 90.0 + x.activity_30d + 1.0,
+        total_spend=rng.uniform(0, 2000, n),
+        first_activity_at=end - tenure_days * 86400.0,
+        last_activity_at=last_activity,
+    )
+    snap = features.Snapshot(table, x, s)
+    params = BgNbdParams(r=0.8, alpha=4.0, a=0.6, b=2.4)
+    X, t_features = timed(lambda: features.matrix(snap, params, 30))
+    logit = 0.08 * np.nan_to_num(x.days_since_activity) - 0.3 * x.activity_30d + 0.05 * s.total - 2.0
+    y = rng.random(n) < 1.0 / (1.0 + np.exp(-logit))
+    train_rows = rng.choice(n, 50_000, replace=False)
+    cuts = np.repeat(np.arange(5), 10_000)
+    train = churn.Examples(X[train_rows], y[train_rows], cuts)
+    model, t_fit = timed(lambda: churn.fit(train, params))
+    p, t_predict = timed(lambda: model.predict(X))
+    return {
+        "model_features_s": round(t_features, 2),
+        "model_fit_50k_s": round(t_fit, 2),
+        "model_predict_s": round(t_predict, 2),
+        "model_total_s": round(t_features + t_predict, 2),
+        "mean_probability": round(float(p.mean()), 4),
+    }
 
 
 if __name__ == "__main__":
