@@ -16,6 +16,7 @@ traits_app = typer.Typer(help="Computed traits (windows over the event log).", n
 scores_app = typer.Typer(help="The transparent at-risk score.", no_args_is_help=True)
 
 AsOfOpt = typer.Option(None, "--as-of", help="Local date YYYY-MM-DD (default: today in the workspace's zone).")
+StaleOpt = typer.Option(False, "--stale", help="Only people with new events since their last computation.")
 
 
 def parse_day(text: str | None, name: str = "--as-of") -> date | None:
@@ -30,7 +31,9 @@ def parse_day(text: str | None, name: str = "--as-of") -> date | None:
 
 @traits_app.command("compute")
 @handled
-def traits_compute(workspace_name: str = WorkspaceOpt, as_of: str | None = AsOfOpt, json: bool = JsonOpt) -> None:
+def traits_compute(
+    workspace_name: str = WorkspaceOpt, as_of: str | None = AsOfOpt, stale: bool = StaleOpt, json: bool = JsonOpt
+) -> None:
     """Recompute every profile's traits as of a local date and store them on the profile.
 
     Example: signalbox traits compute -w northside --as-of 2026-03-01 --json
@@ -44,14 +47,19 @@ def traits_compute(workspace_name: str = WorkspaceOpt, as_of: str | None = AsOfO
 
 @scores_app.command("compute")
 @handled
-def scores_compute(workspace_name: str = WorkspaceOpt, as_of: str | None = AsOfOpt, json: bool = JsonOpt) -> None:
+def scores_compute(
+    workspace_name: str = WorkspaceOpt, as_of: str | None = AsOfOpt, stale: bool = StaleOpt, json: bool = JsonOpt
+) -> None:
     """Score every customer 0-100 with five reasoned components; store it on the profile.
 
     Example: signalbox scores compute -w northside --json
+    Keep current as events arrive: signalbox scores compute -w northside --stale (e.g. each minute)
     """
     db = database()
     with err.status("scoring profiles"):
-        run = scoring.compute_scores(db, workspace(db, workspace_name), parse_day(as_of), SystemClock())
+        run = scoring.compute_scores(
+            db, workspace(db, workspace_name), parse_day(as_of), SystemClock(), only_stale=stale
+        )
     doc = {
         "as_of": run.as_of.isoformat(),
         "profiles": run.profiles,

@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Table, case, func, insert, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -113,34 +113,40 @@ def track_rows(
     start: datetime,
     end: datetime,
     properties: Sequence[str] = (),
+    nodes: Sequence[str] | None = None,
 ) -> list[tuple[Any, ...]]:
-    """(node, event, timestamp, *property values as floats) of track events in [start, end).
+    """(node, event, timestamp, *property values as floats) of track events in [start, end),
+    of every node or only of `nodes`.
 
     Property values that are not numbers come back as None (booleans as 1.0/0.0)."""
     if not names:
         return []
     columns = [Event.profile_id, Event.event, Event.timestamp, *(Event.properties[p] for p in properties)]
-    rows = session.execute(
-        select(*columns).where(
-            Event.workspace_id == workspace_id,
-            Event.type == "track",
-            Event.event.in_(list(names)),
-            Event.timestamp >= start,
-            Event.timestamp < end,
-        )
+    stmt = select(*columns).where(
+        Event.workspace_id == workspace_id,
+        Event.type == "track",
+        Event.event.in_(list(names)),
+        Event.timestamp >= start,
+        Event.timestamp < end,
     )
+    rows = _of_nodes(session, stmt, nodes)
     return [(node, name, ensure_utc(ts), *(_number(v) for v in values)) for node, name, ts, *values in rows]
 
 
 def track_aggregates(
-    session: Session, workspace_id: str, names: Sequence[str], end: datetime, amount_property: str | None = None
+    session: Session,
+    workspace_id: str,
+    names: Sequence[str],
+    end: datetime,
+    amount_property: str | None = None,
+    nodes: Sequence[str] | None = None,
 ) -> list[tuple[str, str, int, datetime, datetime, float]]:
     """(node, event, count, first, last, sum of `amount_property`) of track events before `end`."""
     if not names:
         return []
     dialect = session.get_bind().dialect.name
     total = func.sum(_numeric_property(amount_property, dialect)) if amount_property else func.sum(0.0)
-    rows = session.execute(
+    stmt = (
         select(Event.profile_id, Event.event, func.count(), func.min(Event.timestamp), func.max(Event.timestamp))
         .add_columns(total)
         .where(
@@ -151,19 +157,35 @@ def track_aggregates(
         )
         .group_by(Event.profile_id, Event.event)
     )
+    rows = _of_nodes(session, stmt, nodes)
     return [
         (node, name, n, ensure_utc(lo), ensure_utc(hi), float(amount or 0.0)) for node, name, n, lo, hi, amount in rows
     ]
 
 
-def identify_rows(session: Session, workspace_id: str, end: datetime) -> list[tuple[str, datetime, dict[str, Any]]]:
+def identify_rows(
+    session: Session, workspace_id: str, end: datetime, nodes: Sequence[str] | None = None
+) -> list[tuple[str, datetime, dict[str, Any]]]:
     """(node, timestamp, traits) of every identify before `end`, oldest first."""
-    rows = session.execute(
-        select(Event.profile_id, Event.timestamp, Event.traits)
-        .where(Event.workspace_id == workspace_id, Event.type == "identify", Event.timestamp < end)
-        .order_by(Event.timestamp, Event.id)
+    stmt = select(Event.profile_id, Event.timestamp, Event.id, Event.traits).where(
+        Event.workspace_id == workspace_id, Event.type == "identify", Event.timestamp < end
     )
-    return [(node, ensure_utc(ts), traits) for node, ts, traits in rows]
+    rows = sorted(((node, ensure_utc(ts), i, t) for node, ts, i, t in _of_nodes(session, stmt, nodes)), key=_time_id)
+    return [(node, ts, traits) for node, ts, _, traits in rows]
+
+
+def _time_id(row: tuple[str, datetime, int, Any]) -> tuple[datetime, int]:
+    return row[1], row[2]
+
+
+def _of_nodes(session: Session, stmt: Select[Any], nodes: Sequence[str] | None) -> list[Any]:
+    """Run `stmt` for the whole workspace, or chunk by chunk for only these nodes."""
+    if nodes is None:
+        return list(session.execute(stmt))
+    out: list[Any] = []
+    for start in range(0, len(nodes), _CHUNK):
+        out.extend(session.execute(stmt.where(Event.profile_id.in_(nodes[start : start + _CHUNK]))))
+    return out
 
 
 def _numeric_property(name: str, dialect: str) -> ColumnElement[float]:

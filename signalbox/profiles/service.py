@@ -274,6 +274,19 @@ def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
     return {node: root for node, root in rows}
 
 
+def stale_roots(session: Session, workspace_id: str) -> list[str]:
+    """People whose read model changed (new events, a merge) since their traits were computed."""
+    rows = session.scalars(
+        select(Profile.id).where(
+            Profile.workspace_id == workspace_id,
+            Profile.merged_into_id.is_(None),
+            Profile.last_seen.is_not(None),
+            Profile.traits_computed_at.is_(None) | (Profile.updated_at > Profile.traits_computed_at),
+        )
+    )
+    return list(rows)
+
+
 def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]]) -> None:
     """The one write path for computed traits and scores. Each row: `pid` plus any of
     computed_traits, traits_computed_at, at_risk_score, at_risk_band, at_risk_components,

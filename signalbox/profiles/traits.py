@@ -170,13 +170,21 @@ def compute(
     workspace_zone: str,
     as_of: date,
     defs: Sequence[TraitDef],
+    roots: Sequence[str] | None = None,
 ) -> TraitTable:
-    """Every profile with at least one event before the end of `as_of`, with `defs` computed."""
+    """Every profile (or only `roots`) with at least one event before the end of `as_of`,
+    with `defs` computed."""
     latest_end = day_start(as_of + timedelta(days=2), "UTC")  # past the end of the day in every zone
     root_of = profiles.node_roots(session, workspace_id)
+    nodes: list[str] | None = None
+    if roots is not None:
+        wanted = set(roots)
+        root_of = {node: root for node, root in root_of.items() if root in wanted}
+        nodes = sorted(root_of)
     # A person's zone comes from their traits, so traits are read only up to the earliest end
     # of the as-of day anywhere (UTC+14): a trait changed later can never shape this as-of.
-    labels = _identify_labels(session, workspace_id, day_start(as_of + timedelta(days=1), "Etc/GMT-14"), root_of)
+    traits_end = day_start(as_of + timedelta(days=1), "Etc/GMT-14")
+    labels = _identify_labels(session, workspace_id, traits_end, root_of, nodes)
 
     names = sorted({e for d in defs for e in d.events})
     # Rows from the earliest window start over all zones; older history is aggregated in SQL.
@@ -185,21 +193,27 @@ def compute(
     fetch_start = min([*starts, day_start(as_of - timedelta(days=1), "UTC")])
     props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
     rows = [
-        r for r in events.track_rows(session, workspace_id, names, fetch_start, latest_end, props) if r[0] in root_of
+        r
+        for r in events.track_rows(session, workspace_id, names, fetch_start, latest_end, props, nodes)
+        if r[0] in root_of
     ]
     sums: list[str | None] = [*sorted({d.prop for d in defs if d.window_days is None and d.agg == "sum" and d.prop})]
     history = [d for d in defs if d.window_days is None]
     older = {
-        prop: [r for r in events.track_aggregates(session, workspace_id, names, fetch_start, prop) if r[0] in root_of]
+        prop: [
+            r
+            for r in events.track_aggregates(session, workspace_id, names, fetch_start, prop, nodes)
+            if r[0] in root_of
+        ]
         for prop in (sums or [None] if history else [])
     }
-    roots = sorted({root_of[r[0]] for r in rows} | {root_of[r[0]] for agg in older.values() for r in agg} | set(labels))
-    index = {root: i for i, root in enumerate(roots)}
-    zones = [zone_or(labels.get(r, {}).get("timezone"), workspace_zone) for r in roots]
+    found = sorted({root_of[r[0]] for r in rows} | {root_of[r[0]] for agg in older.values() for r in agg} | set(labels))
+    index = {root: i for i, root in enumerate(found)}
+    zones = [zone_or(labels.get(r, {}).get("timezone"), workspace_zone) for r in found]
     unique_zones = sorted(set(zones))
     zone_idx = np.array([unique_zones.index(z) for z in zones], dtype=np.int64)
 
-    n = len(roots)
+    n = len(found)
     row_profile = np.array([index[root_of[r[0]]] for r in rows], dtype=np.int64)
     row_event = np.array([r[1] for r in rows], dtype=object)
     row_ts = np.array([r[2].timestamp() for r in rows], dtype=np.float64)
@@ -208,7 +222,7 @@ def compute(
         for k, p in enumerate(props)
     }
     cutoff_by_zone = np.array([day_start(as_of + timedelta(days=1), z).timestamp() for z in unique_zones])
-    table = TraitTable(as_of, cutoff_by_zone[zone_idx] if n else np.zeros(0), roots, [None] * n, zones)
+    table = TraitTable(as_of, cutoff_by_zone[zone_idx] if n else np.zeros(0), found, [None] * n, zones)
     for defn in defs:
         bounds = np.array([[_bounds(defn, as_of, z)[k].timestamp() for k in (0, 1)] for z in unique_zones])
         lo, hi = (bounds[zone_idx[row_profile], k] if len(rows) else np.zeros(0) for k in (0, 1))
@@ -222,18 +236,18 @@ def compute(
             _fold_older(defn, column, older_rows, root_of, index)
         table.values[defn.name] = column
     for name in LABEL_TRAITS:
-        table.labels[name] = [labels.get(r, {}).get(name) for r in roots]
-    users = profiles.tree_user_ids(session, workspace_id, roots)
-    table.user_ids = [users.get(r) for r in roots]
+        table.labels[name] = [labels.get(r, {}).get(name) for r in found]
+    users = profiles.tree_user_ids(session, workspace_id, found)
+    table.user_ids = [users.get(r) for r in found]
     return table
 
 
 def _identify_labels(
-    session: Session, workspace_id: str, end: datetime, root_of: dict[str, str]
+    session: Session, workspace_id: str, end: datetime, root_of: dict[str, str], nodes: list[str] | None
 ) -> dict[str, dict[str, Any]]:
     """Label traits per root as of `end`, the newest identify winning key by key."""
     out: dict[str, dict[str, Any]] = {}
-    for node, _, traits in events.identify_rows(session, workspace_id, end):
+    for node, _, traits in events.identify_rows(session, workspace_id, end, nodes):
         root = root_of.get(node)
         if root is None:
             continue

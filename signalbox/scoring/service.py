@@ -61,10 +61,14 @@ def resolve_as_of(workspace: WorkspaceInfo, as_of: date | None, clock: Clock) ->
     return as_of
 
 
-def trait_table(db: Database, workspace: WorkspaceInfo, as_of: date, knobs: ScoringKnobs) -> TraitTable:
+def trait_table(
+    db: Database, workspace: WorkspaceInfo, as_of: date, knobs: ScoringKnobs, *, only_stale: bool = False
+) -> TraitTable:
+    """Traits of every profile, or only of those changed since their traits were computed."""
     with db.session() as session:
+        roots = profiles.stale_roots(session, workspace.id) if only_stale else None
         return traits.compute(
-            session, workspace.id, workspace.timezone, as_of, traits.default_traits(knobs.activity_events)
+            session, workspace.id, workspace.timezone, as_of, traits.default_traits(knobs.activity_events), roots
         )
 
 
@@ -108,13 +112,19 @@ def compute_traits(db: Database, workspace: WorkspaceInfo, as_of: date | None, c
     return day, len(table), time.perf_counter() - started
 
 
-def compute_scores(db: Database, workspace: WorkspaceInfo, as_of: date | None, clock: Clock) -> ScoreRun:
+def compute_scores(
+    db: Database, workspace: WorkspaceInfo, as_of: date | None, clock: Clock, *, only_stale: bool = False
+) -> ScoreRun:
     """Traits, components and bands for every profile, stored on the profile. Former
-    customers (cancelled, never active) keep their traits and lose any stale score."""
+    customers (cancelled, never active) keep their traits and lose any stale score.
+
+    `only_stale` refreshes just the people whose events changed since their last computation:
+    every ingested batch marks the people it touched, so running this often (a minute's
+    cron, later the worker) keeps scores current as events arrive at a fraction of the cost."""
     started = time.perf_counter()
     day = resolve_as_of(workspace, as_of, clock)
     knobs = get_knobs(db, workspace)
-    table = trait_table(db, workspace, day, knobs)
+    table = trait_table(db, workspace, day, knobs, only_stale=only_stale)
     x = score_inputs(table)
     s = scoring.score(x, knobs)
     ok = scorable(table)

@@ -248,3 +248,26 @@ def test_a_trait_changed_after_the_as_of_day_does_not_move_its_windows(db, ws, s
     assert before is not None and after is not None
     assert after.computed_traits is not None and after.computed_traits["timezone"] == LA
     assert before.computed_traits == after.computed_traits
+
+
+def test_stale_refresh_recomputes_only_people_with_new_events(db, ws, send, clock):
+    send(
+        member("st-1", NY, local(NY, 2026, 1, 5, 9)),
+        at(track("visit", "st-1"), local(NY, 2026, 2, 1, 9)),
+        member("st-2", NY, local(NY, 2026, 1, 5, 9)),
+        at(track("visit", "st-2"), local(NY, 2026, 2, 1, 9)),
+    )
+    scoring.compute_scores(db, ws, date(2026, 3, 1), NOW)
+    untouched = identity.profile_document(db, ws.id, "st-2").signals
+    assert untouched is not None and untouched.at_risk_components is not None
+    assert untouched.at_risk_components[0]["points"] == 15  # 28 days since the visit
+    clock.advance(timedelta(days=200))  # the pipeline's clock: after the computation above
+    send(at(track("visit", "st-1"), local(NY, 2026, 2, 27, 9)))
+    later = FixedClock(clock.now() + timedelta(hours=1))
+    run = scoring.compute_scores(db, ws, date(2026, 3, 1), later, only_stale=True)
+    assert run.profiles == 1
+    fresh = identity.profile_document(db, ws.id, "st-1").signals
+    assert fresh is not None and fresh.at_risk_components is not None
+    assert fresh.at_risk_components[0]["points"] == 0 and fresh.scored_at == later.now()
+    assert identity.profile_document(db, ws.id, "st-2").signals == untouched
+    assert scoring.compute_scores(db, ws, date(2026, 3, 1), later, only_stale=True).profiles == 0
