@@ -19,12 +19,14 @@ from pathlib import Path
 import pytest
 import uvicorn
 from sqlalchemy import create_engine, text
+from typer.testing import CliRunner
 
 from signalbox.api.app import create_app
+from signalbox.cli.main import app
 from signalbox.core import migrate
 from signalbox.core.clock import FixedClock
 from signalbox.core.db import Database
-from signalbox.core.settings import Settings
+from signalbox.core.settings import Settings, get_settings
 from signalbox.ingestion.service import Pipeline
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import CreatedWorkspace
@@ -156,3 +158,19 @@ class LiveServer:
 def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     with LiveServer(settings, db) as server:
         yield server
+
+
+@pytest.fixture
+def cli(database_url, monkeypatch):
+    monkeypatch.setenv("SIGNALBOX_DATABASE_URL", database_url)
+    get_settings.cache_clear()
+    runner = CliRunner()
+
+    def run(*args: str, ok: bool = True):
+        result = runner.invoke(app, list(args))
+        if ok:
+            assert result.exit_code == 0, result.output + str(result.exception)
+        return result
+
+    yield run
+    get_settings.cache_clear()

@@ -5,6 +5,8 @@ from __future__ import annotations
 import itertools
 from typing import Any
 
+import orjson
+
 from signalbox.core.settings import Settings
 
 _seq = itertools.count(1)
@@ -34,3 +36,8 @@ def track(event: str, user_id: str | None = None, *, anonymous_id: str | None = 
     if anonymous_id is not None:
         msg["anonymousId"] = anonymous_id
     return msg
+
+
+def jrun(cli: Any, *args: str) -> Any:
+    """Run a CLI command with --json and parse its one document."""
+    return orjson.loads(cli(*args, "--json").stdout)

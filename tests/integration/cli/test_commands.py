@@ -6,7 +6,7 @@ import csv
 
 import orjson
 
-from tests.integration.cli.conftest import jrun
+from tests.factories import jrun
 
 
 def test_workspace_create_prints_keys_once(cli):

@@ -8,7 +8,7 @@ import httpx
 import orjson
 
 from signalbox.workspaces import service as workspaces
-from tests.integration.cli.conftest import jrun
+from tests.factories import jrun
 
 
 def _history(path) -> None:

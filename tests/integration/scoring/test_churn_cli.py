@@ -8,13 +8,10 @@ import csv
 from datetime import datetime
 
 import orjson
-import pytest
-from typer.testing import CliRunner
 
-from signalbox.cli.main import app
-from signalbox.core.settings import get_settings
 from signalbox.identity import service as identity
 from signalbox.workspaces import service as workspaces
+from tests.factories import jrun
 from tests.integration.scoring.test_churn_quality import fading_world
 
 TRAIN_KEYS = {
@@ -34,26 +31,6 @@ TRAIN_KEYS = {
     "activity_events",
     "as_of",
 }
-
-
-@pytest.fixture
-def cli(database_url, monkeypatch):
-    monkeypatch.setenv("SIGNALBOX_DATABASE_URL", database_url)
-    get_settings.cache_clear()
-    runner = CliRunner()
-
-    def run(*args: str, ok: bool = True):
-        result = runner.invoke(app, list(args))
-        if ok:
-            assert result.exit_code == 0, result.output + str(result.exception)
-        return result
-
-    yield run
-    get_settings.cache_clear()
-
-
-def jrun(cli, *args):
-    return orjson.loads(cli(*args, "--json").stdout)
 
 
 def test_train_predict_list_and_refusals(cli, db, tmp_path):
