@@ -27,7 +27,7 @@ WorkspaceOpt = typer.Option(..., "--workspace", "-w", help="Workspace name or id
 
 
 def fail(message: str, code: int = 1) -> None:
-    err.print(f"error: {message}", markup=False, highlight=False)
+    err.print(f"error: {message}", markup=False, highlight=False, soft_wrap=True)
     raise typer.Exit(code)
 
 

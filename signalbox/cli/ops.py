@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import typer
 
+from signalbox.cli import demo as demo_cli
 from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
 from signalbox.core import migrate
 from signalbox.core.errors import ConflictError
@@ -84,14 +85,17 @@ def serve(
 
 @handled
 def demo(
+    ctx: typer.Context,
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000, min=1, max=65535),
     workspace_name: str = typer.Option("demo", "--workspace", help="Demo workspace name."),
 ) -> None:
     """Migrate, create (or re-key) the demo workspace, print its keys, and serve.
 
-    Example: signalbox demo
+    Example: signalbox demo    (and `signalbox demo seed -w demo` to fill it with a world)
     """
+    if ctx.invoked_subcommand is not None:
+        return
     migrate.upgrade(settings().database_url)
     db = database()
     try:
@@ -113,7 +117,10 @@ def register(app: typer.Typer) -> None:
     app.add_typer(db_app, name="db")
     app.add_typer(workspace_app, name="workspace")
     app.command("serve")(serve)
-    app.command("demo")(demo)
+    demo_app = typer.Typer(help="The demo: serve a demo workspace, or seed one with a generated world.")
+    demo_app.callback(invoke_without_command=True)(demo)
+    demo_cli.register(demo_app)
+    app.add_typer(demo_app, name="demo")
 
 
 __all__ = ["fail", "register"]
