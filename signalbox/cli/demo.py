@@ -10,8 +10,12 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
 from signalbox.core.clock import SystemClock
+from signalbox.core.db import Database
 from signalbox.demo import service as demo
 from signalbox.demo.schemas import MAX_LOCATIONS, MAX_MONTHS, WorldConfig
+from signalbox.identity import service as identity
+from signalbox.scoring import service as scoring
+from signalbox.workspaces import service as workspaces
 
 
 def _end_date(text: str | None) -> date:
@@ -56,15 +60,7 @@ def seed(
     """
     config = WorldConfig(end=_end_date(end), members=members, locations=locations, months=months, seed=seed)
     db = database()
-    bar = Progress(
-        TextColumn("[bold]seeding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-    with bar:
+    with _bar() as bar:
         task = bar.add_task("seed", total=None)
         result = demo.seed(
             db,
@@ -91,6 +87,43 @@ def seed(
         typer.echo(" ".join(f"{k}={v}" for k, v in doc.items()))
     if result.rejected:
         err.print(f"warning: {result.rejected} messages were not stored; see `signalbox dlq list`")
+
+
+def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
+    """A first `signalbox demo` fills the workspace with a 15-month world and scores it, so
+    there is something to look at; later runs leave the data as it is."""
+    ws = workspaces.get_workspace(db, workspace_name)
+    if identity.list_profile_documents(db, ws.id, limit=1):
+        return
+    config = WorldConfig(end=_end_date(None), members=members, locations=6, months=15, seed=7)
+    with _bar() as bar:
+        task = bar.add_task("seed", total=None)
+        result = demo.seed(
+            db,
+            settings(),
+            workspace_name,
+            config,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            clock=SystemClock(),
+        )
+    run = scoring.compute_scores(db, ws, None, SystemClock())
+    err.print(
+        f"seeded {result.events} events for {members} members ({result.start} to {result.end}); "
+        f"scored {run.profiles} customers: {run.bands['High']} High, {run.bands['Medium']} Medium, "
+        f"{run.bands['Low']} Low",
+        soft_wrap=True,
+    )
+
+
+def _bar() -> Progress:
+    return Progress(
+        TextColumn("[bold]seeding"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )
 
 
 def register(group: typer.Typer) -> None:

@@ -89,10 +89,14 @@ def demo(
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000, min=1, max=65535),
     workspace_name: str = typer.Option("demo", "--workspace", help="Demo workspace name."),
+    members: int = typer.Option(
+        2000, min=0, help="Members of the world seeded into an empty demo workspace (0: leave it empty)."
+    ),
 ) -> None:
-    """Migrate, create (or re-key) the demo workspace, print its keys, and serve.
+    """Migrate, create (or re-key) the demo workspace, fill it with a world and its scores the
+    first time, print its keys, and serve.
 
-    Example: signalbox demo    (and `signalbox demo seed -w demo` to fill it with a world)
+    Example: signalbox demo    (and `signalbox demo seed -w demo` for a bigger world)
     """
     if ctx.invoked_subcommand is not None:
         return
@@ -103,6 +107,8 @@ def demo(
     except ConflictError:
         # Keys are stored hashed, so a re-run issues fresh ones for the existing workspace.
         created = workspaces.rotate_keys(db, workspace_name)
+    if members:
+        demo_cli.seed_if_empty(db, workspace_name, members)
     typer.echo(f"signalbox is at http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
     typer.echo(f"workspace: {created.name}")
     typer.echo(f"write key: {created.write_key}")

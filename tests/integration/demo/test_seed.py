@@ -128,3 +128,16 @@ def test_cli_seed_refuses_bad_input_in_one_line(cli, flag, value, says):
     assert result.exit_code == 1
     assert says in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert result.stdout == "" and "Traceback" not in result.output
+
+
+def test_first_demo_run_seeds_and_scores_then_leaves_data_alone(cli, db):
+    from signalbox.cli import demo as demo_cli
+
+    workspaces.create_workspace(db, "first-run")
+    demo_cli.seed_if_empty(db, "first-run", 40)
+    ws = workspaces.get_workspace(db, "first-run")
+    before = stored(db, ws.id)
+    scored = [p for p in identity.list_profile_documents(db, ws.id, limit=1000) if p.signals and p.signals.at_risk_band]
+    assert before > 500 and scored
+    demo_cli.seed_if_empty(db, "first-run", 40)
+    assert stored(db, ws.id) == before
