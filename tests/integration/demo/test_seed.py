@@ -130,9 +130,10 @@ def test_cli_seed_refuses_bad_input_in_one_line(cli, flag, value, says):
     assert result.stdout == "" and "Traceback" not in result.output
 
 
-def test_first_demo_run_seeds_and_scores_then_leaves_data_alone(cli, db):
+def test_first_demo_run_seeds_and_scores_then_leaves_data_alone(cli, db, tmp_path, monkeypatch):
     from signalbox.cli import demo as demo_cli
 
+    monkeypatch.chdir(tmp_path)  # the ground truth goes to the working folder
     workspaces.create_workspace(db, "first-run")
     demo_cli.seed_if_empty(db, "first-run", 40)
     ws = workspaces.get_workspace(db, "first-run")
