@@ -134,6 +134,16 @@ def test_fit_is_deterministic_calibrated_and_survives_storage():
         model.predict(held.X[:, :5])
 
 
+def test_cut_weights_give_every_cut_the_same_total():
+    ex = churn.Examples.stack(
+        [(np.zeros((n, len(features.FEATURE_NAMES))), np.zeros(n, dtype=np.bool_)) for n in (30, 10, 60)]
+    )
+    w = churn.cut_weights(ex)
+    totals = [float(w[ex.cut == k].sum()) for k in range(3)]
+    assert totals == pytest.approx([100 / 3] * 3) and float(w.sum()) == pytest.approx(len(ex))
+    assert churn.cut_weights(churn.Examples.stack([])).shape == (0,)
+
+
 def test_fit_refuses_a_single_class():
     ex = _examples(n_cuts=3, per_cut=50)
     ex.y[:] = False
