@@ -28,3 +28,4 @@ test: lint
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scoring.py
+	$(BIN)/python bench/churn_quality.py
