@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 import sys
 from collections.abc import Callable
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, ParamSpec, TypeVar
 
 import orjson
@@ -83,3 +83,13 @@ def parse_when(text: str | None, name: str) -> datetime | None:
     if value.tzinfo is None:
         fail(f"{name} {text!r} needs a UTC offset, e.g. {text}+00:00")
     return value
+
+
+def parse_day(text: str | None, name: str = "--as-of") -> date | None:
+    if text is None:
+        return None
+    try:
+        return date.fromisoformat(text)
+    except ValueError:
+        fail(f"{name} {text!r} is not a date like 2026-03-01")
+        raise

@@ -8,11 +8,11 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
+from signalbox.cli.common import JsonOpt, database, err, fail, handled, parse_day, print_json, settings
 from signalbox.core.clock import SystemClock
 from signalbox.core.db import Database
 from signalbox.demo import service as demo
-from signalbox.demo.schemas import MAX_LOCATIONS, MAX_MONTHS, WorldConfig
+from signalbox.demo.schemas import MAX_LOCATIONS, MAX_MONTHS, SeedResult, WorldConfig
 from signalbox.identity import service as identity
 from signalbox.scoring import service as scoring
 from signalbox.workspaces import service as workspaces
@@ -22,13 +22,9 @@ def _end_date(text: str | None) -> date:
     # The world's last day runs to its local midnight: ending it yesterday keeps every event in
     # the past, where a live system's events are.
     yesterday = datetime.now(UTC).date() - timedelta(days=1)
-    if text is None:
+    end = parse_day(text, "--end")
+    if end is None:
         return yesterday
-    try:
-        end = date.fromisoformat(text)
-    except ValueError:
-        fail(f"--end {text!r} is not a real date like 2026-03-01")
-        raise
     if end > yesterday:
         fail(f"--end {end.isoformat()} would put events in the future: use {yesterday.isoformat()} or earlier")
     return end
@@ -59,18 +55,7 @@ def seed(
     Example: signalbox demo seed --workspace demo --members 12000 --months 15 --json
     """
     config = WorldConfig(end=_end_date(end), members=members, locations=locations, months=months, seed=seed)
-    db = database()
-    with _bar() as bar:
-        task = bar.add_task("seed", total=None)
-        result = demo.seed(
-            db,
-            settings(),
-            workspace_name,
-            config,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            ground_truth=ground_truth,
-            clock=SystemClock(),
-        )
+    result = _seed(database(), workspace_name, config, ground_truth)
     doc = {
         "workspace": result.workspace,
         "members": result.members,
@@ -96,16 +81,7 @@ def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
     if identity.list_profile_documents(db, ws.id, limit=1):
         return
     config = WorldConfig(end=_end_date(None), members=members, locations=6, months=15, seed=7)
-    with _bar() as bar:
-        task = bar.add_task("seed", total=None)
-        result = demo.seed(
-            db,
-            settings(),
-            workspace_name,
-            config,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            clock=SystemClock(),
-        )
+    result = _seed(db, workspace_name, config, None)
     run = scoring.compute_scores(db, ws, None, SystemClock())
     err.print(
         f"seeded {result.events} events for {members} members ({result.start} to {result.end}); "
@@ -115,8 +91,8 @@ def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
     )
 
 
-def _bar() -> Progress:
-    return Progress(
+def _seed(db: Database, workspace_name: str, config: WorldConfig, ground_truth: Path | None) -> SeedResult:
+    bar = Progress(
         TextColumn("[bold]seeding"),
         BarColumn(),
         MofNCompleteColumn(),
@@ -124,6 +100,17 @@ def _bar() -> Progress:
         console=err,
         transient=False,
     )
+    with bar:
+        task = bar.add_task("seed", total=None)
+        return demo.seed(
+            db,
+            settings(),
+            workspace_name,
+            config,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+            ground_truth=ground_truth,
+            clock=SystemClock(),
+        )
 
 
 def register(group: typer.Typer) -> None:

@@ -11,8 +11,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
-from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, fail, handled, print_json, workspace
-from signalbox.cli.signals import parse_day
+from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, fail, handled, parse_day, print_json, workspace
 from signalbox.core.clock import SystemClock
 from signalbox.scoring import churn
 from signalbox.scoring import service as scoring

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-from datetime import date
 from typing import Any
 
 import typer
 
-from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, fail, handled, print_json, workspace
+from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, handled, parse_day, print_json, workspace
 from signalbox.core.clock import SystemClock
 from signalbox.scoring import service as scoring
 from signalbox.scoring.schemas import BAND_NAMES, BAND_POLICIES
@@ -17,16 +16,6 @@ scores_app = typer.Typer(help="The transparent at-risk score.", no_args_is_help=
 
 AsOfOpt = typer.Option(None, "--as-of", help="Local date YYYY-MM-DD (default: today in the workspace's zone).")
 StaleOpt = typer.Option(False, "--stale", help="Only people with new events since their last computation.")
-
-
-def parse_day(text: str | None, name: str = "--as-of") -> date | None:
-    if text is None:
-        return None
-    try:
-        return date.fromisoformat(text)
-    except ValueError:
-        fail(f"{name} {text!r} is not a date like 2026-03-01")
-        raise
 
 
 @traits_app.command("compute")

@@ -119,7 +119,7 @@ def test_cli_seed_prints_the_documented_document(cli, tmp_path):
         ("--members", "0", "members must be at least 1"),
         ("--locations", "13", "locations must be between 1 and 12"),
         ("--months", "61", "months must be between 1 and 60"),
-        ("--end", "2026-02-30", "is not a real date"),
+        ("--end", "2026-02-30", "is not a date like"),
         ("--end", "2999-01-01", "would put events in the future"),
     ],
 )
