@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import typer
@@ -21,7 +21,7 @@ from signalbox.workspaces import service as workspaces
 def _end_date(text: str | None) -> date:
     # The world's last day runs to its local midnight: ending it yesterday keeps every event in
     # the past, where a live system's events are.
-    yesterday = datetime.now(UTC).date() - timedelta(days=1)
+    yesterday = SystemClock().now().date() - timedelta(days=1)
     end = parse_day(text, "--end")
     if end is None:
         return yesterday
