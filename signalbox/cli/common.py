@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 import orjson
 import typer
 from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from signalbox.core.db import Database
 from signalbox.core.errors import SignalboxError
@@ -93,3 +94,15 @@ def parse_day(text: str | None, name: str = "--as-of") -> date | None:
     except ValueError:
         fail(f"{name} {text!r} is not a date like 2026-03-01")
         raise
+
+
+def progress_bar(label: str) -> Progress:
+    """A counted progress bar on stderr (stdout stays one JSON document)."""
+    return Progress(
+        TextColumn(f"[bold]{label}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        transient=False,
+    )

@@ -5,17 +5,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from signalbox import documents
 from signalbox.cli.common import (
     JsonOpt,
     WorkspaceOpt,
     database,
-    err,
     handled,
     parse_when,
     print_json,
+    progress_bar,
     settings,
     workspace,
 )
@@ -34,17 +33,6 @@ identity_app = typer.Typer(help="Merge log, merge reviews, unmerge.", no_args_is
 
 UserIdOpt = typer.Option(..., "--user-id", "-u", help="The business's customer id.")
 RejectsOpt = typer.Option(None, "--rejects", help="Reject file (default: PATH.rejects.jsonl).")
-
-
-def _progress(total: int) -> Progress:
-    return Progress(
-        TextColumn("[bold]importing"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
 
 
 def _report(result: importers.ImportResult, json: bool) -> None:
@@ -83,7 +71,7 @@ def import_events(
     db = database()
     ws = workspace(db, workspace_name)
     pipeline = Pipeline(db, settings(), SystemClock())
-    with _progress(0) as bar:
+    with progress_bar("importing") as bar:
         task = bar.add_task("import", total=importers.count_lines(path))
         result = importers.import_events(
             pipeline, ws, path, reject_path=rejects, progress=lambda n: bar.advance(task, n)
@@ -118,7 +106,7 @@ def import_transactions(
         customer_column, timestamp_column, amount_column, timestamp_format, event.strip() or "purchase"
     )
     pipeline = Pipeline(db, settings(), SystemClock())
-    with _progress(0) as bar:
+    with progress_bar("importing") as bar:
         task = bar.add_task("import", total=max(importers.count_lines(path) - 1, 0))
         result = importers.import_transactions(
             pipeline, ws, path, columns, reject_path=rejects, progress=lambda n: bar.advance(task, n)

@@ -6,9 +6,8 @@ from datetime import date, timedelta
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from signalbox.cli.common import JsonOpt, database, err, fail, handled, parse_day, print_json, settings
+from signalbox.cli.common import JsonOpt, database, err, fail, handled, parse_day, print_json, progress_bar, settings
 from signalbox.core.clock import SystemClock
 from signalbox.core.db import Database
 from signalbox.demo import service as demo
@@ -92,15 +91,7 @@ def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
 
 
 def _seed(db: Database, workspace_name: str, config: WorldConfig, ground_truth: Path | None) -> SeedResult:
-    bar = Progress(
-        TextColumn("[bold]seeding"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        console=err,
-        transient=False,
-    )
-    with bar:
+    with progress_bar("seeding") as bar:
         task = bar.add_task("seed", total=None)
         return demo.seed(
             db,

@@ -1005,15 +1005,7 @@ class _Renderer:
         }
 
     def _lead_page(self, who: int, loc: int, a: int, b: int, ts: str, mid: str) -> dict[str, Any]:
-        name = PAGES[a]
-        return {
-            "type": "page",
-            "messageId": mid,
-            "anonymousId": self.lead_anon[who],
-            "name": name,
-            "properties": {"path": f"/{name}"},
-            "timestamp": ts,
-        }
+        return _page_view(mid, "anonymousId", self.lead_anon[who], PAGES[a], ts)
 
     def _lead_created(self, who: int, loc: int, a: int, b: int, ts: str, mid: str) -> dict[str, Any]:
         return {
@@ -1083,15 +1075,7 @@ class _Renderer:
         return self._track(mid, who, "subscription_cancelled", {"reason": CANCEL_REASONS[a]}, ts)
 
     def _page(self, who: int, loc: int, a: int, b: int, ts: str, mid: str) -> dict[str, Any]:
-        name = PAGES[a]
-        return {
-            "type": "page",
-            "messageId": mid,
-            "userId": self.uids[who],
-            "name": name,
-            "properties": {"path": f"/{name}"},
-            "timestamp": ts,
-        }
+        return _page_view(mid, "userId", self.uids[who], PAGES[a], ts)
 
 
 class World:
@@ -1131,3 +1115,14 @@ def build_world(config: WorldConfig) -> World:
     sim = _Simulation(config)
     sim.run()
     return World(config, sim)
+
+
+def _page_view(mid: str, id_key: str, id_value: str, name: str, ts: str) -> dict[str, Any]:
+    return {
+        "type": "page",
+        "messageId": mid,
+        id_key: id_value,
+        "name": name,
+        "properties": {"path": f"/{name}"},
+        "timestamp": ts,
+    }
