@@ -12,9 +12,6 @@ from signalbox.core.clock import SystemClock
 from signalbox.core.db import Database
 from signalbox.demo import service as demo
 from signalbox.demo.schemas import MAX_LOCATIONS, MAX_MONTHS, SeedResult, WorldConfig
-from signalbox.identity import service as identity
-from signalbox.scoring import service as scoring
-from signalbox.workspaces import service as workspaces
 
 
 def _end_date(text: str | None) -> date:
@@ -74,14 +71,21 @@ def seed(
 
 
 def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
-    """A first `signalbox demo` fills the workspace with a 15-month world and scores it, so
-    there is something to look at; later runs leave the data as it is."""
-    ws = workspaces.get_workspace(db, workspace_name)
-    if identity.list_profile_documents(db, ws.id, limit=1):
-        return
+    """A first `signalbox demo` fills the workspace with a 15-month world and scores it."""
     config = WorldConfig(end=_end_date(None), members=members, locations=6, months=15, seed=7)
-    result = _seed(db, workspace_name, config, None)
-    run = scoring.compute_scores(db, ws, None, SystemClock())
+    with progress_bar("seeding") as bar:
+        task = bar.add_task("seed", total=None)
+        done = demo.seed_if_empty(
+            db,
+            settings(),
+            workspace_name,
+            config,
+            SystemClock(),
+            progress=lambda n, total: bar.update(task, completed=n, total=total),
+        )
+    if done is None:
+        return
+    result, run = done
     err.print(
         f"seeded {result.events} events for {members} members ({result.start} to {result.end}); "
         f"scored {run.profiles} customers: {run.bands['High']} High, {run.bands['Medium']} Medium, "

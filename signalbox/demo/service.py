@@ -23,7 +23,10 @@ from signalbox.core.errors import ConflictError, NotFoundError
 from signalbox.core.settings import Settings
 from signalbox.demo.schemas import GROUND_TRUTH_COLUMNS, GroundTruthRow, SeedResult, WorldConfig
 from signalbox.demo.world import World, build_world
+from signalbox.identity import service as identity
 from signalbox.ingestion.service import BatchInput, Pipeline
+from signalbox.scoring import service as scoring
+from signalbox.scoring.schemas import ScoreRun
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
@@ -97,6 +100,23 @@ def seed(
         seconds=round(time.perf_counter() - started, 2),
         ground_truth=str(path),
     )
+
+
+def seed_if_empty(
+    db: Database,
+    settings: Settings,
+    workspace_name: str,
+    config: WorldConfig,
+    clock: Clock,
+    progress: Progress | None = None,
+) -> tuple[SeedResult, ScoreRun] | None:
+    """Fill an empty workspace with the world and score it, so a first demo has people to look
+    at; a workspace that already holds anyone is left as it is (None)."""
+    workspace = get_or_create_workspace(db, workspace_name)
+    if identity.list_profile_documents(db, workspace.id, limit=1):
+        return None
+    result = seed(db, settings, workspace_name, config, progress, clock=clock)
+    return result, scoring.compute_scores(db, workspace, None, clock)
 
 
 def _ingest(
