@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import data, model, ops, signals
+from signalbox.cli import changes, data, model, ops, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -17,6 +17,7 @@ ops.register(app)
 data.register(app)
 signals.register(app)
 model.register(app)
+changes.register(app)
 
 
 if __name__ == "__main__":

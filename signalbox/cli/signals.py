@@ -15,7 +15,9 @@ traits_app = typer.Typer(help="Computed traits (windows over the event log).", n
 scores_app = typer.Typer(help="The transparent at-risk score.", no_args_is_help=True)
 
 AsOfOpt = typer.Option(None, "--as-of", help="Local date YYYY-MM-DD (default: today in the workspace's zone).")
-StaleOpt = typer.Option(False, "--stale", help="Only people with new events since their last computation.")
+StaleOpt = typer.Option(
+    False, "--stale", help="Only people the change log names since the previous run (full or stale) read it."
+)
 
 
 @traits_app.command("compute")
@@ -23,13 +25,17 @@ StaleOpt = typer.Option(False, "--stale", help="Only people with new events sinc
 def traits_compute(
     workspace_name: str = WorkspaceOpt, as_of: str | None = AsOfOpt, stale: bool = StaleOpt, json: bool = JsonOpt
 ) -> None:
-    """Recompute every profile's traits as of a local date and store them on the profile.
+    """Recompute traits as of a local date (everyone's, or with --stale only people changed since
+    the previous run) and store them on the profile.
 
     Example: signalbox traits compute -w northside --as-of 2026-03-01 --json
+    Keep current as events arrive: signalbox traits compute -w northside --stale (e.g. each minute)
     """
     db = database()
     with err.status("computing traits"):
-        day, count, seconds = scoring.compute_traits(db, workspace(db, workspace_name), parse_day(as_of), SystemClock())
+        day, count, seconds = scoring.compute_traits(
+            db, workspace(db, workspace_name), parse_day(as_of), SystemClock(), only_stale=stale
+        )
     doc = {"as_of": day.isoformat(), "profiles": count, "seconds": round(seconds, 2)}
     print_json(doc) if json else typer.echo(" ".join(f"{k}={v}" for k, v in doc.items()))
 

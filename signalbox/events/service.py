@@ -11,6 +11,8 @@ from sqlalchemy import ColumnElement, Select, Table, case, func, insert, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from signalbox.changes import service as changes
+from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
 from signalbox.events.models import Event
 from signalbox.events.schemas import StoredEvent
@@ -30,21 +32,32 @@ def existing_message_ids(session: Session, workspace_id: str, message_ids: Seque
     return found
 
 
-def insert_events(session: Session, rows: list[dict[str, Any]]) -> int:
-    """Insert rows the caller already checked against the log under the workspace lock.
+def insert_events(session: Session, workspace_id: str, rows: list[dict[str, Any]], now: datetime) -> int:
+    """Insert rows the caller already checked against the log under the workspace lock, with
+    one change-log row each (the journey engine's event triggers read those).
 
     ``ON CONFLICT DO NOTHING`` stays as the last guard so a message can never be stored twice
     even if a caller forgets the check; without RETURNING the rows go in as one executemany,
     which is what keeps ingestion near the raw insert rate. Returns the rows inserted."""
     if not rows:
         return 0
+    if any(row["workspace_id"] != workspace_id for row in rows):
+        raise ValueError("insert_events: every row must belong to the workspace given")
     dialect = session.get_bind().dialect.name
     table: Table = Event.__table__  # type: ignore[assignment]
     base = postgresql.insert(table) if dialect == "postgresql" else sqlite.insert(table)
     stmt = base.on_conflict_do_nothing(index_elements=["workspace_id", "message_id"])
     result = session.connection().execute(stmt, rows)
     count = result.rowcount
-    return count if count is not None and count >= 0 else len(rows)
+    inserted = count if count is not None and count >= 0 else len(rows)
+    if inserted == len(rows):
+        changes.append(
+            session,
+            workspace_id,
+            [NewChange("event", r["profile_id"], r["message_id"], r["event"] or r["type"]) for r in rows],
+            now,
+        )
+    return inserted
 
 
 def insert_events_plain(session: Session, rows: list[dict[str, Any]]) -> None:

@@ -21,6 +21,8 @@ from typing import Any, Protocol
 from sqlalchemy import bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from signalbox.changes import service as changes
+from signalbox.changes.schemas import NewChange
 from signalbox.core.db import Database
 from signalbox.core.errors import ConflictError, NotFoundError
 from signalbox.core.ids import new_id
@@ -281,6 +283,12 @@ def _write_merges(
             for m in merges
         ],
     )
+    changes.append(
+        session,
+        workspace_id,
+        [NewChange("merge", final_root.get(m.target, m.target), data={"source": m.source}) for m in merges],
+        now,
+    )
 
 
 def _tree_ids(session: Session, workspace_id: str, root: str) -> list[str]:
@@ -528,6 +536,12 @@ def unmerge(db: Database, workspace_id: str, merge_id: int, now: datetime) -> Me
         _remember_rejection(session, workspace_id, entry.source_profile_id, entry.target_profile_id, now, merge_id)
         profiles.recompute(session, workspace_id, [old_root, new_root], now)
         session.flush()
+        changes.append(
+            session,
+            workspace_id,
+            [NewChange("unmerge", root, ref=str(log.id), data={"undoes": merge_id}) for root in (old_root, new_root)],
+            now,
+        )
         return MergeInfo(
             log.id,
             log.action,

@@ -137,7 +137,7 @@ class Pipeline:
                 return
             stats = identity.resolve_batch(session, workspace.id, todo, now)
             # The workspace lock is held since the check above, so every row of `todo` is new.
-            inserted = events.insert_events(session, [_event_row(workspace.id, m) for m in todo])
+            inserted = events.insert_events(session, workspace.id, [_event_row(workspace.id, m) for m in todo], now)
             if inserted != len(todo):
                 raise RuntimeError(f"{len(todo) - inserted} messages changed under the workspace lock")
             result.accepted += inserted

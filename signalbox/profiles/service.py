@@ -6,18 +6,21 @@ traits and counters consistent with the event log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, Update, bindparam, select, update
 from sqlalchemy.orm import Session
 
+from signalbox.changes import service as changes
+from signalbox.changes.schemas import NewChange
 from signalbox.events import service as events
 from signalbox.profiles.models import Profile
 from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState, Signals
 
 _CHUNK = 2000
+_MISSING = object()
 PROFILES: Table = Profile.__table__  # type: ignore[assignment]
 
 
@@ -214,14 +217,22 @@ def apply_contributions(
         )
         current.update({pid: (traits, at) for pid, traits, at in rows})
     plain = [row for row in counters if row["pid"] not in wants_traits]
+    changed: list[NewChange] = []
     for row in counters:
         if row["pid"] in wants_traits:
             traits, traits_at = current[row["pid"]]
             new_traits, new_at = _fold_traits(traits, traits_at, contributions[row["pid"]].traits)
             with_traits.append({**row, "traits": new_traits, "traits_at": new_at})
+            changed.extend(_traits_change(row["pid"], traits, new_traits))
     for batch, shape in ((plain, False), (with_traits, True)):
         if batch:
             session.execute(_update_read_model(shape).where(table.c.workspace_id == workspace_id), batch)
+    changes.append(session, workspace_id, changed, now)
+
+
+def _traits_change(pid: str, old: dict[str, Any], new: dict[str, Any]) -> list[NewChange]:
+    keys = sorted(k for k in old.keys() | new.keys() if old.get(k, _MISSING) != new.get(k, _MISSING))
+    return [NewChange("traits", pid, data={"keys": keys})] if keys else []
 
 
 def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str], now: datetime) -> None:
@@ -239,6 +250,7 @@ def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str],
         )
         root_of.update({node: canon for node, canon in rows})
     members = sorted(root_of)
+    before = _traits_of(session, workspace_id, roots)
     totals = {root: Contribution() for root in roots}
     for node, kind, name, count, first, last in events.aggregate_by_node(session, workspace_id, members):
         add = totals[root_of[node]]
@@ -252,8 +264,10 @@ def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str],
         if traits:
             totals[root_of[node]].traits.append((at, traits))
     updates = []
+    changed: list[NewChange] = []
     for root, add in totals.items():
         traits, traits_at = _fold_traits({}, None, add.traits)
+        changed.extend(_traits_change(root, before.get(root, {}), traits))
         updates.append(
             {
                 "pid": root,
@@ -266,6 +280,19 @@ def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str],
             }
         )
     session.execute(_update_read_model().where(PROFILES.c.workspace_id == workspace_id), updates)
+    changes.append(session, workspace_id, changed, now)
+
+
+def _traits_of(session: Session, workspace_id: str, pids: Sequence[str]) -> dict[str, dict[str, Any]]:
+    out: dict[str, dict[str, Any]] = {}
+    for start in range(0, len(pids), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.traits).where(
+                Profile.workspace_id == workspace_id, Profile.id.in_(pids[start : start + _CHUNK])
+            )
+        )
+        out.update({pid: traits for pid, traits in rows})
+    return out
 
 
 def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
@@ -274,34 +301,62 @@ def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
     return {node: root for node, root in rows}
 
 
-def stale_roots(session: Session, workspace_id: str) -> list[str]:
-    """People whose read model changed (new events, a merge) since their traits were computed."""
-    rows = session.scalars(
-        select(Profile.id).where(
-            Profile.workspace_id == workspace_id,
-            Profile.merged_into_id.is_(None),
-            Profile.last_seen.is_not(None),
-            Profile.traits_computed_at.is_(None) | (Profile.updated_at > Profile.traits_computed_at),
+def nodes_of_roots(session: Session, workspace_id: str, roots: Iterable[str]) -> dict[str, str]:
+    """Every node of the given trees and its root: the people asked for, nobody else."""
+    ids = sorted(set(roots))
+    out: dict[str, str] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.canonical_id).where(
+                Profile.workspace_id == workspace_id, Profile.canonical_id.in_(ids[start : start + _CHUNK])
+            )
         )
-    )
-    return list(rows)
+        out.update({node: root for node, root in rows})
+    return out
 
 
-def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]]) -> None:
+def current_roots(session: Session, workspace_id: str, node_ids: Iterable[str]) -> list[str]:
+    """Where the given nodes belong today (merges since they were named move them)."""
+    return sorted({n.canonical_id for n in nodes(session, workspace_id, node_ids).values()})
+
+
+def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]], now: datetime) -> None:
     """The one write path for computed traits and scores. Each row: `pid` plus any of
     computed_traits, traits_computed_at, at_risk_score, at_risk_band, at_risk_components,
     score_as_of, scored_at, churn_probability, churn_model_id, predicted_at (all rows carry
-    the same keys)."""
+    the same keys). A score or band that moves is logged with its old and new value."""
     if not rows:
         return
     keys = [k for k in rows[0] if k != "pid"]
     table = PROFILES
+    moved = _score_changes(session, workspace_id, rows) if "at_risk_score" in keys else []
     stmt = (
         update(table)
         .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("pid"))
         .values({k: bindparam(f"v_{k}") for k in keys})
     )
     session.execute(stmt, [{"pid": r["pid"], **{f"v_{k}": r[k] for k in keys}} for r in rows])
+    changes.append(session, workspace_id, moved, now)
+
+
+def _score_changes(session: Session, workspace_id: str, rows: list[dict[str, Any]]) -> list[NewChange]:
+    old: dict[str, tuple[int | None, str | None]] = {}
+    pids = [r["pid"] for r in rows]
+    for start in range(0, len(pids), _CHUNK):
+        found = session.execute(
+            select(Profile.id, Profile.at_risk_score, Profile.at_risk_band).where(
+                Profile.workspace_id == workspace_id, Profile.id.in_(pids[start : start + _CHUNK])
+            )
+        )
+        old.update({pid: (score, band) for pid, score, band in found})
+    out: list[NewChange] = []
+    for r in rows:
+        was_score, was_band = old.get(r["pid"], (None, None))
+        score, band = r["at_risk_score"], r.get("at_risk_band")
+        if (was_score, was_band) != (score, band):
+            data = {"old_score": was_score, "new_score": score, "old_band": was_band, "new_band": band}
+            out.append(NewChange("score", r["pid"], name=band, data=data))
+    return out
 
 
 def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileState | None:

@@ -175,11 +175,11 @@ def compute(
     """Every profile (or only `roots`) with at least one event before the end of `as_of`,
     with `defs` computed."""
     latest_end = day_start(as_of + timedelta(days=2), "UTC")  # past the end of the day in every zone
-    root_of = profiles.node_roots(session, workspace_id)
     nodes: list[str] | None = None
-    if roots is not None:
-        wanted = set(roots)
-        root_of = {node: root for node, root in root_of.items() if root in wanted}
+    if roots is None:
+        root_of = profiles.node_roots(session, workspace_id)
+    else:
+        root_of = profiles.nodes_of_roots(session, workspace_id, roots)
         nodes = sorted(root_of)
     # A person's zone comes from their traits, so traits are read only up to the earliest end
     # of the as-of day anywhere (UTC+14): a trait changed later can never shape this as-of.

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -12,6 +12,8 @@ import numpy as np
 from numpy.typing import NDArray
 from pydantic import ValidationError
 
+from signalbox.changes import service as changes
+from signalbox.changes.schemas import PROFILE_KINDS, Window
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.errors import InvalidInputError
@@ -33,6 +35,9 @@ from signalbox.workspaces.schemas import WorkspaceInfo
 SETTINGS_KEY = "scoring"
 ACTIVE_WITHIN_DAYS = 90  # the backtest's population: people seen in the 90 days before as-of
 _STORE_CHUNK = 2000
+# Change-log consumers: each command keeps its own position.
+TRAITS_CONSUMER = "traits"
+SCORES_CONSUMER = "scores"
 
 
 def get_knobs(db: Database, workspace: WorkspaceInfo) -> ScoringKnobs:
@@ -61,15 +66,34 @@ def resolve_as_of(workspace: WorkspaceInfo, as_of: date | None, clock: Clock) ->
     return as_of
 
 
-def trait_table(
-    db: Database, workspace: WorkspaceInfo, as_of: date, knobs: ScoringKnobs, *, only_stale: bool = False
-) -> TraitTable:
-    """Traits of every profile, or only of those changed since their traits were computed."""
+def trait_table(db: Database, workspace: WorkspaceInfo, as_of: date, knobs: ScoringKnobs) -> TraitTable:
+    """Traits of every profile."""
     with db.session() as session:
-        roots = profiles.stale_roots(session, workspace.id) if only_stale else None
         return traits.compute(
-            session, workspace.id, workspace.timezone, as_of, traits.default_traits(knobs.activity_events), roots
+            session, workspace.id, workspace.timezone, as_of, traits.default_traits(knobs.activity_events)
         )
+
+
+def _pending_table(
+    db: Database, workspace: WorkspaceInfo, as_of: date, knobs: ScoringKnobs, consumer: str, only_stale: bool
+) -> tuple[TraitTable, Window]:
+    """Traits of everyone, or (`only_stale`) of the people the change log names since
+    `consumer` last read it, and the window read. A consumer whose unread changes were
+    trimmed away gets everyone: a full pass is the only way not to miss anybody."""
+    defs = traits.default_traits(knobs.activity_events)
+    with db.session() as session:
+        win = changes.window(session, workspace.id, consumer)
+        roots: list[str] | None = None
+        if only_stale and win.complete:
+            named = changes.profiles_in(session, workspace.id, win, PROFILE_KINDS)
+            roots = profiles.current_roots(session, workspace.id, named)
+        return traits.compute(session, workspace.id, workspace.timezone, as_of, defs, roots), win
+
+
+def _advance(db: Database, workspace: WorkspaceInfo, win: Window, clock: Clock) -> None:
+    # Only once every result is stored: a crash before this line reads the same changes again.
+    with db.transaction() as session:
+        changes.advance(session, workspace.id, win.consumer, win.upto, clock.now())
 
 
 def score_inputs(table: TraitTable) -> scoring.ScoreInputs:
@@ -98,17 +122,21 @@ def scorable(table: TraitTable) -> NDArray[np.bool_]:
         return np.asarray(~np.isnan(last) & ~(cancelled >= last), dtype=np.bool_)
 
 
-def compute_traits(db: Database, workspace: WorkspaceInfo, as_of: date | None, clock: Clock) -> tuple[date, int, float]:
-    """Recompute every profile's traits and store them. Returns (as_of, profiles, seconds)."""
+def compute_traits(
+    db: Database, workspace: WorkspaceInfo, as_of: date | None, clock: Clock, *, only_stale: bool = False
+) -> tuple[date, int, float]:
+    """Recompute traits (everyone's, or only of people changed since the last run) and store
+    them. Returns (as_of, profiles, seconds)."""
     started = time.perf_counter()
     day = resolve_as_of(workspace, as_of, clock)
-    table = trait_table(db, workspace, day, get_knobs(db, workspace))
+    table, win = _pending_table(db, workspace, day, get_knobs(db, workspace), TRAITS_CONSUMER, only_stale)
     now = clock.now()
     rows = [
         {"pid": pid, "computed_traits": table.row(i), "traits_computed_at": now}
         for i, pid in enumerate(table.profile_ids)
     ]
-    _store(db, workspace, rows)
+    _store(db, workspace, rows, now)
+    _advance(db, workspace, win, clock)
     return day, len(table), time.perf_counter() - started
 
 
@@ -118,13 +146,13 @@ def compute_scores(
     """Traits, components and bands for every profile, stored on the profile. Former
     customers (cancelled, never active) keep their traits and lose any stale score.
 
-    `only_stale` refreshes just the people whose events changed since their last computation:
-    every ingested batch marks the people it touched, so running this often (a minute's
-    cron, later the worker) keeps scores current as events arrive at a fraction of the cost."""
+    `only_stale` refreshes just the people the change log names since the previous run (full
+    or stale) read it: running this often (a minute's cron, later the worker) keeps scores
+    current as events arrive at a fraction of the cost."""
     started = time.perf_counter()
     day = resolve_as_of(workspace, as_of, clock)
     knobs = get_knobs(db, workspace)
-    table = trait_table(db, workspace, day, knobs, only_stale=only_stale)
+    table, win = _pending_table(db, workspace, day, knobs, SCORES_CONSUMER, only_stale)
     x = score_inputs(table)
     s = scoring.score(x, knobs)
     ok = scorable(table)
@@ -142,11 +170,12 @@ def compute_scores(
         else:
             row.update(at_risk_score=None, at_risk_band=None, at_risk_components=None, score_as_of=None, scored_at=None)
         rows.append(row)
-    _store(db, workspace, rows)
+    _store(db, workspace, rows, now)
+    _advance(db, workspace, win, clock)
     return ScoreRun(day, int(ok.sum()), bands, len(table) - int(ok.sum()), time.perf_counter() - started)
 
 
-def _store(db: Database, workspace: WorkspaceInfo, rows: list[dict[str, Any]]) -> None:
+def _store(db: Database, workspace: WorkspaceInfo, rows: list[dict[str, Any]], now: datetime) -> None:
     # Rows differ in which keys they carry (scored or not); store_signals wants one shape per call.
     by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
     for row in rows:
@@ -154,7 +183,7 @@ def _store(db: Database, workspace: WorkspaceInfo, rows: list[dict[str, Any]]) -
     for group in by_shape.values():
         for start in range(0, len(group), _STORE_CHUNK):
             with db.transaction() as session:
-                profiles.store_signals(session, workspace.id, group[start : start + _STORE_CHUNK])
+                profiles.store_signals(session, workspace.id, group[start : start + _STORE_CHUNK], now)
 
 
 def backtest(db: Database, workspace: WorkspaceInfo, as_of: date, horizon_days: int, clock: Clock) -> BacktestReport:
@@ -356,7 +385,7 @@ def predict_churn(
             )
         )
     progress("storing on profiles", 2, 3)
-    _store(db, workspace, stored)
+    _store(db, workspace, stored, now)
     rows.sort(key=lambda r: (-r.churn_probability, r.user_id or "", r.profile_id))
     progress("done", 3, 3)
     return churn.Prediction(info.id, day, now, rows)

@@ -1,0 +1,1 @@
+"""The change log: what changed, per workspace, in commit order."""
