@@ -372,32 +372,51 @@ def profile_document(db: Database, workspace_id: str, user_id: str) -> ProfileDo
 
 
 def _document(session: Session, workspace_id: str, root: str) -> ProfileDocument:
-    members = profiles.tree(session, workspace_id, root)
-    member_ids = [n.id for n in members]
-    state = profiles.state(session, workspace_id, root)
-    if state is None:
+    found = _documents(session, workspace_id, [root])
+    if not found:
         raise NotFoundError(f"profile {root} does not exist")
-    rows = session.execute(
-        select(Identifier.type, Identifier.value)
-        .where(Identifier.workspace_id == workspace_id, Identifier.profile_id.in_(member_ids))
-        .order_by(Identifier.id)
-    )
-    identifiers = [IdentifierInfo(kind, value) for kind, value in rows]
-    by_id = {n.id: n for n in members}
-    user_id = by_id[root].user_id or next((n.user_id for n in members if n.user_id), None)
-    return ProfileDocument(
-        id=root,
-        user_id=user_id,
-        traits=state.traits,
-        identifiers=identifiers,
-        # No consent has been recorded until the consent ledger exists; say so plainly.
-        consent={channel: {"status": "unknown", "updated_at": None} for channel in ("email", "sms")},
-        first_seen=state.first_seen,
-        last_seen=state.last_seen,
-        event_counts=state.event_counts,
-        profile_ids=member_ids,
-        signals=state.signals,
-    )
+    return found[0]
+
+
+def _documents(session: Session, workspace_id: str, roots: Sequence[str]) -> list[ProfileDocument]:
+    """Documents of several people in the order given, in three queries whatever their number
+    (per 2,000 people): their trees, their read models, their identifiers."""
+    members = profiles.trees(session, workspace_id, roots)
+    found = profiles.states(session, workspace_id, roots)
+    owner = {node.id: root for root, nodes in members.items() for node in nodes}
+    identifiers: dict[str, list[IdentifierInfo]] = {root: [] for root in members}
+    node_ids = list(owner)
+    for start in range(0, len(node_ids), _CHUNK):
+        rows = session.execute(
+            select(Identifier.profile_id, Identifier.type, Identifier.value)
+            .where(Identifier.workspace_id == workspace_id, Identifier.profile_id.in_(node_ids[start : start + _CHUNK]))
+            .order_by(Identifier.id)
+        )
+        for node, kind, value in rows:
+            identifiers[owner[node]].append(IdentifierInfo(kind, value))
+    docs: list[ProfileDocument] = []
+    for root in roots:
+        state, nodes = found.get(root), members.get(root, [])
+        if state is None:
+            continue
+        by_id = {n.id: n for n in nodes}
+        own = by_id[root].user_id if root in by_id else None
+        docs.append(
+            ProfileDocument(
+                id=root,
+                user_id=own or next((n.user_id for n in nodes if n.user_id), None),
+                traits=state.traits,
+                identifiers=identifiers.get(root, []),
+                # No consent has been recorded until the consent ledger exists; say so plainly.
+                consent={channel: {"status": "unknown", "updated_at": None} for channel in ("email", "sms")},
+                first_seen=state.first_seen,
+                last_seen=state.last_seen,
+                event_counts=state.event_counts,
+                profile_ids=[n.id for n in nodes],
+                signals=state.signals,
+            )
+        )
+    return docs
 
 
 def list_profile_documents(
@@ -405,7 +424,7 @@ def list_profile_documents(
 ) -> list[ProfileDocument]:
     with db.session() as session:
         roots = profiles.list_roots(session, workspace_id, limit=limit, after=after)
-        return [_document(session, workspace_id, root) for root in roots]
+        return _documents(session, workspace_id, roots)
 
 
 def list_band_documents(
@@ -414,7 +433,7 @@ def list_band_documents(
     """One at-risk band's people, highest score first: the manager's call list."""
     with db.session() as session:
         found = profiles.list_band(session, workspace_id, band, limit=limit, after=after)
-        return [_document(session, workspace_id, root) for root, _ in found]
+        return _documents(session, workspace_id, [root for root, _ in found])
 
 
 def profile_events(

@@ -359,10 +359,38 @@ def _score_changes(session: Session, workspace_id: str, rows: list[dict[str, Any
     return out
 
 
+def trees(session: Session, workspace_id: str, roots: Sequence[str]) -> dict[str, list[ProfileNode]]:
+    """The nodes of several trees, oldest first in each: one query per 2,000 roots."""
+    out: dict[str, list[ProfileNode]] = {root: [] for root in roots}
+    ids = list(out)
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.execute(
+            select(Profile.id, Profile.canonical_id, Profile.merged_into_id, Profile.user_id, Profile.created_at)
+            .where(Profile.workspace_id == workspace_id, Profile.canonical_id.in_(ids[start : start + _CHUNK]))
+            .order_by(Profile.created_at, Profile.id)
+        )
+        for row in rows:
+            out[row[1]].append(ProfileNode(*row))
+    return out
+
+
+def states(session: Session, workspace_id: str, roots: Sequence[str]) -> dict[str, ProfileState]:
+    """The read model of several roots: one query per 2,000 roots."""
+    ids = list(dict.fromkeys(roots))
+    out: dict[str, ProfileState] = {}
+    for start in range(0, len(ids), _CHUNK):
+        rows = session.scalars(
+            select(Profile).where(Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK]))
+        )
+        out.update({row.id: _state(row) for row in rows})
+    return out
+
+
 def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileState | None:
-    row = session.scalar(select(Profile).where(Profile.workspace_id == workspace_id, Profile.id == canonical_id))
-    if row is None:
-        return None
+    return states(session, workspace_id, [canonical_id]).get(canonical_id)
+
+
+def _state(row: Profile) -> ProfileState:
     signals = Signals(
         row.computed_traits,
         row.traits_computed_at,
