@@ -8,6 +8,7 @@ def load_all_models() -> None:
     import signalbox.events.models
     import signalbox.identity.models
     import signalbox.ingestion.models
+    import signalbox.journeys.models
     import signalbox.profiles.models
     import signalbox.scoring.models
     import signalbox.workspaces.models  # noqa: F401

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import changes, data, model, ops, signals
+from signalbox.cli import changes, data, model, ops, playbooks, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -18,6 +18,7 @@ data.register(app)
 signals.register(app)
 model.register(app)
 changes.register(app)
+playbooks.register(app)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,250 @@
+"""Apply, list, pause and resume playbooks and templates (the engine comes next).
+
+`apply` checks every file whole and stores nothing unless all are valid; a file becomes a new
+version only when its definition changed, so re-applying a directory from git is a no-op, and
+an enrolment keeps running the version it started on while new ones take the newest.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import orjson
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from signalbox.core.db import Database
+from signalbox.core.errors import InvalidInputError, NotFoundError
+from signalbox.journeys import source as yaml_source
+from signalbox.journeys import spec
+from signalbox.journeys.models import MessageTemplate, Playbook, PlaybookVersion, TemplateVersion
+from signalbox.journeys.schemas import Applied, PlaybookInfo, TemplateInfo
+
+
+class InvalidFilesError(InvalidInputError):
+    """Every problem of every file, one `PATH:LINE: field.path: message` line each."""
+
+    def __init__(self, lines: list[str]) -> None:
+        super().__init__("\n".join(lines))
+        self.lines = lines
+
+
+def _digest(definition: dict[str, Any]) -> str:
+    return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
+
+
+def _check(kind: str, label: str, text: str, templates: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+    try:
+        parsed = yaml_source.load(text)
+    except yaml_source.SourceError as exc:
+        return {}, [f"{label}:{exc.line}: (document): {exc.message}"]
+    if kind == "playbook":
+        definition, problems = spec.check_playbook(parsed.data, templates)
+    else:
+        definition, problems = spec.check_template(parsed.data)
+    lines = [f"{label}:{parsed.line_of(p.path)}: {yaml_source.dotted(p.path)}: {p.message}" for p in problems]
+    return definition, lines
+
+
+def template_channels(session: Session, workspace_id: str) -> dict[str, str]:
+    rows = session.execute(
+        select(MessageTemplate.key, MessageTemplate.channel).where(MessageTemplate.workspace_id == workspace_id)
+    )
+    return {key: channel for key, channel in rows}
+
+
+def apply(db: Database, workspace_id: str, kind: str, files: Sequence[tuple[str, str]], now: datetime) -> list[Applied]:
+    """Check and store (label, text) files of one kind (`playbook` or `template`): all or none."""
+    if kind not in ("playbook", "template"):
+        raise ValueError(f"unknown kind {kind!r}")
+    if not files:
+        raise InvalidInputError("no files to apply (a directory is read for *.yaml and *.yml)")
+    with db.transaction() as session:
+        known = template_channels(session, workspace_id)
+        checked: list[tuple[str, dict[str, Any]]] = []
+        problems: list[str] = []
+        seen: dict[str, str] = {}
+        for label, text in files:
+            definition, lines = _check(kind, label, text, known)
+            key = str(definition.get(kind))
+            if not lines and key in seen:
+                lines = [f"{label}:1: {kind}: {key!r} is also defined in {seen[key]}"]
+            problems.extend(lines)
+            if not lines:
+                seen[key] = label
+                checked.append((label, definition))
+        if problems:
+            raise InvalidFilesError(problems)
+        store = _store_playbook if kind == "playbook" else _store_template
+        return [store(session, workspace_id, label, definition, now) for label, definition in checked]
+
+
+def _store_playbook(
+    session: Session, workspace_id: str, label: str, definition: dict[str, Any], now: datetime
+) -> Applied:
+    key, digest = definition["playbook"], _digest(definition)
+    row = session.scalar(select(Playbook).where(Playbook.workspace_id == workspace_id, Playbook.key == key))
+    if row is not None:
+        latest = session.scalar(
+            select(PlaybookVersion.digest).where(
+                PlaybookVersion.workspace_id == workspace_id,
+                PlaybookVersion.playbook_key == key,
+                PlaybookVersion.version == row.current_version,
+            )
+        )
+        if latest == digest:
+            return Applied("playbook", key, row.current_version, False, label)
+    version = 1 if row is None else row.current_version + 1
+    session.add(
+        PlaybookVersion(
+            workspace_id=workspace_id,
+            playbook_key=key,
+            version=version,
+            digest=digest,
+            definition=definition,
+            source=label[:500],
+            created_at=now,
+        )
+    )
+    if row is None:
+        session.add(
+            Playbook(
+                workspace_id=workspace_id,
+                key=key,
+                name=definition["name"][:200],
+                status="active",
+                current_version=version,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    else:
+        row.current_version, row.name, row.updated_at = version, definition["name"][:200], now
+    session.flush()
+    return Applied("playbook", key, version, True, label)
+
+
+def _store_template(
+    session: Session, workspace_id: str, label: str, definition: dict[str, Any], now: datetime
+) -> Applied:
+    key, digest = definition["template"], _digest(definition)
+    row = session.scalar(
+        select(MessageTemplate).where(MessageTemplate.workspace_id == workspace_id, MessageTemplate.key == key)
+    )
+    if row is not None:
+        latest = session.scalar(
+            select(TemplateVersion.digest).where(
+                TemplateVersion.workspace_id == workspace_id,
+                TemplateVersion.template_key == key,
+                TemplateVersion.version == row.current_version,
+            )
+        )
+        if latest == digest:
+            return Applied("template", key, row.current_version, False, label)
+        if row.channel != definition["channel"]:
+            # Playbooks were checked against the old channel; a send step must not change medium.
+            raise InvalidFilesError([f"{label}:1: channel: template {key!r} is for {row.channel}; use a new id"])
+    version = 1 if row is None else row.current_version + 1
+    session.add(
+        TemplateVersion(
+            workspace_id=workspace_id,
+            template_key=key,
+            version=version,
+            digest=digest,
+            definition=definition,
+            source=label[:500],
+            created_at=now,
+        )
+    )
+    if row is None:
+        session.add(
+            MessageTemplate(
+                workspace_id=workspace_id,
+                key=key,
+                channel=definition["channel"],
+                current_version=version,
+                created_at=now,
+                updated_at=now,
+            )
+        )
+    else:
+        row.current_version, row.updated_at = version, now
+    session.flush()
+    return Applied("template", key, version, True, label)
+
+
+def list_playbooks(db: Database, workspace_id: str) -> list[PlaybookInfo]:
+    with db.session() as session:
+        rows = session.execute(
+            select(Playbook, PlaybookVersion.definition)
+            .join(
+                PlaybookVersion,
+                (PlaybookVersion.workspace_id == Playbook.workspace_id)
+                & (PlaybookVersion.playbook_key == Playbook.key)
+                & (PlaybookVersion.version == Playbook.current_version),
+            )
+            .where(Playbook.workspace_id == workspace_id)
+            .order_by(Playbook.updated_at.desc(), Playbook.key)
+        )
+        return [_info(row, definition) for row, definition in rows]
+
+
+def _info(row: Playbook, definition: dict[str, Any]) -> PlaybookInfo:
+    trigger = definition["trigger"]
+    kind = f"event:{trigger['event']}" if "event" in trigger else ("enters" if "enters" in trigger else "date")
+    return PlaybookInfo(
+        row.key,
+        row.name,
+        definition["purpose"],
+        kind,
+        row.current_version,
+        row.status,
+        row.updated_at,
+    )
+
+
+def set_status(db: Database, workspace_id: str, key: str, status: str, now: datetime) -> PlaybookInfo:
+    """Pause (no new entries; due steps wait) or resume a playbook."""
+    if status not in ("active", "paused"):
+        raise ValueError(f"unknown status {status!r}")
+    with db.transaction() as session:
+        found = session.execute(
+            update(Playbook)
+            .where(Playbook.workspace_id == workspace_id, Playbook.key == key)
+            .values(status=status, updated_at=now)
+        )
+        if not getattr(found, "rowcount", 0):
+            raise NotFoundError(f"no playbook {key!r} in this workspace (see `signalbox playbooks list`)")
+    return next(p for p in list_playbooks(db, workspace_id) if p.playbook == key)
+
+
+def definition(db: Database, workspace_id: str, key: str, version: int | None = None) -> tuple[int, dict[str, Any]]:
+    """A playbook version's definition (the current one by default)."""
+    with db.session() as session:
+        if version is None:
+            version = session.scalar(
+                select(Playbook.current_version).where(Playbook.workspace_id == workspace_id, Playbook.key == key)
+            )
+            if version is None:
+                raise NotFoundError(f"no playbook {key!r} in this workspace")
+        found = session.scalar(
+            select(PlaybookVersion.definition).where(
+                PlaybookVersion.workspace_id == workspace_id,
+                PlaybookVersion.playbook_key == key,
+                PlaybookVersion.version == version,
+            )
+        )
+        if found is None:
+            raise NotFoundError(f"playbook {key!r} has no version {version}")
+        return version, found
+
+
+def list_templates(db: Database, workspace_id: str) -> list[TemplateInfo]:
+    with db.session() as session:
+        rows = session.scalars(
+            select(MessageTemplate).where(MessageTemplate.workspace_id == workspace_id).order_by(MessageTemplate.key)
+        )
+        return [TemplateInfo(r.key, r.channel, r.current_version, r.updated_at) for r in rows]
