@@ -23,6 +23,8 @@ from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
+from signalbox.consent import service as consent
+from signalbox.consent.schemas import ConsentRecord
 from signalbox.core.db import Database
 from signalbox.core.errors import ConflictError, NotFoundError
 from signalbox.core.ids import new_id
@@ -394,6 +396,7 @@ def _documents(session: Session, workspace_id: str, roots: Sequence[str]) -> lis
         )
         for node, kind, value in rows:
             identifiers[owner[node]].append(IdentifierInfo(kind, value))
+    consents = consent.states(session, workspace_id, {root: [n.id for n in nodes] for root, nodes in members.items()})
     docs: list[ProfileDocument] = []
     for root in roots:
         state, nodes = found.get(root), members.get(root, [])
@@ -407,8 +410,7 @@ def _documents(session: Session, workspace_id: str, roots: Sequence[str]) -> lis
                 user_id=own or next((n.user_id for n in nodes if n.user_id), None),
                 traits=state.traits,
                 identifiers=identifiers.get(root, []),
-                # No consent has been recorded until the consent ledger exists; say so plainly.
-                consent={channel: {"status": "unknown", "updated_at": None} for channel in ("email", "sms")},
+                consent={channel: state.to_dict() for channel, state in consents[root].items()},
                 first_seen=state.first_seen,
                 last_seen=state.last_seen,
                 event_counts=state.event_counts,
@@ -607,3 +609,42 @@ def _lock_workspace(session: Session, workspace_id: str) -> None:
 
 
 lock_workspace = _lock_workspace
+
+
+# ---- consent -----------------------------------------------------------------------------
+
+
+def change_consent(
+    db: Database,
+    workspace_id: str,
+    user_id: str,
+    channel: str,
+    status: str,
+    *,
+    source: str,
+    now: datetime,
+    purpose: str = "all",
+    evidence: dict[str, Any] | None = None,
+) -> ProfileDocument:
+    """Record a consent change for a person found by user_id (CLI, admin API)."""
+    with db.transaction() as session:
+        root = _root_for_user(session, workspace_id, user_id)
+        consent.record(
+            session,
+            workspace_id,
+            root,
+            channel,
+            status,
+            source=source,
+            at=now,
+            now=now,
+            purpose=purpose,
+            evidence=evidence,
+        )
+    return profile_document(db, workspace_id, user_id)
+
+
+def consent_history(db: Database, workspace_id: str, user_id: str) -> list[ConsentRecord]:
+    with db.session() as session:
+        root = _root_for_user(session, workspace_id, user_id)
+        return consent.history(session, workspace_id, _tree_ids(session, workspace_id, root))

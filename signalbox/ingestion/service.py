@@ -15,7 +15,9 @@ from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Table, insert, select, update
+from sqlalchemy.orm import Session
 
+from signalbox.consent import service as consent
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.errors import NotFoundError
@@ -150,6 +152,7 @@ class Pipeline:
                     contributions.setdefault(root, Contribution()).add(
                         msg.type, msg.event, msg.timestamp, msg.profile_traits
                     )
+            _record_consent(session, workspace.id, todo, now)
             profiles.apply_contributions(session, workspace.id, contributions, now)
             profiles.recompute(session, workspace.id, stats.rebuild, now)
 
@@ -181,6 +184,26 @@ class Pipeline:
             log.info(
                 "messages rejected",
                 extra={"source": source, "rejected": len(result.rejected), "accepted": result.accepted},
+            )
+
+
+def _record_consent(session: Session, workspace_id: str, stored: list[NormalizedMessage], now: datetime) -> None:
+    """identify traits `email_subscribe` / `sms_subscribe` go to the consent ledger, with the
+    message as evidence and its timestamp as the moment of the change."""
+    for msg in stored:
+        if msg.type != "identify" or not msg.profile_traits:
+            continue
+        for channel, status in consent.from_traits(msg.profile_traits):
+            consent.record(
+                session,
+                workspace_id,
+                msg.profile_id,
+                channel,
+                status,
+                source="identify",
+                at=msg.timestamp,
+                now=now,
+                evidence={"message_id": msg.message_id},
             )
 
 
