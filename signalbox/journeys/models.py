@@ -70,3 +70,86 @@ class TemplateVersion(Base):
     definition: Mapped[dict[str, Any]]
     source: Mapped[str] = mapped_column(String(500))
     created_at: Mapped[datetime]
+
+
+class Enrollment(Base):
+    """One person's run through one playbook version; also its schedule (`position`, `due_at`).
+
+    `entry_lock` enforces the entry rule with one unique index: `once` keeps
+    "profile|key" forever, `after_exit` keeps it while active (cleared on exit), `every_time`
+    holds "event:<message id>", so a repeated trigger can never enrol twice."""
+
+    __tablename__ = "enrollments"
+    __table_args__ = (
+        UniqueConstraint("workspace_id", "playbook_key", "entry_lock", name="uq_enrollments_entry"),
+        Index("ix_enrollments_due", "status", "due_at"),
+        Index("ix_enrollments_profile", "workspace_id", "profile_id", "status"),
+        Index("ix_enrollments_playbook", "workspace_id", "playbook_key", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"))
+    playbook_key: Mapped[str] = mapped_column(String(64))
+    version: Mapped[int]
+    profile_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    entry_key: Mapped[str] = mapped_column(String(255))
+    entry_lock: Mapped[str | None] = mapped_column(String(400))
+    status: Mapped[str] = mapped_column(String(16))  # active | completed | exited
+    exit_reason: Mapped[str | None] = mapped_column(String(32))
+    holdout: Mapped[bool]
+    # The trigger event (message_id, event, properties, timestamp) the `event.` paths read.
+    trigger: Mapped[dict[str, Any]]
+    position: Mapped[str | None] = mapped_column(String(64))  # the step to run next; None: done
+    waiting: Mapped[dict[str, Any] | None]  # a wait_for: {"event", "match"}
+    due_at: Mapped[datetime | None]
+    lease_until: Mapped[datetime | None]
+    created_at: Mapped[datetime]
+    updated_at: Mapped[datetime]
+    exited_at: Mapped[datetime | None]
+
+
+class Decision(Base):
+    """Append-only: every action and non-action of the engine, with its reason code."""
+
+    __tablename__ = "decisions"
+    __table_args__ = (
+        Index("ix_decisions_enrollment", "workspace_id", "enrollment_id"),
+        Index("ix_decisions_profile", "workspace_id", "profile_id", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"))
+    enrollment_id: Mapped[str | None] = mapped_column(String(40))
+    profile_id: Mapped[str] = mapped_column(String(64))
+    user_id: Mapped[str | None] = mapped_column(String(255))
+    playbook_key: Mapped[str] = mapped_column(String(64))
+    step_id: Mapped[str | None] = mapped_column(String(64))
+    outcome: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(64))
+    channel: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[dict[str, Any] | None]
+    at: Mapped[datetime]
+
+
+class ConditionState(Base):
+    """Whether a person matched an `enters` trigger when last evaluated: entering is the move
+    from not matching to matching, never the same match seen again."""
+
+    __tablename__ = "condition_states"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"), primary_key=True)
+    playbook_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    matched: Mapped[bool]
+    updated_at: Mapped[datetime]
+
+
+class AutomationHold(Base):
+    """A person taken out of every playbook's automated steps (`profile automation pause`)."""
+
+    __tablename__ = "automation_holds"
+
+    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    paused_at: Mapped[datetime]

@@ -1,0 +1,284 @@
+"""The sandbox provider (the default: nothing leaves the machine) and staff tasks.
+
+The sandbox writes each call in a transaction of its own, as a remote provider would record it
+on its side: a crash after the call but before our ledger says `sent` leaves the call here,
+and `lookup` finds it by the idempotency key, which is how a send is reconciled, never redone.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import Table, func, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.orm import Session
+
+from signalbox.channels.models import OutboxMessage, Send, StaffTask
+from signalbox.channels.schemas import Delivery, Email, OutboxItem, SendInfo, Sms, TaskInfo
+from signalbox.core.clock import Clock
+from signalbox.core.db import Database
+from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
+
+
+class SandboxProvider:
+    """EmailSender and SmsSender that store every call in the `outbox` table."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db, self.clock = db, clock
+
+    def send_email(self, workspace_id: str, message: Email, idempotency_key: str) -> Delivery:
+        return self._store(workspace_id, "email", message.to, message.subject, message.body, idempotency_key)
+
+    def send_sms(self, workspace_id: str, message: Sms, idempotency_key: str) -> Delivery:
+        return self._store(workspace_id, "sms", message.to, None, message.body, idempotency_key)
+
+    def lookup(self, workspace_id: str, idempotency_key: str) -> Delivery | None:
+        with self.db.session() as session:
+            found = session.scalar(
+                select(OutboxMessage.id)
+                .where(OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == idempotency_key)
+                .limit(1)
+            )
+        return None if found is None else Delivery(f"sandbox-{found}", "delivered")
+
+    def _store(self, workspace_id: str, channel: str, to: str, subject: str | None, body: str, key: str) -> Delivery:
+        with self.db.transaction() as session:
+            row = OutboxMessage(
+                workspace_id=workspace_id,
+                idempotency_key=key,
+                channel=channel,
+                to=to,
+                subject=subject,
+                body=body,
+                created_at=self.clock.now(),
+            )
+            session.add(row)
+            session.flush()
+            return Delivery(f"sandbox-{row.id}", "delivered")
+
+
+def list_outbox(
+    db: Database, workspace_id: str, *, channel: str | None = None, limit: int = 10_000
+) -> list[OutboxItem]:
+    with db.session() as session:
+        stmt = select(OutboxMessage).where(OutboxMessage.workspace_id == workspace_id)
+        if channel:
+            stmt = stmt.where(OutboxMessage.channel == channel)
+        rows = session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit))
+        return [OutboxItem(r.idempotency_key, r.channel, r.to, r.subject, r.body, r.created_at) for r in rows]
+
+
+# ---- staff tasks ---------------------------------------------------------------------------
+
+
+def create_task(
+    session: Session,
+    workspace_id: str,
+    *,
+    idempotency_key: str,
+    profile_id: str,
+    user_id: str | None,
+    playbook: str | None,
+    title: str,
+    role: str,
+    location: str | None,
+    priority: str,
+    due_at: datetime,
+    now: datetime,
+) -> bool:
+    """Create the task unless one with this key exists (a retried step). True when created."""
+    values = {
+        "workspace_id": workspace_id,
+        "idempotency_key": idempotency_key,
+        "profile_id": profile_id,
+        "user_id": user_id,
+        "playbook": playbook,
+        "title": title[:500],
+        "role": role,
+        "location": location,
+        "priority": priority,
+        "status": "open",
+        "due_at": due_at,
+        "created_at": now,
+        "done_at": None,
+    }
+    table: Table = StaffTask.__table__  # type: ignore[assignment]
+    base = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
+    result = session.connection().execute(
+        base.values(values).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+    )
+    return bool(result.rowcount)
+
+
+def _task_info(r: StaffTask) -> TaskInfo:
+    return TaskInfo(
+        r.id,
+        r.idempotency_key,
+        r.user_id,
+        r.profile_id,
+        r.playbook,
+        r.title,
+        r.role,
+        r.location,
+        r.priority,
+        r.status,
+        r.due_at,
+        r.created_at,
+        r.done_at,
+    )
+
+
+def list_tasks(
+    db: Database, workspace_id: str, *, status: str | None = None, location: str | None = None, limit: int = 10_000
+) -> list[TaskInfo]:
+    with db.session() as session:
+        stmt = select(StaffTask).where(StaffTask.workspace_id == workspace_id)
+        if status:
+            stmt = stmt.where(StaffTask.status == status)
+        if location:
+            stmt = stmt.where(StaffTask.location == location)
+        rows = session.scalars(stmt.order_by(StaffTask.id.desc()).limit(limit))
+        return [_task_info(r) for r in rows]
+
+
+def finish_task(db: Database, workspace_id: str, task_id: int, now: datetime) -> TaskInfo:
+    return _move_task(db, workspace_id, task_id, {"status": "done", "done_at": now}, ("open", "snoozed"))
+
+
+def snooze_task(db: Database, workspace_id: str, task_id: int, until: datetime, now: datetime) -> TaskInfo:
+    if until <= now:
+        raise InvalidInputError("snooze until a moment in the future")
+    if until - now > timedelta(days=90):
+        raise InvalidInputError("snooze for at most 90 days")
+    return _move_task(db, workspace_id, task_id, {"status": "snoozed", "due_at": until}, ("open", "snoozed"))
+
+
+def _move_task(
+    db: Database, workspace_id: str, task_id: int, values: dict[str, object], allowed: tuple[str, ...]
+) -> TaskInfo:
+    with db.transaction() as session:
+        row = session.scalar(select(StaffTask).where(StaffTask.workspace_id == workspace_id, StaffTask.id == task_id))
+        if row is None:
+            raise NotFoundError(f"no task {task_id} in this workspace")
+        if row.status not in allowed:
+            raise ConflictError(f"task {task_id} is already {row.status}")
+        session.execute(update(StaffTask).where(StaffTask.id == task_id).values(**values))
+        session.flush()
+        session.refresh(row)
+        return _task_info(row)
+
+
+# ---- the send ledger -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerRow:
+    id: int
+    idempotency_key: str
+    status: str
+    provider_id: str | None
+
+
+def begin_send(
+    db: Database,
+    workspace_id: str,
+    *,
+    idempotency_key: str,
+    profile_id: str,
+    user_id: str | None,
+    playbook: str | None,
+    step_id: str | None,
+    channel: str,
+    purpose: str,
+    to: str,
+    now: datetime,
+) -> tuple[LedgerRow, bool]:
+    """The one write path for sends, step one: commit a `pending` row before any provider
+    call. Returns (row, created); an existing row means this step already began a send."""
+    with db.transaction() as session:
+        existing = _ledger(session, workspace_id, idempotency_key)
+        if existing is not None:
+            return existing, False
+        row = Send(
+            workspace_id=workspace_id,
+            idempotency_key=idempotency_key,
+            profile_id=profile_id,
+            user_id=user_id,
+            playbook=playbook,
+            step_id=step_id,
+            channel=channel,
+            purpose=purpose,
+            to=to[:320],
+            status="pending",
+            provider_id=None,
+            error=None,
+            created_at=now,
+            updated_at=now,
+        )
+        session.add(row)
+        session.flush()
+        return LedgerRow(row.id, idempotency_key, "pending", None), True
+
+
+def finish_send(
+    db: Database,
+    workspace_id: str,
+    idempotency_key: str,
+    status: str,
+    now: datetime,
+    *,
+    provider_id: str | None = None,
+    error: str | None = None,
+) -> None:
+    """Step two: what the provider said (`sent`, `failed`), or `unknown` for review."""
+    if status not in ("sent", "failed", "unknown"):
+        raise ValueError(f"unknown send status {status!r}")
+    with db.transaction() as session:
+        session.execute(
+            update(Send)
+            .where(Send.workspace_id == workspace_id, Send.idempotency_key == idempotency_key)
+            .values(status=status, provider_id=provider_id, error=(error or None) and error[:500], updated_at=now)
+        )
+
+
+def _ledger(session: Session, workspace_id: str, key: str) -> LedgerRow | None:
+    row = session.execute(
+        select(Send.id, Send.status, Send.provider_id).where(
+            Send.workspace_id == workspace_id, Send.idempotency_key == key
+        )
+    ).first()
+    return None if row is None else LedgerRow(row[0], key, row[1], row[2])
+
+
+def recent_sends(session: Session, workspace_id: str, profile_id: str, channel: str, since: datetime) -> int:
+    """Marketing sends to a person on a channel since a moment (what a frequency cap counts)."""
+    found = session.scalar(
+        select(func.count())
+        .select_from(Send)
+        .where(
+            Send.workspace_id == workspace_id,
+            Send.profile_id == profile_id,
+            Send.channel == channel,
+            Send.purpose == "marketing",
+            Send.status.in_(("pending", "sent", "unknown")),
+            Send.created_at >= since,
+        )
+    )
+    return int(found or 0)
+
+
+def list_sends(
+    db: Database, workspace_id: str, *, user_id: str | None = None, status: str | None = None, limit: int = 10_000
+) -> list[SendInfo]:
+    with db.session() as session:
+        stmt = select(Send).where(Send.workspace_id == workspace_id)
+        if user_id:
+            stmt = stmt.where(Send.user_id == user_id)
+        if status:
+            stmt = stmt.where(Send.status == status)
+        rows = session.scalars(stmt.order_by(Send.id.desc()).limit(limit))
+        return [
+            SendInfo(r.user_id, r.channel, r.playbook, r.step_id, r.status, r.idempotency_key, r.to, r.created_at)
+            for r in rows
+        ]
