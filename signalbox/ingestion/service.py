@@ -30,6 +30,7 @@ from signalbox.core.metrics import (
 from signalbox.core.settings import Settings
 from signalbox.events import service as events
 from signalbox.identity import service as identity
+from signalbox.ingestion.content import safe_text, storable_copy, unescape
 from signalbox.ingestion.models import DeadLetter
 from signalbox.ingestion.schemas import (
     BatchResult,
@@ -231,9 +232,11 @@ def _dead_letter_row(
         "workspace_id": workspace_id,
         "kind": kind,
         "step": step,
-        "reason": reason,
+        # A rejected message is often rejected for what it holds; neither the copy nor the
+        # reason may make this write fail in turn.
+        "reason": safe_text(reason),
         "source": batch.source,
-        "message": message,
+        "message": storable_copy(message),
         "received_at": received_at,
         "status": "pending",
         "replayed_at": None,
@@ -298,7 +301,7 @@ def replay_dead_letters(
     for row in rows:
         result = pipeline.ingest(
             workspace,
-            BatchInput([row.message], source="replay", received_at=row.received_at),
+            BatchInput([unescape(row.message)], source="replay", received_at=row.received_at),
             keep_rejects=False,
         )
         ok = not result.rejected and not result.dead_lettered
@@ -306,7 +309,7 @@ def replay_dead_letters(
             values: dict[str, Any] = (
                 {"status": "replayed", "replayed_at": pipeline.clock.now()}
                 if ok
-                else {"reason": result.rejected[0].reason if result.rejected else row.reason}
+                else {"reason": safe_text(result.rejected[0].reason) if result.rejected else row.reason}
             )
             session.execute(update(DeadLetter).where(DeadLetter.id == row.id).values(**values))
         replayed, failing = replayed + ok, failing + (not ok)
