@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import traceback
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from signalbox.core.errors import (
@@ -19,6 +22,15 @@ from signalbox.core.logging import get_logger
 log = get_logger("api")
 
 STATUS = {NotFoundError: 404, InvalidInputError: 400, ConflictError: 409, UnauthorizedError: 401}
+# SDKs retry a 5xx until it passes and drop any other 4xx, so 503 is kept for what a retry can
+# cure: the database unreachable, locked or out of pooled connections.
+UNAVAILABLE = (
+    db_errors.OperationalError,
+    db_errors.InterfaceError,
+    db_errors.DisconnectionError,
+    db_errors.TimeoutError,
+)
+RETRY_AFTER_SECONDS = 5
 
 
 class ApiError(Exception):
@@ -28,7 +40,9 @@ class ApiError(Exception):
 
 
 def error(status: int, code: str, message: str) -> JSONResponse:
-    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else {}
+    if status == 503:
+        headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
     return JSONResponse({"code": code, "message": message}, status_code=status, headers=headers)
 
 
@@ -54,7 +68,15 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(Exception)
     async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        # Our failure, not the client's: 503 tells SDKs to retry, and message ids make a
-        # retry safe.
-        log.error("unhandled error", extra={"exc_type": type(exc).__name__})
-        return error(503, "unavailable", "the server could not process the request; retry later")
+        if isinstance(exc, UNAVAILABLE):
+            log.warning("database unavailable", extra={"exc_type": type(exc).__name__})
+            return error(503, "unavailable", "the database is unreachable or busy; retry later")
+        # A bug of ours: a retry would fail the same way, so not a 503. The message and the
+        # body stay out of the log (they may hold customer data); type and place are enough.
+        log.error("unhandled error", extra={"exc_type": type(exc).__name__, "where": _where(exc)})
+        return error(500, "internal_error", "the server failed on this request; the failure is logged")
+
+
+def _where(exc: BaseException) -> str:
+    frames = traceback.extract_tb(exc.__traceback__)
+    return f"{frames[-1].filename}:{frames[-1].lineno}" if frames else "unknown"
