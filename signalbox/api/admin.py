@@ -124,7 +124,7 @@ def _utc(name: str, value: datetime | None) -> datetime | None:
         return ensure_utc(value)
     except OverflowError:
         # e.g. 0001-01-01T00:00:00+01:00 is the last hour of year 0 in UTC, before datetime's range.
-        message = f"{name}: {value.isoformat()} is outside the years 1-9999 in UTC"
+        message = f"query.{name}: {value.isoformat()} is outside the years 1-9999 in UTC"
         raise ApiError(400, "invalid_request", message) from None
 
 
