@@ -9,6 +9,7 @@ import gzip
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
 from signalbox.identity import service as identity
 from signalbox.ingestion import service as ingestion
@@ -114,13 +115,36 @@ def test_cors_preflight_for_browsers(live_server):
     assert r.headers["access-control-allow-origin"] in ("*", "https://studio.example.com")
 
 
-def test_healthz_and_metrics(live_server, workspace):
+def metric_values(server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"{server.url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_healthz_and_metrics_count_what_happened(live_server, workspace):
     assert httpx.get(f"{live_server.url}/healthz").json() == {"status": "ok"}
-    httpx.post(f"{live_server.url}/v1/track", json={"userId": "u"}, headers=basic(workspace.write_key))
-    text = httpx.get(f"{live_server.url}/metrics").text
-    assert "signalbox_events_accepted_total" in text
-    assert "signalbox_events_rejected_total" in text
-    assert "signalbox_batch_seconds_bucket" in text
+    before = metric_values(live_server)
+    a, b = track("visit", "m1"), track("visit", "m2")
+    batch = {"batch": [a, b, a, {"type": "track", "userId": "m3"}, "junk"]}
+    for _ in range(2):  # the second time a and b are already stored
+        assert httpx.post(f"{live_server.url}/v1/batch", json=batch, headers=basic(workspace.write_key)).is_success
+    httpx.post(f"{live_server.url}/v1/track", json=a, headers=basic("not-a-key"))
+    after = metric_values(live_server)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("signalbox_events_accepted_total", source="http") == 2
+    assert moved("signalbox_events_duplicate_total", source="http") == 1 + 3
+    assert moved("signalbox_events_rejected_total", reason="track_needs_a_non_empty_event_name") == 2
+    assert moved("signalbox_events_rejected_total", reason="message_must_be_a_json_object") == 2
+    assert moved("signalbox_requests_rejected_total", reason="unauthorized") == 1
+    assert moved("signalbox_batch_seconds_count", source="http") == 2
+    assert moved("signalbox_events_dead_lettered_total", step="persist") == 0
 
 
 def test_admin_api_is_scoped_to_the_key_workspace(live_server, db, workspace):
