@@ -38,6 +38,7 @@ from signalbox.ingestion.schemas import (
     Drop,
     NormalizedMessage,
     Rejected,
+    SegmentMessage,
 )
 from signalbox.ingestion.steps import StepContext, normalize, validate
 from signalbox.profiles import service as profiles
@@ -186,9 +187,12 @@ class Pipeline:
 
 
 def _reason_label(reason: str) -> str:
-    # Low-cardinality label: the field or rule, never the value.
-    head = reason.split(":", 1)[0] if ":" in reason else reason
-    return re.sub(r"[^a-z_.]+", "_", head.lower()).strip("_")[:40] or "invalid"
+    # Low-cardinality label: the top-level field or the rule, never the value, and never a
+    # client's own key (a path such as properties.<key> would mint a label per key).
+    if ":" in reason:
+        field = re.split(r"[.\[]", reason.split(":", 1)[0], maxsplit=1)[0]
+        return field.lower() if field in SegmentMessage.model_fields else "other_field"
+    return re.sub(r"[^a-z_.]+", "_", reason.lower()).strip("_")[:40] or "invalid"
 
 
 def _scrub(text: str) -> str:
