@@ -14,7 +14,7 @@ from pydantic import BaseModel
 
 from signalbox import documents
 from signalbox.api.deps import AdminWorkspace, ServicesDep
-from signalbox.api.errors import ApiError
+from signalbox.api.errors import SERVER_RESPONSES, ApiError
 from signalbox.core.clock import ensure_utc
 from signalbox.identity import service as identity
 from signalbox.ingestion.content import is_storable_text
@@ -31,6 +31,7 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid parameter"},
     401: {"model": ErrorBody, "description": "Missing or wrong admin key"},
     404: {"model": ErrorBody, "description": "No such profile in this workspace"},
+    **SERVER_RESPONSES,
 }
 
 

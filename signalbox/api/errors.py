@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import traceback
+from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -19,6 +20,7 @@ from signalbox.core.errors import (
     UnauthorizedError,
 )
 from signalbox.core.logging import get_logger
+from signalbox.ingestion.schemas import ErrorBody
 
 log = get_logger("api")
 
@@ -32,6 +34,15 @@ UNAVAILABLE = (
     db_errors.TimeoutError,
 )
 RETRY_AFTER_SECONDS = 5
+# The statuses every endpoint can give whatever it does, for the OpenAPI document.
+SERVER_RESPONSES: dict[int | str, dict[str, Any]] = {
+    500: {"model": ErrorBody, "description": "A bug of ours, logged without the body; a retry fails the same way"},
+    503: {
+        "model": ErrorBody,
+        "description": "The database is unreachable, locked or out of connections; retry",
+        "headers": {"Retry-After": {"description": "Seconds to wait", "schema": {"type": "integer"}}},
+    },
+}
 
 
 class ApiError(Exception):

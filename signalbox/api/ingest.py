@@ -16,7 +16,7 @@ from fastapi.responses import JSONResponse
 from pydantic import TypeAdapter, ValidationError
 
 from signalbox.api.deps import services
-from signalbox.api.errors import ApiError
+from signalbox.api.errors import SERVER_RESPONSES, ApiError
 from signalbox.core.metrics import REQUESTS_REJECTED
 from signalbox.ingestion import content
 from signalbox.ingestion.schemas import SHORT_TYPES, Accepted, ErrorBody
@@ -31,6 +31,7 @@ _when = TypeAdapter(datetime)
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Unreadable or invalid body, or over the size limit"},
     401: {"model": ErrorBody, "description": "Missing or unknown write key"},
+    **SERVER_RESPONSES,
 }
 
 
