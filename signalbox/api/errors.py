@@ -11,6 +11,7 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import exc as db_errors
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.requests import ClientDisconnect
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signalbox.core.errors import (
     ConflictError,
@@ -83,15 +84,44 @@ def install(app: FastAPI) -> None:
         # The client left mid-body; nobody reads this answer, and it is not our failure.
         return error(400, "incomplete_body", "the connection closed before the whole body arrived")
 
-    @app.exception_handler(Exception)
-    async def _unexpected(_: Request, exc: Exception) -> JSONResponse:
-        if isinstance(exc, UNAVAILABLE):
-            log.warning("database unavailable", extra={"exc_type": type(exc).__name__})
-            return error(503, "unavailable", "the database is unreachable or busy; retry later")
-        # A bug of ours: a retry would fail the same way, so not a 503. The message and the
-        # body stay out of the log (they may hold customer data); type and place are enough.
-        log.error("unhandled error", extra={"exc_type": type(exc).__name__, "where": _where(exc)})
-        return error(500, "internal_error", "the server failed on this request; the failure is logged")
+    app.add_middleware(CatchAll)
+
+
+class CatchAll:
+    """Answers what no handler caught. It sits inside the server's own error middleware on
+    purpose: that one logs the traceback and the exception's message, which can quote
+    customer data (a database error echoes its parameters)."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracked(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracked)
+        except Exception as exc:
+            if started:  # too late for an answer of our own
+                raise
+            await unexpected(exc)(scope, receive, send)
+
+
+def unexpected(exc: Exception) -> JSONResponse:
+    if isinstance(exc, UNAVAILABLE):
+        log.warning("database unavailable", extra={"exc_type": type(exc).__name__})
+        return error(503, "unavailable", "the database is unreachable or busy; retry later")
+    # A bug of ours: a retry would fail the same way, so not a 503. The message and the body
+    # stay out of the log (they may hold customer data); type and place are enough.
+    log.error("unhandled error", extra={"exc_type": type(exc).__name__, "where": _where(exc)})
+    return error(500, "internal_error", "the server failed on this request; the failure is logged")
 
 
 def _where(exc: BaseException) -> str:

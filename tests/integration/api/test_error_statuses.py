@@ -4,6 +4,7 @@ bugs, 4xx for anything deterministic the client sent, including admin query para
 from __future__ import annotations
 
 import base64
+import logging
 from pathlib import Path
 
 import httpx
@@ -83,9 +84,30 @@ def test_user_ids_no_column_can_hold_are_404(admin, user_id):
         assert r.status_code == 404, r.text
 
 
-def test_a_bug_is_500_and_an_unavailable_database_503(live_server, workspace, admin, monkeypatch):
+class Recorder(logging.Handler):
+    def __init__(self) -> None:
+        super().__init__(logging.DEBUG)
+        self.text: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        self.text.append(logging.Formatter().format(record) + str(record.__dict__))
+
+
+@pytest.fixture
+def every_log():
+    recorder = Recorder()
+    # uvicorn's loggers do not propagate to the root: listen to both.
+    loggers = [logging.getLogger(), logging.getLogger("uvicorn")]
+    for logger in loggers:
+        logger.addHandler(recorder)
+    yield recorder
+    for logger in loggers:
+        logger.removeHandler(recorder)
+
+
+def test_a_bug_is_500_and_an_unavailable_database_503(live_server, workspace, admin, monkeypatch, every_log):
     def bug(*_a, **_k):
-        raise KeyError("a bug of ours")
+        raise KeyError("a bug of ours, quoting secret-customer-value")
 
     monkeypatch.setattr(identity, "profile_document", bug)
     r = admin("/profiles/u1")
@@ -99,6 +121,10 @@ def test_a_bug_is_500_and_an_unavailable_database_503(live_server, workspace, ad
     r = admin("/profiles/u1")
     assert (r.status_code, r.json()["code"]) == (503, "unavailable")
     assert int(r.headers["retry-after"]) > 0
+    # Neither our log nor the server's error log repeats what the exception said.
+    logged = "\n".join(every_log.text)
+    assert "unhandled error" in logged and "KeyError" in logged
+    assert "secret-customer-value" not in logged and "connection refused" not in logged
 
 
 @pytest.mark.parametrize(
