@@ -224,3 +224,22 @@ def test_csv_import_rejects_rows_with_unstorable_cells(pipeline, db, workspace, 
     assert rejects[4].startswith("userId: is 10000 characters")
     assert rejects[5].startswith("properties.amount: is a number beyond double range")
     assert landed(db, workspace.id, "c-1") == 2
+
+
+def test_nesting_beyond_what_parsers_read_is_unreadable_and_below_it_costs_one_message(live_server, db, workspace):
+    too_deep = "[" * 5_000 + "]" * 5_000
+    r = httpx.post(
+        f"{live_server.url}/v1/batch",
+        content=b'{"batch": [' + too_deep.encode() + b"]}",
+        headers=basic(workspace.write_key),
+    )
+    assert (r.status_code, r.json()["code"]) == (400, "bad_json")
+    assert "nested" in r.json()["message"]
+    # 900 levels: every parser reads it, so only its message is refused.
+    deep_message = {**good("deep", 0), "properties": deep(900)}
+    doc = {"batch": [good("deep", 1), deep_message]}
+    r = httpx.post(f"{live_server.url}/v1/batch", content=body(doc), headers=basic(workspace.write_key))
+    assert r.status_code == 200
+    assert landed(db, workspace.id, "deep") == 1
+    [dead] = ingestion.list_dead_letters(db, workspace.id, kind="rejected")
+    assert dead.reason.startswith("properties.n.n") and "nested deeper than 32 levels" in dead.reason
