@@ -37,7 +37,7 @@ UNAVAILABLE = (
 RETRY_AFTER_SECONDS = 5
 # The statuses every endpoint can give whatever it does, for the OpenAPI document.
 SERVER_RESPONSES: dict[int | str, dict[str, Any]] = {
-    500: {"model": ErrorBody, "description": "A bug of ours, logged without the body; a retry fails the same way"},
+    500: {"model": ErrorBody, "description": "A bug of ours, logged without the body or the exception's message"},
     503: {
         "model": ErrorBody,
         "description": "The database is unreachable, locked or out of connections; retry",
@@ -118,8 +118,8 @@ def unexpected(exc: Exception) -> JSONResponse:
     if isinstance(exc, UNAVAILABLE):
         log.warning("database unavailable", extra={"exc_type": type(exc).__name__})
         return error(503, "unavailable", "the database is unreachable or busy; retry later")
-    # A bug of ours: a retry would fail the same way, so not a 503. The message and the body
-    # stay out of the log (they may hold customer data); type and place are enough.
+    # A bug of ours, not an outage: 503 would page whoever watches the database. The message
+    # and the body stay out of the log (they may hold customer data); type and place suffice.
     log.error("unhandled error", extra={"exc_type": type(exc).__name__, "where": _where(exc)})
     return error(500, "internal_error", "the server failed on this request; the failure is logged")
 

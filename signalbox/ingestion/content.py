@@ -35,11 +35,11 @@ def loads(data: bytes | str) -> Any:
     """Parse JSON text; values that no database column can hold are left for `find_problem`."""
     try:
         return orjson.loads(data)
-    except orjson.JSONDecodeError as first:
-        return _loads_leniently(data, first)
+    except orjson.JSONDecodeError:
+        return _loads_leniently(data)
 
 
-def _loads_leniently(data: bytes | str, first: orjson.JSONDecodeError) -> Any:
+def _loads_leniently(data: bytes | str) -> Any:
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
     except UnicodeDecodeError as exc:
@@ -48,8 +48,10 @@ def _loads_leniently(data: bytes | str, first: orjson.JSONDecodeError) -> Any:
         return json.loads(text, parse_constant=_refuse_constant, parse_int=_orjson_int)
     except RecursionError:
         raise UnreadableJSON("nested too deeply to read") from None
-    except json.JSONDecodeError:
-        raise UnreadableJSON(f"{first.msg} at byte {first.pos}") from None
+    except json.JSONDecodeError as exc:
+        # The stdlib's complaint, not orjson's: orjson may have stopped at an earlier, readable
+        # value (a lone surrogate) before the real fault.
+        raise UnreadableJSON(f"{exc.msg} at character {exc.pos}") from None
     except ValueError as exc:
         raise UnreadableJSON(str(exc)) from None
 
