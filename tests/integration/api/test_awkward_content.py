@@ -243,3 +243,14 @@ def test_nesting_beyond_what_parsers_read_is_unreadable_and_below_it_costs_one_m
     assert landed(db, workspace.id, "deep") == 1
     [dead] = ingestion.list_dead_letters(db, workspace.id, kind="rejected")
     assert dead.reason.startswith("properties.n.n") and "nested deeper than 32 levels" in dead.reason
+
+
+def test_clock_skew_correction_out_of_range_costs_only_its_message(live_server, db, workspace):
+    # Each field is within 1970-2199, but "sent 229 years after it happened" is not a time.
+    skewed = {**good("skew", 0), "timestamp": "1970-01-02T00:00:00Z", "sentAt": "2199-01-01T00:00:00Z"}
+    doc = {"batch": [good("skew", 1), skewed, good("skew", 2)]}
+    r = httpx.post(f"{live_server.url}/v1/batch", content=body(doc), headers=basic(workspace.write_key))
+    assert r.status_code == 200
+    assert landed(db, workspace.id, "skew") == 2
+    [dead] = ingestion.list_dead_letters(db, workspace.id, kind="rejected")
+    assert dead.reason.startswith("timestamp: corrected for the device's clock")

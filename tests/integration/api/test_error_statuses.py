@@ -11,6 +11,7 @@ import httpx
 import orjson
 import pytest
 from sqlalchemy.exc import OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 
 from signalbox.core.db import Database
 from signalbox.identity import service as identity
@@ -114,13 +115,19 @@ def test_a_bug_is_500_and_an_unavailable_database_503(live_server, workspace, ad
     assert (r.status_code, r.json()["code"]) == (500, "internal_error")
     assert "retry-after" not in r.headers
 
-    def unavailable(*_a, **_k):
-        raise OperationalError("SELECT 1", {}, Exception("connection refused"))
+    outages = [
+        OperationalError("SELECT 1", {}, Exception("connection refused")),
+        PoolTimeout("QueuePool limit of size 5 overflow 10 reached, connection refused"),  # overload
+    ]
+    for outage in outages:
 
-    monkeypatch.setattr(identity, "profile_document", unavailable)
-    r = admin("/profiles/u1")
-    assert (r.status_code, r.json()["code"]) == (503, "unavailable")
-    assert int(r.headers["retry-after"]) > 0
+        def unavailable(*_a, exc=outage, **_k):
+            raise exc
+
+        monkeypatch.setattr(identity, "profile_document", unavailable)
+        r = admin("/profiles/u1")
+        assert (r.status_code, r.json()["code"]) == (503, "unavailable")
+        assert int(r.headers["retry-after"]) > 0
     # Neither our log nor the server's error log repeats what the exception said.
     logged = "\n".join(every_log.text)
     assert "unhandled error" in logged and "KeyError" in logged
