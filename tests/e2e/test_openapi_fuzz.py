@@ -8,6 +8,7 @@ so each one is its own test on each database."""
 from __future__ import annotations
 
 import base64
+from collections.abc import Iterator
 
 import pytest
 import schemathesis
@@ -24,9 +25,10 @@ from schemathesis.specs.openapi.checks import (
 from signalbox.api.app import create_app
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
-from signalbox.ingestion.service import BatchInput
+from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import CreatedWorkspace
+from tests.conftest import _pg_url, _sqlite_url
 from tests.factories import make_settings, track
 
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
@@ -45,12 +47,28 @@ _offline = make_settings("sqlite:///:memory:")
 LABELS = sorted(_operations(_schema(_offline, Database(_offline))))
 
 
-@pytest.fixture
-def fuzz_workspace(pipeline, db: Database) -> CreatedWorkspace:
-    created = workspaces.create_workspace(db, "fuzz")
+@pytest.fixture(scope="module", params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def fuzz_db(request, tmp_path_factory, pg_schema_factory) -> Iterator[Database]:
+    # One database per engine for every operation: a fresh PostgreSQL schema per test would
+    # cost a migration each.
+    url = _sqlite_url(tmp_path_factory.mktemp("fuzz")) if request.param == "sqlite" else _pg_url(pg_schema_factory)
+    database = Database(make_settings(url))
+    yield database
+    database.dispose()
+
+
+@pytest.fixture(scope="module")
+def fuzz_workspace(fuzz_db: Database) -> CreatedWorkspace:
+    created = workspaces.create_workspace(fuzz_db, "fuzz")
     # A stored person, so profile reads also walk real rows, not only the 404 path.
-    pipeline.ingest(workspaces.get_workspace(db, created.id), BatchInput([track("visit", "fuzz-1")]))
+    pipeline = Pipeline(fuzz_db, fuzz_db.settings)
+    pipeline.ingest(workspaces.get_workspace(fuzz_db, created.id), BatchInput([track("visit", "fuzz-1")]))
     return created
+
+
+@pytest.fixture(scope="module")
+def fuzz_operations(fuzz_db: Database) -> dict[str, APIOperation]:
+    return _operations(_schema(fuzz_db.settings, fuzz_db))
 
 
 def _headers(path: str, ws: CreatedWorkspace) -> dict[str, str]:
@@ -62,8 +80,8 @@ def _headers(path: str, ws: CreatedWorkspace) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("label", LABELS)
-def test_no_server_errors_and_responses_match_the_document(settings, db, fuzz_workspace, label):
-    operation = _operations(_schema(settings, db))[label]
+def test_no_server_errors_and_responses_match_the_document(fuzz_operations, fuzz_workspace, label):
+    operation = fuzz_operations[label]
     headers = _headers(operation.path, fuzz_workspace)
 
     @given(case=operation.as_strategy())
