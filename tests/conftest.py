@@ -55,8 +55,10 @@ def pg_schema_factory() -> Iterator[list[str]]:
     yield created
     if created:
         engine = create_engine(PG_ADMIN_URL)
-        with engine.begin() as conn:
-            for schema in created:
+        # One transaction per schema: dropping them all in one takes a lock per table of every
+        # schema and runs out of max_locks_per_transaction ("out of shared memory").
+        for schema in created:
+            with engine.begin() as conn:
                 conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
         engine.dispose()
 

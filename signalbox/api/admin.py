@@ -14,18 +14,24 @@ from pydantic import BaseModel
 
 from signalbox import documents
 from signalbox.api.deps import AdminWorkspace, ServicesDep
-from signalbox.api.errors import ApiError
+from signalbox.api.errors import SERVER_RESPONSES, ApiError
 from signalbox.core.clock import ensure_utc
 from signalbox.identity import service as identity
+from signalbox.ingestion.content import is_storable_text
 from signalbox.ingestion.schemas import ErrorBody
 
 router = APIRouter(prefix="/api/v1", tags=["admin"])
 Band = Literal["Low", "Medium", "High"]
+# The width of the user_id and profile id columns: a longer id cannot name anyone.
+_MAX_ID_LENGTH = 255
+# Scores are 0-100; the bound keeps a forged cursor's number within every database's integers.
+_SCORE_RANGE = range(-(2**31), 2**31)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid parameter"},
     401: {"model": ErrorBody, "description": "Missing or wrong admin key"},
     404: {"model": ErrorBody, "description": "No such profile in this workspace"},
+    **SERVER_RESPONSES,
 }
 
 
@@ -79,12 +85,18 @@ def _cursor(doc: dict[str, Any], band: str | None) -> str:
     return base64.urlsafe_b64encode(orjson.dumps([key, doc["profile_id"]])).decode()
 
 
+def _bad_cursor() -> ApiError:
+    return ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+
+
 def _decode(cursor: str) -> tuple[Any, str]:
     try:
         key, pid = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
     except (ValueError, TypeError, orjson.JSONDecodeError):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
-    return key, str(pid)
+        raise _bad_cursor() from None
+    if not isinstance(pid, str) or not is_storable_text(pid, _MAX_ID_LENGTH):
+        raise _bad_cursor()
+    return key, pid
 
 
 def _after(cursor: str | None) -> tuple[datetime, str] | None:
@@ -93,17 +105,36 @@ def _after(cursor: str | None) -> tuple[datetime, str] | None:
     at, pid = _decode(cursor)
     try:
         return ensure_utc(datetime.fromisoformat(at)), pid
-    except (ValueError, TypeError):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned") from None
+    except (ValueError, TypeError, OverflowError):
+        raise _bad_cursor() from None
 
 
 def _after_score(cursor: str | None) -> tuple[int, str] | None:
     if not cursor:
         return None
     score, pid = _decode(cursor)
-    if not isinstance(score, int) or isinstance(score, bool):
-        raise ApiError(400, "invalid_cursor", "cursor is not one this API returned")
+    if not isinstance(score, int) or isinstance(score, bool) or score not in _SCORE_RANGE:
+        raise _bad_cursor()
     return score, pid
+
+
+def _utc(name: str, value: datetime | None) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return ensure_utc(value)
+    except OverflowError:
+        # e.g. 0001-01-01T00:00:00+01:00 is the last hour of year 0 in UTC, before datetime's range.
+        message = f"query.{name}: {value.isoformat()} is outside the years 1-9999 in UTC"
+        raise ApiError(400, "invalid_request", message) from None
+
+
+def _known_user_id(user_id: str) -> str:
+    # An id no column can hold names nobody: the same 404 as any unknown id, without a query
+    # that the database would refuse.
+    if not is_storable_text(user_id, _MAX_ID_LENGTH):
+        raise ApiError(404, "not_found", "no profile with that user_id in this workspace")
+    return user_id
 
 
 @router.get(
@@ -133,7 +164,7 @@ async def list_profiles(
 
 @router.get("/profiles/{user_id}", response_model=ProfileOut, responses=_ERRORS, summary="One profile")
 async def get_profile(user_id: str, workspace: AdminWorkspace, svc: ServicesDep) -> dict[str, Any]:
-    doc = await run_in_threadpool(identity.profile_document, svc.db, workspace.id, user_id)
+    doc = await run_in_threadpool(identity.profile_document, svc.db, workspace.id, _known_user_id(user_id))
     return documents.profile_doc(doc)
 
 
@@ -146,14 +177,8 @@ async def get_profile_events(
     since: datetime | None = None,
     until: datetime | None = None,
 ) -> dict[str, Any]:
+    known, after, before = _known_user_id(user_id), _utc("since", since), _utc("until", until)
     found = await run_in_threadpool(
-        lambda: identity.profile_events(
-            svc.db,
-            workspace.id,
-            user_id,
-            since=ensure_utc(since) if since else None,
-            until=ensure_utc(until) if until else None,
-            limit=limit,
-        )
+        lambda: identity.profile_events(svc.db, workspace.id, known, since=after, until=before, limit=limit)
     )
     return {"items": [documents.event_doc(e) for e in found]}

@@ -30,6 +30,8 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
         default_response_class=JSONResponse,
     )
     app.state.services = Services(settings, db, clock, Pipeline(db, settings, clock))
+    # First, so that CORS (added next, outermost) also wraps the error answers.
+    errors.install(app)
     # Browsers (analytics.js, sendBeacon) post from any site that embeds the snippet.
     app.add_middleware(
         CORSMiddleware,
@@ -38,7 +40,6 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
         allow_headers=["Authorization", "Content-Type", "Content-Encoding"],
         max_age=86400,
     )
-    errors.install(app)
     app.include_router(ingest.router)
     app.include_router(admin.router)
 

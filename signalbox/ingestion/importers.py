@@ -20,6 +20,7 @@ import orjson
 
 from signalbox.core.errors import InvalidInputError
 from signalbox.core.ids import content_id
+from signalbox.ingestion import content
 from signalbox.ingestion.schemas import BatchResult
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.workspaces.schemas import WorkspaceInfo
@@ -54,7 +55,8 @@ class _Rejects:
     def write(self, line: int, reason: str, raw: str | None = None) -> None:
         if self._file is None:
             self._file = self.path.open("w", encoding="utf-8")
-        self._file.write(orjson.dumps({"line": line, "reason": reason, "raw": raw}).decode() + "\n")
+        record = {"line": line, "reason": content.safe_text(reason), "raw": raw}
+        self._file.write(orjson.dumps(record).decode() + "\n")
         self.count += 1
 
     def close(self) -> None:
@@ -133,15 +135,18 @@ def import_events(
                     continue
                 raw_of[number] = text.rstrip("\n")[:2000]
                 try:
-                    doc = orjson.loads(text)
-                except orjson.JSONDecodeError as exc:
-                    yield _Line(number, None, f"not valid JSON ({exc.msg})")
+                    # As over HTTP: a lone surrogate or 1e400 is JSON, and validation rejects
+                    # the line naming the field instead of calling it unreadable.
+                    doc = content.loads(text)
+                except content.UnreadableJSON as exc:
+                    yield _Line(number, None, f"not valid JSON ({exc})")
                     continue
                 if not isinstance(doc, dict):
                     yield _Line(number, None, "line must be a JSON object")
                     continue
                 doc.pop("writeKey", None)
-                if not doc.get("messageId"):
+                # A line that validation will reject keeps no derived id (orjson cannot hash it).
+                if not doc.get("messageId") and content.find_problem(doc) is None:
                     doc["messageId"] = content_id("imp", doc)
                 yield _Line(number, doc)
 

@@ -32,6 +32,7 @@ from signalbox.core.metrics import (
 from signalbox.core.settings import Settings
 from signalbox.events import service as events
 from signalbox.identity import service as identity
+from signalbox.ingestion.content import safe_text, storable_copy, unescape
 from signalbox.ingestion.models import DeadLetter
 from signalbox.ingestion.schemas import (
     BatchResult,
@@ -39,6 +40,7 @@ from signalbox.ingestion.schemas import (
     Drop,
     NormalizedMessage,
     Rejected,
+    SegmentMessage,
 )
 from signalbox.ingestion.steps import StepContext, normalize, validate
 from signalbox.profiles import service as profiles
@@ -208,9 +210,12 @@ def _record_consent(session: Session, workspace_id: str, stored: list[Normalized
 
 
 def _reason_label(reason: str) -> str:
-    # Low-cardinality label: the field or rule, never the value.
-    head = reason.split(":", 1)[0] if ":" in reason else reason
-    return re.sub(r"[^a-z_.]+", "_", head.lower()).strip("_")[:40] or "invalid"
+    # Low-cardinality label: the top-level field or the rule, never the value, and never a
+    # client's own key (a path such as properties.<key> would mint a label per key).
+    if ":" in reason:
+        field = re.split(r"[.\[]", reason.split(":", 1)[0], maxsplit=1)[0]
+        return field.lower() if field in SegmentMessage.model_fields else "other_field"
+    return re.sub(r"[^a-z_.]+", "_", reason.lower()).strip("_")[:40] or "invalid"
 
 
 def _scrub(text: str) -> str:
@@ -254,9 +259,11 @@ def _dead_letter_row(
         "workspace_id": workspace_id,
         "kind": kind,
         "step": step,
-        "reason": reason,
+        # A rejected message is often rejected for what it holds; neither the copy nor the
+        # reason may make this write fail in turn.
+        "reason": safe_text(reason),
         "source": batch.source,
-        "message": message,
+        "message": storable_copy(message),
         "received_at": received_at,
         "status": "pending",
         "replayed_at": None,
@@ -321,7 +328,7 @@ def replay_dead_letters(
     for row in rows:
         result = pipeline.ingest(
             workspace,
-            BatchInput([row.message], source="replay", received_at=row.received_at),
+            BatchInput([unescape(row.message)], source="replay", received_at=row.received_at),
             keep_rejects=False,
         )
         ok = not result.rejected and not result.dead_lettered
@@ -329,7 +336,7 @@ def replay_dead_letters(
             values: dict[str, Any] = (
                 {"status": "replayed", "replayed_at": pipeline.clock.now()}
                 if ok
-                else {"reason": result.rejected[0].reason if result.rejected else row.reason}
+                else {"reason": safe_text(result.rejected[0].reason) if result.rejected else row.reason}
             )
             session.execute(update(DeadLetter).where(DeadLetter.id == row.id).values(**values))
         replayed, failing = replayed + ok, failing + (not ok)

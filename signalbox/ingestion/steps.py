@@ -11,11 +11,15 @@ from pydantic import ValidationError
 
 from signalbox.core.ids import content_id
 from signalbox.identity import identifiers as ids
+from signalbox.ingestion.content import find_problem
 from signalbox.ingestion.schemas import Drop, NormalizedMessage, SegmentMessage
 
 _PHONE_KEYS = ("phone", "phone_number", "phoneNumber", "mobile")
 EARLIEST = datetime(1970, 1, 1, tzinfo=UTC)
 LATEST = datetime(2200, 1, 1, tzinfo=UTC)
+# The width of the user_id, anonymous_id and identifier value columns.
+MAX_ID_LENGTH = 255
+_ID_FIELDS = ("userId", "anonymousId", "previousId", "groupId")
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,6 +37,12 @@ class StepContext:
 def validate(raw: Any, ctx: StepContext) -> SegmentMessage | Drop:
     if not isinstance(raw, dict):
         return Drop("validate", "message must be a JSON object")
+    # Before anything serialises it: orjson cannot write what find_problem refuses.
+    problem = find_problem(raw)
+    if problem is None and ctx.batch_context:
+        problem = find_problem(ctx.batch_context, "context", depth=1)
+    if problem is not None:
+        return Drop("validate", problem)
     size = len(orjson.dumps(raw))
     if size > ctx.max_message_bytes:
         return Drop("validate", f"message is {size} bytes, over the {ctx.max_message_bytes}-byte limit")
@@ -42,11 +52,43 @@ def validate(raw: Any, ctx: StepContext) -> SegmentMessage | Drop:
         msg = SegmentMessage.model_validate(raw)
     except ValidationError as exc:
         return Drop("validate", _describe(exc))
+    checked = _check_id_lengths(msg) or _check_times(msg, ctx)
+    return checked if checked is not None else _check_required(msg)
+
+
+def _check_id_lengths(msg: SegmentMessage) -> Drop | None:
+    # clean_id would quietly treat an over-long id as absent, and the event would land
+    # without the person it names.
+    for name in _ID_FIELDS:
+        text = _id_text(getattr(msg, name))
+        if text is not None and len(text) > MAX_ID_LENGTH:
+            return Drop("validate", f"{name}: is {len(text)} characters, over the {MAX_ID_LENGTH}-character limit")
+    return None
+
+
+def _id_text(value: str | int | None) -> str | None:
+    if value is None or isinstance(value, bool):
+        return None
+    return value.strip() if isinstance(value, str) else str(value)
+
+
+def _check_times(msg: SegmentMessage, ctx: StepContext) -> Drop | None:
     for name in ("timestamp", "originalTimestamp", "sentAt"):
         value = getattr(msg, name)
         if value is not None and utc_in_range(value) is None:
             return Drop("validate", f"{name}: must be between {EARLIEST.year} and {LATEST.year - 1}")
-    return _check_required(msg)
+    # Each field may be in range while the corrected time is not (a device clock decades off).
+    try:
+        corrected = utc_in_range(event_time(msg, ctx))
+    except OverflowError:
+        corrected = None
+    if corrected is None:
+        return Drop(
+            "validate",
+            "timestamp: corrected for the device's clock (receivedAt - (sentAt - timestamp)) it falls "
+            f"outside {EARLIEST.year}-{LATEST.year - 1}",
+        )
+    return None
 
 
 def utc_in_range(value: datetime) -> datetime | None:
@@ -93,10 +135,6 @@ def normalize(msg: SegmentMessage, raw: dict[str, Any], index: int, ctx: StepCon
     received_at = ctx.received_at
     timestamp = _aware(msg.timestamp) or _aware(msg.originalTimestamp)
     sent_at = _aware(msg.sentAt) or ctx.batch_sent_at
-    event_time = timestamp or received_at
-    if timestamp is not None and sent_at is not None:
-        # The device clock may be wrong; what it got wrong is the same for both fields.
-        event_time = received_at - (sent_at - timestamp)
     message_id = msg.messageId.strip() if msg.messageId and msg.messageId.strip() else None
     traits: dict[str, Any] = msg.traits or {}
     found_traits = context.get("traits")
@@ -115,7 +153,7 @@ def normalize(msg: SegmentMessage, raw: dict[str, Any], index: int, ctx: StepCon
         properties=msg.properties or {},
         traits={**context_traits, **traits} if msg.type in ("identify", "group") else {},
         context=context,
-        timestamp=event_time,
+        timestamp=event_time(msg, ctx),
         original_timestamp=timestamp,
         sent_at=sent_at,
         received_at=received_at,
@@ -123,6 +161,18 @@ def normalize(msg: SegmentMessage, raw: dict[str, Any], index: int, ctx: StepCon
     )
     out.identifiers = _identifiers(out, person_traits, context, ctx)
     return out
+
+
+def event_time(msg: SegmentMessage, ctx: StepContext) -> datetime:
+    """When the event happened by the server's clock; validate has range-checked the result."""
+    timestamp = _aware(msg.timestamp) or _aware(msg.originalTimestamp)
+    sent_at = _aware(msg.sentAt) or ctx.batch_sent_at
+    if timestamp is None:
+        return ctx.received_at
+    if sent_at is None:
+        return timestamp
+    # The device clock may be wrong; what it got wrong is the same for both fields.
+    return ctx.received_at - (sent_at - timestamp)
 
 
 def _event_name(msg: SegmentMessage) -> str | None:

@@ -3,13 +3,18 @@ and valid messages in the same batch still land exactly once."""
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import gzip
+from collections.abc import Callable
+from typing import Any
 
 import httpx
 import orjson
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 
+from signalbox.core.db import Database
 from signalbox.identity import service as identity
 from signalbox.ingestion import service as ingestion
 from signalbox.workspaces import service as workspaces
@@ -114,13 +119,40 @@ def test_cors_preflight_for_browsers(live_server):
     assert r.headers["access-control-allow-origin"] in ("*", "https://studio.example.com")
 
 
-def test_healthz_and_metrics(live_server, workspace):
+def metric_values(server) -> dict[tuple[str, tuple[tuple[str, str], ...]], float]:
+    text = httpx.get(f"{server.url}/metrics").text
+    return {
+        (sample.name, tuple(sorted(sample.labels.items()))): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def test_healthz_and_metrics_count_what_happened(live_server, workspace):
     assert httpx.get(f"{live_server.url}/healthz").json() == {"status": "ok"}
-    httpx.post(f"{live_server.url}/v1/track", json={"userId": "u"}, headers=basic(workspace.write_key))
-    text = httpx.get(f"{live_server.url}/metrics").text
-    assert "signalbox_events_accepted_total" in text
-    assert "signalbox_events_rejected_total" in text
-    assert "signalbox_batch_seconds_bucket" in text
+    before = metric_values(live_server)
+    a, b = track("visit", "m1"), track("visit", "m2")
+    nul_key = {**track("visit", "m4"), "properties": {"client key \u0000": 1}}
+    batch = {"batch": [a, b, a, {"type": "track", "userId": "m3"}, "junk", nul_key]}
+    for _ in range(2):  # the second time a and b are already stored
+        assert httpx.post(f"{live_server.url}/v1/batch", json=batch, headers=basic(workspace.write_key)).is_success
+    httpx.post(f"{live_server.url}/v1/track", json=a, headers=basic("not-a-key"))
+    after = metric_values(live_server)
+
+    def moved(name: str, **labels: str) -> float:
+        key = (name, tuple(sorted(labels.items())))
+        return after.get(key, 0.0) - before.get(key, 0.0)
+
+    assert moved("signalbox_events_accepted_total", source="http") == 2
+    assert moved("signalbox_events_duplicate_total", source="http") == 1 + 3
+    assert moved("signalbox_events_rejected_total", reason="track_needs_a_non_empty_event_name") == 2
+    assert moved("signalbox_events_rejected_total", reason="message_must_be_a_json_object") == 2
+    # Labelled by the top-level field: a client's own keys never become label values.
+    assert moved("signalbox_events_rejected_total", reason="properties") == 2
+    assert not [k for k in after if "client" in str(k)]
+    assert moved("signalbox_requests_rejected_total", reason="unauthorized") == 1
+    assert moved("signalbox_batch_seconds_count", source="http") == 2
+    assert moved("signalbox_events_dead_lettered_total", step="persist") == 0
 
 
 def test_admin_api_is_scoped_to_the_key_workspace(live_server, db, workspace):
@@ -143,3 +175,30 @@ def test_admin_api_is_scoped_to_the_key_workspace(live_server, db, workspace):
     # The write key is not an admin key.
     wk = {"Authorization": f"Bearer {workspace.write_key}"}
     assert httpx.get(f"{live_server.url}/api/v1/profiles/shared-id", headers=wk).status_code == 401
+
+
+def test_no_database_call_runs_on_the_event_loop(live_server, workspace, monkeypatch):
+    on_loop: list[str] = []
+
+    def spy(name: str, real: Callable[..., Any]) -> Callable[..., Any]:
+        def wrapped(*args: Any, **kwargs: Any) -> Any:
+            try:
+                asyncio.get_running_loop()
+            except RuntimeError:
+                pass  # a worker thread: where blocking calls belong
+            else:
+                on_loop.append(name)
+            return real(*args, **kwargs)
+
+        return wrapped
+
+    for name in ("session", "transaction", "ping"):
+        monkeypatch.setattr(Database, name, spy(name, getattr(Database, name)))
+    url, key = live_server.url, workspace.write_key
+    httpx.post(f"{url}/v1/track", json=track("visit", "loop-1"), headers=basic(key)).raise_for_status()
+    httpx.post(f"{url}/v1/batch", json={"batch": [track("visit", "loop-1")]}, headers=basic(key)).raise_for_status()
+    httpx.post(f"{url}/v1/t", json={**track("visit", "loop-1"), "writeKey": key}).raise_for_status()
+    admin = {"Authorization": f"Bearer {workspace.admin_key}"}
+    for path in ("/api/v1/profiles", "/api/v1/profiles/loop-1", "/api/v1/profiles/loop-1/events", "/healthz"):
+        httpx.get(f"{url}{path}", headers=admin).raise_for_status()
+    assert on_loop == []

@@ -6,6 +6,7 @@ import segment.analytics as segment_analytics
 from segment.analytics.client import Client
 
 from signalbox.identity import service as identity
+from signalbox.ingestion import service as ingestion
 from tests.conftest import LiveServer
 
 
@@ -64,4 +65,39 @@ def test_wrong_write_key_is_reported_to_the_client(live_server):
         errors.append(exc)
     assert len(errors) == 1
     assert getattr(errors[0], "status", None) == 401
-    assert segment_analytics is not None
+
+
+def test_module_level_client_batches_gzip_and_keeps_a_batch_with_a_bad_message(live_server, db, workspace, monkeypatch):
+    """The way the library's README uses it: module settings, a background consumer thread
+    sending gzipped batches. A NUL in one message must not cost its batch-mates (a 5xx would
+    make the library retry, and on_error would see it)."""
+    errors: list[Exception] = []
+    for name, value in {
+        "write_key": workspace.write_key,
+        "host": live_server.url,
+        "gzip": True,
+        "sync_mode": False,
+        "max_retries": 0,
+        "on_error": lambda exc, _batch: errors.append(exc),
+        "default_client": None,
+    }.items():
+        monkeypatch.setattr(segment_analytics, name, value)
+    segment_analytics.identify("member-9", {"email": "sam@example.org", "plan": "gold"})
+    segment_analytics.track("member-9", "class_booked", {"class": "spin", "price": 12.5})
+    segment_analytics.track("member-9", "class_booked", {"class": "yoga", "note": "bad\x00note"})
+    segment_analytics.page("member-9", "web", "schedule", {"path": "/schedule"})
+    segment_analytics.shutdown()
+    assert errors == []
+
+    listed = identity.profile_events(db, workspace.id, "member-9")
+    assert sorted((e.type, e.event) for e in listed) == [
+        ("identify", None),
+        ("page", "schedule"),
+        ("track", "class_booked"),
+    ]
+    booked = next(e for e in listed if e.event == "class_booked")
+    assert booked.properties == {"class": "spin", "price": 12.5}
+    doc = identity.profile_document(db, workspace.id, "member-9")
+    assert doc.traits["plan"] == "gold" and ("email", "sam@example.org") in {(i.type, i.value) for i in doc.identifiers}
+    rejected = ingestion.list_dead_letters(db, workspace.id, kind="rejected")
+    assert [d.reason.split(":")[0] for d in rejected] == ["properties.note"]

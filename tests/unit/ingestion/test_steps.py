@@ -139,3 +139,48 @@ def test_context_traits_feed_identifiers_and_traits_win():
     assert isinstance(out, NormalizedMessage)
     assert out.profile_traits == {"email": "a@example.org", "plan": "gold"}
     assert ("email", "a@example.org") in out.identifiers
+
+
+TRACK = {"type": "track", "userId": "u1", "event": "visit"}
+
+
+@pytest.mark.parametrize(
+    ("changes", "where"),
+    [
+        ({"userId": "u\x00"}, "userId: contains a NUL"),
+        ({"anonymousId": "\ud800"}, "anonymousId: contains a lone surrogate"),
+        ({"messageId": "m\x00"}, "messageId: contains a NUL"),
+        ({"event": "visit\x00"}, "event: contains a NUL"),
+        ({"properties": {"a": {"b\x00": 1}}}, 'properties.a["b\\u0000"]: the key'),
+        ({"properties": {"n": float("inf")}}, "properties.n: is a number beyond double range"),
+        ({"context": {"page": {"title": "\udc00"}}}, "context.page.title: contains a lone surrogate"),
+        ({"timestamp": "2026-01-01\x00"}, "timestamp: contains a NUL"),
+        ({"userId": "u" * 10_000}, "userId: is 10000 characters, over the 255-character limit"),
+        ({"anonymousId": "a" * 256}, "anonymousId: is 256 characters"),
+        ({"userId": 10**300}, "userId: "),
+        ({"event": "e" * 10_000}, "event: String should have at most 255 characters"),
+        ({"messageId": "m" * 256}, "messageId: String should have at most 255 characters"),
+    ],
+)
+def test_unstorable_or_overlong_content_is_dropped_naming_the_field(changes, where):
+    out = run({**TRACK, **changes})
+    assert isinstance(out, Drop) and out.step == "validate"
+    assert out.reason.startswith(where), out.reason
+
+
+def test_a_bad_batch_context_drops_each_message_with_its_path():
+    out = run(TRACK, batch_context={"library": {"name": "x\x00"}})
+    assert isinstance(out, Drop) and out.reason.startswith("context.library.name: contains a NUL")
+
+
+def test_clock_skew_correction_is_range_checked_after_it_is_applied():
+    # A device clock 100 years fast is corrected into range: the event is stored.
+    raw = {**TRACK, "timestamp": "2126-11-01T06:00:00Z", "sentAt": "2126-11-01T06:00:10Z"}
+    out = run(raw)
+    assert isinstance(out, NormalizedMessage) and out.timestamp == RECEIVED - timedelta(seconds=10)
+    # Both fields are in range, but an event sent 229 years after it happened lands before 1970.
+    raw = {**TRACK, "timestamp": "1970-01-02T00:00:00Z", "sentAt": "2199-01-01T00:00:00Z"}
+    out = run(raw)
+    assert isinstance(out, Drop) and "corrected for the device's clock" in out.reason
+    out = run({**TRACK, "timestamp": "1970-01-02T00:00:00Z"}, batch_sent_at=datetime(2199, 1, 1, tzinfo=UTC))
+    assert isinstance(out, Drop) and out.reason.startswith("timestamp:")
