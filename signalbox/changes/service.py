@@ -14,12 +14,11 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import Table, case, delete, func, select
-from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from signalbox.changes.models import Change, ChangeCursor, ChangeSequence
 from signalbox.changes.schemas import ChangeInfo, LogStatus, NewChange, TrimResult, Window
-from signalbox.core.db import Database
+from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import InvalidInputError
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
@@ -28,15 +27,11 @@ CURSORS: Table = ChangeCursor.__table__  # type: ignore[assignment]
 _CHUNK = 5000
 
 
-def _upsert(session: Session, table: Table) -> postgresql.Insert | sqlite.Insert:
-    return postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-
-
 def _allocate(session: Session, workspace_id: str, count: int) -> int:
     """Reserve `count` numbers; returns the last. The upsert locks the workspace's counter row
     until this transaction ends, which is what orders commits by sequence number."""
     stmt = (
-        _upsert(session, SEQUENCES)
+        dialect_insert(session, SEQUENCES)
         .values(workspace_id=workspace_id, last_seq=count, trimmed_through=0)
         .on_conflict_do_update(index_elements=["workspace_id"], set_={"last_seq": SEQUENCES.c.last_seq + count})
         .returning(SEQUENCES.c.last_seq)
@@ -128,7 +123,7 @@ def read(
 def advance(session: Session, workspace_id: str, consumer: str, to: int, now: datetime) -> None:
     """Move `consumer` to `to`; never backwards (two overlapping runs may finish out of order)."""
     stmt = (
-        _upsert(session, CURSORS)
+        dialect_insert(session, CURSORS)
         .values(workspace_id=workspace_id, consumer=consumer, position=to, updated_at=now)
         .on_conflict_do_update(
             index_elements=["workspace_id", "consumer"],

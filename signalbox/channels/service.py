@@ -7,17 +7,17 @@ and `lookup` finds it by the idempotency key, which is how a send is reconciled,
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import Table, func, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.channels.models import OutboxMessage, Send, StaffTask
 from signalbox.channels.schemas import Delivery, Email, OutboxItem, SendInfo, Sms, TaskInfo
 from signalbox.core.clock import Clock
-from signalbox.core.db import Database
+from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
 
 
@@ -103,12 +103,13 @@ def create_task(
         "created_at": now,
         "done_at": None,
     }
-    table: Table = StaffTask.__table__  # type: ignore[assignment]
-    base = postgresql.insert(table) if session.get_bind().dialect.name == "postgresql" else sqlite.insert(table)
-    result = session.connection().execute(
-        base.values(values).on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
-    )
-    return bool(result.rowcount)
+    base = dialect_insert(session, StaffTask)
+    created = session.execute(
+        base.values(values)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "idempotency_key"])
+        .returning(StaffTask.id)
+    ).scalar_one_or_none()
+    return created is not None
 
 
 def _task_info(r: StaffTask) -> TaskInfo:
@@ -180,6 +181,19 @@ class LedgerRow:
     provider_id: str | None
 
 
+def lock_recipient(session: Session, workspace_id: str, profile_id: str, channel: str) -> None:
+    """Serialise sends to one person on one channel until this transaction ends (PostgreSQL;
+    SQLite has one writer), so a frequency cap holds when workers race."""
+    if session.get_bind().dialect.name == "postgresql":
+        key = f"{workspace_id}|{profile_id}|{channel}"
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+def ledger_row(db: Database, workspace_id: str, idempotency_key: str) -> LedgerRow | None:
+    with db.session() as session:
+        return _ledger(session, workspace_id, idempotency_key)
+
+
 def begin_send(
     db: Database,
     workspace_id: str,
@@ -193,13 +207,19 @@ def begin_send(
     purpose: str,
     to: str,
     now: datetime,
-) -> tuple[LedgerRow, bool]:
+    precheck: Callable[[Session], str | None] | None = None,
+) -> tuple[LedgerRow | None, str | None]:
     """The one write path for sends, step one: commit a `pending` row before any provider
-    call. Returns (row, created); an existing row means this step already began a send."""
+    call. `precheck` runs in the same transaction (consent, caps) and may refuse with a
+    reason. Returns (row, None), or (None, reason) when refused; an existing row is returned
+    as it is (the step already began a send)."""
     with db.transaction() as session:
         existing = _ledger(session, workspace_id, idempotency_key)
         if existing is not None:
-            return existing, False
+            return existing, None
+        refused = precheck(session) if precheck is not None else None
+        if refused is not None:
+            return None, refused
         row = Send(
             workspace_id=workspace_id,
             idempotency_key=idempotency_key,
@@ -218,7 +238,7 @@ def begin_send(
         )
         session.add(row)
         session.flush()
-        return LedgerRow(row.id, idempotency_key, "pending", None), True
+        return LedgerRow(row.id, idempotency_key, "pending", None), None
 
 
 def finish_send(

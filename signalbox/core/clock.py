@@ -29,6 +29,11 @@ class FixedClock:
     def advance(self, delta: timedelta) -> None:
         self._at += delta
 
+    def set(self, at: datetime) -> None:
+        if at.tzinfo is None:
+            raise ValueError("FixedClock needs a timezone-aware datetime")
+        self._at = at.astimezone(UTC)
+
 
 def ensure_utc(value: datetime) -> datetime:
     if value.tzinfo is None:

@@ -10,7 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, create_engine, event, text
+from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, Table, create_engine, event, text
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
@@ -154,3 +155,11 @@ def _make_engine(settings: Settings) -> Engine:
         # bench's import ran 2-5x slower with psycopg's default threshold).
         connect_args={"prepare_threshold": None},
     )
+
+
+def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.Insert:
+    """An INSERT that knows ON CONFLICT, for whichever database the session is on."""
+    target: Table = table if isinstance(table, Table) else table.__table__
+    if session.get_bind().dialect.name == "postgresql":
+        return postgresql.insert(target)
+    return sqlite.insert(target)

@@ -119,6 +119,61 @@ def list_events(
     ]
 
 
+def by_message_ids(
+    session: Session, workspace_id: str, message_ids: Sequence[str]
+) -> dict[str, tuple[str, StoredEvent]]:
+    """message_id -> (node, event) for the given ids (what a change-log reader joins)."""
+    out: dict[str, tuple[str, StoredEvent]] = {}
+    for start in range(0, len(message_ids), _CHUNK):
+        rows = session.scalars(
+            select(Event).where(
+                Event.workspace_id == workspace_id, Event.message_id.in_(message_ids[start : start + _CHUNK])
+            )
+        )
+        for r in rows:
+            out[r.message_id] = (
+                r.profile_id,
+                StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at),
+            )
+    return out
+
+
+def named_events_since(
+    session: Session, workspace_id: str, node_ids: Sequence[str], names: Sequence[str], since: datetime
+) -> list[StoredEvent]:
+    """Track events of these names on these nodes at or after `since` (goals seen out of order)."""
+    rows = session.scalars(
+        select(Event)
+        .where(
+            Event.workspace_id == workspace_id,
+            Event.profile_id.in_(list(node_ids)),
+            Event.type == "track",
+            Event.event.in_(list(names)),
+            Event.timestamp >= since,
+        )
+        .order_by(Event.timestamp, Event.id)
+        .limit(1000)
+    )
+    return [
+        StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at) for r in rows
+    ]
+
+
+def latest_context_value(session: Session, workspace_id: str, node_ids: Sequence[str], key: str) -> Any:
+    """The newest `context.<key>` any of these nodes' recent messages carried (e.g. the
+    timezone analytics.js sets), or None. Reads at most the 50 newest messages."""
+    rows = session.scalars(
+        select(Event.context)
+        .where(Event.workspace_id == workspace_id, Event.profile_id.in_(list(node_ids)))
+        .order_by(Event.timestamp.desc(), Event.id.desc())
+        .limit(50)
+    )
+    for context in rows:
+        if isinstance(context, dict) and context.get(key) not in (None, ""):
+            return context[key]
+    return None
+
+
 def track_rows(
     session: Session,
     workspace_id: str,

@@ -421,6 +421,12 @@ def _documents(session: Session, workspace_id: str, roots: Sequence[str]) -> lis
     return docs
 
 
+def person(session: Session, workspace_id: str, node_id: str) -> ProfileDocument | None:
+    """The document of the person a node belongs to today (merges move nodes under roots)."""
+    roots = profiles.current_roots(session, workspace_id, [node_id])
+    return _documents(session, workspace_id, roots)[0] if roots else None
+
+
 def list_profile_documents(
     db: Database, workspace_id: str, *, limit: int, after: tuple[datetime, str] | None = None
 ) -> list[ProfileDocument]:

@@ -18,6 +18,7 @@ from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.consent import service as consent
+from signalbox.core import wakeup
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.errors import NotFoundError
@@ -93,6 +94,8 @@ class Pipeline:
             result.accepted = 0
             EVENTS_DEAD_LETTERED.labels("persist").inc(len(fresh))
         self._count(batch.source, result, time.perf_counter() - started)
+        if result.accepted:
+            wakeup.notify()
         return result
 
     def _prepare(self, messages: Sequence[Any], ctx: StepContext, result: BatchResult) -> list[NormalizedMessage]:

@@ -18,8 +18,8 @@ from sqlalchemy.orm import Session
 
 from signalbox.core.db import Database
 from signalbox.core.errors import InvalidInputError, NotFoundError
+from signalbox.journeys import conditions, spec
 from signalbox.journeys import source as yaml_source
-from signalbox.journeys import spec
 from signalbox.journeys.models import MessageTemplate, Playbook, PlaybookVersion, TemplateVersion
 from signalbox.journeys.schemas import Applied, PlaybookInfo, TemplateInfo
 
@@ -224,22 +224,28 @@ def set_status(db: Database, workspace_id: str, key: str, status: str, now: date
 def definition(db: Database, workspace_id: str, key: str, version: int | None = None) -> tuple[int, dict[str, Any]]:
     """A playbook version's definition (the current one by default)."""
     with db.session() as session:
-        if version is None:
-            version = session.scalar(
-                select(Playbook.current_version).where(Playbook.workspace_id == workspace_id, Playbook.key == key)
-            )
-            if version is None:
-                raise NotFoundError(f"no playbook {key!r} in this workspace")
-        found = session.scalar(
-            select(PlaybookVersion.definition).where(
-                PlaybookVersion.workspace_id == workspace_id,
-                PlaybookVersion.playbook_key == key,
-                PlaybookVersion.version == version,
-            )
+        return definition_in(session, workspace_id, key, version)
+
+
+def definition_in(
+    session: Session, workspace_id: str, key: str, version: int | None = None
+) -> tuple[int, dict[str, Any]]:
+    if version is None:
+        version = session.scalar(
+            select(Playbook.current_version).where(Playbook.workspace_id == workspace_id, Playbook.key == key)
         )
-        if found is None:
-            raise NotFoundError(f"playbook {key!r} has no version {version}")
-        return version, found
+        if version is None:
+            raise NotFoundError(f"no playbook {key!r} in this workspace")
+    found = session.scalar(
+        select(PlaybookVersion.definition).where(
+            PlaybookVersion.workspace_id == workspace_id,
+            PlaybookVersion.playbook_key == key,
+            PlaybookVersion.version == version,
+        )
+    )
+    if found is None:
+        raise NotFoundError(f"playbook {key!r} has no version {version}")
+    return version, found
 
 
 def list_templates(db: Database, workspace_id: str) -> list[TemplateInfo]:
@@ -248,3 +254,35 @@ def list_templates(db: Database, workspace_id: str) -> list[TemplateInfo]:
             select(MessageTemplate).where(MessageTemplate.workspace_id == workspace_id).order_by(MessageTemplate.key)
         )
         return [TemplateInfo(r.key, r.channel, r.current_version, r.updated_at) for r in rows]
+
+
+def template_definition(db: Database, workspace_id: str, key: str) -> dict[str, Any]:
+    """The current version of a template (a send renders what the template says now)."""
+    with db.session() as session:
+        found = session.scalar(
+            select(TemplateVersion.definition)
+            .join(
+                MessageTemplate,
+                (MessageTemplate.workspace_id == TemplateVersion.workspace_id)
+                & (MessageTemplate.key == TemplateVersion.template_key)
+                & (MessageTemplate.current_version == TemplateVersion.version),
+            )
+            .where(TemplateVersion.workspace_id == workspace_id, TemplateVersion.template_key == key)
+        )
+    if found is None:
+        raise NotFoundError(f"no template {key!r} in this workspace")
+    return dict(found)
+
+
+def goal_matches(goals: list[dict[str, Any]], name: str, properties: dict[str, Any], trigger: dict[str, Any]) -> bool:
+    """Does an event with this name and these properties meet one of the goals?"""
+    for goal in goals:
+        if goal["event"] != name:
+            continue
+        prop = goal.get("match")
+        if prop and properties.get(prop) != trigger.get("properties", {}).get(prop):
+            continue
+        if goal.get("where") and not conditions.evaluate(goal["where"], {"event": properties}):
+            continue
+        return True
+    return False

@@ -341,8 +341,13 @@ def _trigger(c: _Checker, value: Any) -> dict[str, Any]:
     if kind == "enters":
         enters = value["enters"]
         if isinstance(enters, dict) and set(enters) == {"segment"}:
-            return {"enters": {"segment": c.text(enters["segment"], (*path, "enters", "segment"))}}
+            # Refused until segments exist: nothing the engine cannot run is accepted.
+            c.problem(
+                (*path, "enters", "segment"), "segments are not available yet; use a condition over traits/scores"
+            )
+            return {}
         return {"enters": c.condition(enters, (*path, "enters"), event_ok=False)}
+    c.problem((*path, "date"), "date triggers are not run by this engine yet; use an event or enters trigger")
     return _date_trigger(c, value["date"], (*path, "date"))
 
 

@@ -1,0 +1,134 @@
+"""Send-time rules, read from the database at the moment of sending, never from a cache.
+
+- consent: the ledger's current state; marketing needs a grant, transactional no revocation;
+- automation holds: a person taken out of automation gets nothing automated;
+- quiet hours: SMS always (every purpose), e-mail only when the step sets a `window`;
+  the recipient's zone, with the stricter US state windows by area code;
+- frequency caps: marketing sends per person and channel in a rolling window, counted under a
+  lock so two workers cannot both take the last slot.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, Field, field_validator
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from signalbox.channels import service as channels
+from signalbox.consent import service as consent
+from signalbox.consent.quiet_hours import QuietHours, parse_window, state_of_phone
+from signalbox.core.db import Database
+from signalbox.events import service as events
+from signalbox.journeys.models import AutomationHold
+from signalbox.journeys.spec import duration
+from signalbox.workspaces import service as workspaces
+
+SETTINGS_KEY = "journeys"
+
+
+class Cap(BaseModel):
+    count: int = Field(ge=1, le=1000)
+    seconds: int = Field(ge=60, le=90 * 86400)
+
+
+class JourneySettings(BaseModel):
+    quiet_hours: str = "08:00-21:00"
+    caps: dict[str, Cap] = Field(default_factory=dict)
+
+    @field_validator("quiet_hours")
+    @classmethod
+    def _window(cls, value: str) -> str:
+        parse_window(value)
+        return value
+
+    @field_validator("caps")
+    @classmethod
+    def _channels(cls, value: dict[str, Cap]) -> dict[str, Cap]:
+        unknown = sorted(set(value) - {"email", "sms"})
+        if unknown:
+            raise ValueError(f"caps are per channel: email or sms, not {', '.join(unknown)}")
+        return value
+
+
+def get_settings(db: Database, workspace_id: str) -> JourneySettings:
+    return JourneySettings.model_validate(workspaces.get_setting(db, workspace_id, SETTINGS_KEY))
+
+
+def parse_cap(text: str) -> tuple[str, Cap]:
+    """`sms=1/1d` -> ("sms", Cap(1, 86400))."""
+    channel, _, rule = text.partition("=")
+    count, _, window = rule.partition("/")
+    seconds = duration(window.strip())
+    if not channel or not count.strip().isdigit() or seconds is None:
+        raise ValueError(f"--cap {text!r} is not like sms=1/1d or email=3/7d")
+    return channel.strip(), Cap(count=int(count), seconds=seconds)
+
+
+@dataclass
+class Recipient:
+    """What the rules need to know of a person, read once per step run."""
+
+    workspace_id: str
+    root: str
+    nodes: list[str]
+    user_id: str | None
+    email: str | None
+    phone: str | None
+    zone: str
+    context: dict[str, Any] = field(default_factory=dict)  # traits, scores, profile, event
+    anonymous_id: str | None = None
+
+
+def zone_of(session: Session, workspace_id: str, traits: dict[str, Any], nodes: list[str], fallback: str) -> str:
+    """The identify trait `timezone`, else the newest `context.timezone`, else the workspace's."""
+    for candidate in (traits.get("timezone"), events.latest_context_value(session, workspace_id, nodes, "timezone")):
+        if isinstance(candidate, str) and candidate:
+            try:
+                ZoneInfo(candidate)
+            except (ZoneInfoNotFoundError, ValueError):
+                continue
+            return candidate
+    return fallback
+
+
+def quiet_hours(
+    settings: JourneySettings, channel: str, window: list[str] | None, phone: str | None
+) -> QuietHours | None:
+    """The window a send must fall in, or None when it may go at any hour."""
+    if window is not None:
+        return QuietHours(time.fromisoformat(window[0]), time.fromisoformat(window[1]), state_of_phone(phone))
+    if channel != "sms":
+        return None
+    start, end = parse_window(settings.quiet_hours)
+    return QuietHours(start, end, state_of_phone(phone))
+
+
+def held(session: Session, workspace_id: str, nodes: list[str]) -> bool:
+    found = session.scalar(
+        select(func.count())
+        .select_from(AutomationHold)
+        .where(AutomationHold.workspace_id == workspace_id, AutomationHold.profile_id.in_(nodes))
+    )
+    return bool(found)
+
+
+def precheck(
+    session: Session, person: Recipient, channel: str, purpose: str, cap: Cap | None, now: datetime
+) -> str | None:
+    """Inside the transaction that writes the send's ledger row: the reason not to send, or None."""
+    if held(session, person.workspace_id, person.nodes):
+        return "automation_paused"
+    state = consent.states(session, person.workspace_id, {person.root: person.nodes})[person.root][channel]
+    if not state.allows(purpose):
+        return "no_consent"
+    if purpose == "marketing" and cap is not None:
+        channels.lock_recipient(session, person.workspace_id, person.root, channel)
+        since = now - timedelta(seconds=cap.seconds)
+        if channels.recent_sends(session, person.workspace_id, person.root, channel, since) >= cap.count:
+            return "frequency_cap"
+    return None

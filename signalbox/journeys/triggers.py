@@ -1,0 +1,392 @@
+"""Triggers, goals and resumed waits, read from the change log in order.
+
+One consumer (`journeys`) per workspace reads a window of changes and, in the same transaction
+that advances its position, enrols people, ends enrolments whose goal arrived and resumes
+those waiting for an event. So every accepted event is seen exactly once, also after a crash:
+either the enrolments and the new position commit together, or neither does.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, insert, select, update
+from sqlalchemy.orm import Session
+
+from signalbox.changes import service as changes
+from signalbox.core.db import Database, dialect_insert
+from signalbox.core.ids import new_id
+from signalbox.core.logging import get_logger
+from signalbox.events import service as events
+from signalbox.events.schemas import StoredEvent
+from signalbox.identity import service as identity
+from signalbox.journeys import conditions
+from signalbox.journeys import service as journeys
+from signalbox.journeys.engine import holdout_of
+from signalbox.journeys.flow import Flow
+from signalbox.journeys.models import ConditionState, Decision, Enrollment, Playbook, PlaybookVersion
+from signalbox.profiles import service as profiles
+from signalbox.workspaces.schemas import WorkspaceInfo
+
+log = get_logger("journeys.triggers")
+CONSUMER = "journeys"
+KINDS = ("event", "score", "traits", "merge", "unmerge")
+
+
+@dataclass
+class _Batch:
+    session: Session
+    workspace: WorkspaceInfo
+    now: datetime
+    flows: dict[str, Flow]  # active playbooks, current versions
+    enrolled: int = 0
+
+
+def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int = 1000) -> int:
+    """Read up to `limit` unread changes and act on them. Returns how many were read."""
+    with db.transaction() as session:
+        win = changes.window(session, workspace.id, CONSUMER)
+        if not win.complete:
+            log.warning("journeys read behind the trimmed change log", extra={"workspace_id": workspace.id})
+        rows = changes.read(session, workspace.id, after=win.after, upto=win.upto, kinds=KINDS, limit=limit)
+        position = rows[-1].seq if len(rows) == limit else win.upto
+        if rows:
+            batch = _Batch(session, workspace, now, _active_flows(session, workspace.id))
+            _act(batch, rows)
+        if position > win.after:
+            changes.advance(session, workspace.id, CONSUMER, position, now)
+        return len(rows)
+
+
+def _active_flows(session: Session, workspace_id: str) -> dict[str, Flow]:
+    rows = session.execute(
+        select(Playbook.key, Playbook.current_version, PlaybookVersion.definition)
+        .join(
+            PlaybookVersion,
+            (PlaybookVersion.workspace_id == Playbook.workspace_id)
+            & (PlaybookVersion.playbook_key == Playbook.key)
+            & (PlaybookVersion.version == Playbook.current_version),
+        )
+        .where(Playbook.workspace_id == workspace_id, Playbook.status == "active")
+    )
+    return {key: Flow.of(key, version, definition) for key, version, definition in rows}
+
+
+def _act(batch: _Batch, rows: list[Any]) -> None:
+    session, ws = batch.session, batch.workspace
+    found = events.by_message_ids(session, ws.id, [r.ref for r in rows if r.kind == "event" and r.ref])
+    named = {r.profile_id for r in rows} | {node for node, _ in found.values()}
+    root_of = {n.id: n.canonical_id for n in profiles.nodes(session, ws.id, named).values()}
+    active = _active_enrollments(session, ws.id, set(root_of.values()), root_of)
+    touched: set[str] = set()
+    for change in rows:
+        root = root_of.get(change.profile_id)
+        if change.kind != "event":
+            if root is not None:
+                touched.add(root)
+            continue
+        hit = found.get(change.ref or "")
+        if hit is None:
+            continue
+        node, event = hit
+        root = root_of.get(node)
+        if root is None:
+            continue
+        _goals_and_waits(batch, active.get(root, []), event)
+        if event.type == "track" and event.event:
+            _event_triggers(batch, root, event)
+    if touched:
+        _enters(batch, sorted(touched))
+
+
+def _active_enrollments(
+    session: Session, workspace_id: str, roots: set[str], root_of: dict[str, str]
+) -> dict[str, list[Enrollment]]:
+    nodes = profiles.nodes_of_roots(session, workspace_id, roots)
+    out: dict[str, list[Enrollment]] = defaultdict(list)
+    ids = sorted(nodes)
+    for start in range(0, len(ids), 2000):
+        rows = session.scalars(
+            select(Enrollment).where(
+                Enrollment.workspace_id == workspace_id,
+                Enrollment.status == "active",
+                Enrollment.profile_id.in_(ids[start : start + 2000]),
+            )
+        )
+        for row in rows:
+            out[nodes[row.profile_id]].append(row)
+    return out
+
+
+def _flow_of(batch: _Batch, enrollment: Enrollment) -> Flow:
+    current = batch.flows.get(enrollment.playbook_key)
+    if current is not None and current.version == enrollment.version:
+        return current
+    _, definition = journeys.definition_in(
+        batch.session, batch.workspace.id, enrollment.playbook_key, enrollment.version
+    )
+    return Flow.of(enrollment.playbook_key, enrollment.version, definition)
+
+
+def _goals_and_waits(batch: _Batch, enrollments: list[Enrollment], event: StoredEvent) -> None:
+    """A goal ends an enrolment at once, also mid-wait; a matching event resumes a wait_for."""
+    for enr in enrollments:
+        if enr.status != "active":
+            continue
+        flow = _flow_of(batch, enr)
+        trigger = dict(enr.trigger or {})
+        if event.timestamp >= _when(trigger, enr.created_at) and journeys.goal_matches(
+            flow.goals(), event.event or "", event.properties, trigger
+        ):
+            _exit(batch, enr, "goal_met", {"event": event.event, "message_id": event.message_id})
+            continue
+        waiting = enr.waiting or {}
+        if waiting and waiting.get("event") == event.event:
+            prop = waiting.get("match")
+            if prop and event.properties.get(prop) != waiting.get("value"):
+                continue
+            step = enr.position
+            batch.session.execute(
+                update(Enrollment)
+                .where(Enrollment.id == enr.id, Enrollment.status == "active", Enrollment.position == step)
+                .values(position=flow.after.get(step or ""), waiting=None, due_at=batch.now, updated_at=batch.now)
+            )
+            enr.waiting = None
+
+
+def _exit(batch: _Batch, enr: Enrollment, reason: str, detail: dict[str, Any]) -> None:
+    values: dict[str, Any] = {
+        "status": "exited",
+        "exit_reason": reason,
+        "exited_at": batch.now,
+        "position": None,
+        "due_at": None,
+        "waiting": None,
+        "updated_at": batch.now,
+    }
+    if (enr.entry_lock or "").startswith("active|"):
+        values["entry_lock"] = None
+    moved = batch.session.execute(
+        update(Enrollment).where(Enrollment.id == enr.id, Enrollment.status == "active").values(**values)
+    )
+    if getattr(moved, "rowcount", 0):
+        enr.status = "exited"
+        _decide(batch, enr.profile_id, enr.user_id, enr.playbook_key, enr.id, None, "exited", reason, detail)
+
+
+def _event_triggers(batch: _Batch, root: str, event: StoredEvent) -> None:
+    for flow in batch.flows.values():
+        trigger = flow.definition["trigger"]
+        if trigger.get("event") != event.event:
+            continue
+        context = {"event": event.properties}
+        if trigger.get("where") and not conditions.evaluate(trigger["where"], context):
+            continue
+        origin = {
+            "kind": "event",
+            "message_id": event.message_id,
+            "event": event.event,
+            "properties": event.properties,
+            "timestamp": event.timestamp.isoformat(),
+        }
+        enroll(batch.session, batch.workspace.id, flow, root, origin, batch.now)
+
+
+def _enters(batch: _Batch, roots: list[str]) -> None:
+    """`enters` triggers: a person moving from not matching to matching, when traits, scores
+    or their identity changed."""
+    flows = [f for f in batch.flows.values() if "enters" in f.definition["trigger"]]
+    if not flows:
+        return
+    session, ws = batch.session, batch.workspace
+    for root in roots:
+        doc = identity.person(session, ws.id, root)
+        if doc is None or doc.id != root:
+            continue
+        context = identity_context(doc)
+        for flow in flows:
+            matched = conditions.evaluate(flow.definition["trigger"]["enters"], context)
+            before = session.scalar(
+                select(ConditionState.matched).where(
+                    ConditionState.workspace_id == ws.id,
+                    ConditionState.playbook_key == flow.key,
+                    ConditionState.profile_id == root,
+                )
+            )
+            if bool(before) != matched or before is None:
+                _remember(session, ws.id, flow.key, root, matched, batch.now)
+            if matched and not before:
+                enroll(session, ws.id, flow, root, {"kind": "enters"}, batch.now, context=context)
+
+
+def identity_context(doc: Any) -> dict[str, dict[str, Any]]:
+    s = doc.signals
+    return {
+        "traits": doc.traits,
+        "scores": {
+            "at_risk_score": s.at_risk_score if s else None,
+            "at_risk_band": s.at_risk_band if s else None,
+            "churn_probability": s.churn_probability if s else None,
+        },
+        "profile": {
+            "user_id": doc.user_id,
+            "first_seen": doc.first_seen.isoformat() if doc.first_seen else None,
+            "last_seen": doc.last_seen.isoformat() if doc.last_seen else None,
+            "timezone": doc.traits.get("timezone"),
+            "home_location": doc.traits.get("home_location"),
+        },
+    }
+
+
+def _remember(session: Session, workspace_id: str, key: str, root: str, matched: bool, now: datetime) -> None:
+    base = dialect_insert(session, ConditionState)
+    session.execute(
+        base.values(
+            workspace_id=workspace_id, playbook_key=key, profile_id=root, matched=matched, updated_at=now
+        ).on_conflict_do_update(
+            index_elements=["workspace_id", "playbook_key", "profile_id"], set_={"matched": matched, "updated_at": now}
+        )
+    )
+
+
+def enroll(
+    session: Session,
+    workspace_id: str,
+    flow: Flow,
+    root: str,
+    origin: dict[str, Any],
+    now: datetime,
+    *,
+    context: dict[str, Any] | None = None,
+) -> str | None:
+    """The one write path for enrolments: the entry rule is a unique index, so a repeated
+    trigger is a `skipped` decision, never a second enrolment. Returns the new id or None."""
+    entry = flow.definition["entry"]
+    key_value: Any = None
+    if entry.get("key"):
+        looked = conditions.lookup({"event": origin.get("properties", {}), **(context or {})}, entry["key"])
+        key_value = None if looked is conditions.MISSING else looked
+    entry_key = "" if key_value is None else str(key_value)[:255]
+    user_id = _user_of(session, workspace_id, root)
+    reentry = entry["reentry"]
+    if reentry == "every_time":
+        lock = f"event:{origin.get('message_id') or new_id('chg')}"
+    elif reentry == "once":
+        lock = f"once|{root}|{entry_key}"
+    else:
+        lock = f"active|{root}|{entry_key}"
+        if entry.get("cooldown") and _cooling(session, workspace_id, flow.key, root, entry_key, now, entry["cooldown"]):
+            _decide_skip(session, workspace_id, root, user_id, flow.key, "cooldown", now)
+            return None
+    enrollment_id = new_id("enr")
+    base = dialect_insert(session, Enrollment)
+    row = {
+        "id": enrollment_id,
+        "workspace_id": workspace_id,
+        "playbook_key": flow.key,
+        "version": flow.version,
+        "profile_id": root,
+        "user_id": user_id,
+        "entry_key": entry_key,
+        "entry_lock": lock[:400],
+        "status": "active",
+        "exit_reason": None,
+        "holdout": holdout_of(workspace_id, flow.key, root, float(flow.definition["holdout"])),
+        "trigger": origin,
+        "position": flow.first,
+        "waiting": None,
+        "due_at": now,
+        "lease_until": None,
+        "created_at": now,
+        "updated_at": now,
+        "exited_at": None,
+    }
+    # RETURNING, not rowcount: psycopg reports -1 for this statement on PostgreSQL.
+    done = session.execute(
+        base.values(row)
+        .on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
+        .returning(Enrollment.id)
+    ).scalar_one_or_none()
+    if done is None:
+        _decide_skip(session, workspace_id, root, user_id, flow.key, "already_enrolled", now)
+        return None
+    return enrollment_id
+
+
+def _cooling(
+    session: Session, workspace_id: str, key: str, root: str, entry_key: str, now: datetime, seconds: int
+) -> bool:
+    last = session.scalar(
+        select(func.max(Enrollment.exited_at)).where(
+            Enrollment.workspace_id == workspace_id,
+            Enrollment.playbook_key == key,
+            Enrollment.profile_id == root,
+            Enrollment.entry_key == entry_key,
+        )
+    )
+    return last is not None and last > now - timedelta(seconds=seconds)
+
+
+def _user_of(session: Session, workspace_id: str, root: str) -> str | None:
+    return profiles.tree_user_ids(session, workspace_id, [root]).get(root)
+
+
+def _decide_skip(
+    session: Session, workspace_id: str, root: str, user_id: str | None, key: str, reason: str, now: datetime
+) -> None:
+    session.execute(
+        insert(Decision).values(
+            workspace_id=workspace_id,
+            enrollment_id=None,
+            profile_id=root,
+            user_id=user_id,
+            playbook_key=key,
+            step_id=None,
+            outcome="skipped",
+            reason=reason,
+            channel=None,
+            detail=None,
+            at=now,
+        )
+    )
+
+
+def _decide(
+    batch: _Batch,
+    profile_id: str,
+    user_id: str | None,
+    key: str,
+    enrollment_id: str,
+    step_id: str | None,
+    outcome: str,
+    reason: str,
+    detail: dict[str, Any],
+) -> None:
+    batch.session.execute(
+        insert(Decision).values(
+            workspace_id=batch.workspace.id,
+            enrollment_id=enrollment_id,
+            profile_id=profile_id,
+            user_id=user_id,
+            playbook_key=key,
+            step_id=step_id,
+            outcome=outcome,
+            reason=reason,
+            channel=None,
+            detail=detail,
+            at=batch.now,
+        )
+    )
+
+
+def _when(trigger: dict[str, Any], fallback: datetime) -> datetime:
+    raw = trigger.get("timestamp")
+    if isinstance(raw, str):
+        try:
+            return datetime.fromisoformat(raw)
+        except ValueError:
+            pass
+    return fallback

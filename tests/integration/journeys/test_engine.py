@@ -1,0 +1,204 @@
+"""Scenario tests of the engine with an injected clock, on both databases: triggers from the
+change log, waits, quiet hours, goals (mid-wait and out of order), entry keys, holdout, pause,
+consent, and no duplicate send after a crash."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from signalbox.channels import service as channels
+from signalbox.core.clock import FixedClock
+from signalbox.identity import service as identity
+from signalbox.ingestion.service import BatchInput, Pipeline
+from signalbox.journeys import service as journeys
+from signalbox.journeys.models import Decision, Enrollment
+from signalbox.journeys.worker import Worker
+from signalbox.workspaces import service as workspaces
+from tests.factories import identify, track
+from tests.integration.journeys.test_apply import TEMPLATES
+from tests.unit.journeys.test_spec import GOOD
+
+# 02:13 in Chicago (CST, UTC-6) on a Tuesday.
+START = datetime(2026, 1, 13, 8, 13, tzinfo=UTC)
+PLAYBOOK = GOOD.replace("holdout: 10%", "holdout: 0%")
+
+
+@pytest.fixture
+def clock():
+    return FixedClock(START)
+
+
+@pytest.fixture
+def ws(db, workspace):
+    return workspaces.get_workspace(db, workspace.id)
+
+
+@pytest.fixture
+def world(db, settings, ws, clock):
+    journeys.apply(db, ws.id, "template", [(name, text) for name, text in TEMPLATES.items()], clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", PLAYBOOK)], clock.now())
+    pipeline = Pipeline(db, settings, clock)
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+
+    class World:
+        database, workspace_id = db, ws.id
+
+        def send(self, *messages):
+            result = pipeline.ingest(
+                ws, BatchInput([{**m, "timestamp": m.get("timestamp") or clock.now().isoformat()} for m in messages])
+            )
+            assert not result.rejected, result.rejected
+            return result
+
+        def run(self):
+            return worker.drain()
+
+        def at(self, when):
+            clock.set(when)
+            return self.run()
+
+        def outbox(self, channel=None):
+            return channels.list_outbox(db, ws.id, channel=channel)
+
+        def enrollments(self):
+            with db.session() as session:
+                return list(session.query(Enrollment).filter_by(workspace_id=ws.id).order_by(Enrollment.created_at))
+
+        def decisions(self):
+            with db.session() as session:
+                rows = session.query(Decision).filter_by(workspace_id=ws.id).order_by(Decision.id)
+                return [(d.step_id, d.outcome, d.reason) for d in rows]
+
+    w = World()
+    w.send(
+        identify(
+            "m-1",
+            email="pat@example.com",
+            phone="+14155550132",
+            timezone="America/Chicago",
+            sms_subscribe="opted_in",
+            monthly_value=120,
+        )
+    )
+    return w
+
+
+def failed(invoice="in_1", amount=49):
+    return track("payment_failed", "m-1", invoice_id=invoice, amount=amount)
+
+
+def test_failed_card_at_two_am_emails_now_and_texts_at_eight_local(world):
+    world.send(failed())
+    world.run()
+    (enr,) = world.enrollments()
+    assert enr.status == "active" and enr.entry_key == "in_1" and enr.holdout is False
+    (email,) = world.outbox("email")
+    assert email.to == "pat@example.com" and email.subject == "Your payment" and email.body == "Hi m-1"
+    assert email.idempotency_key == f"{enr.id}:email-now"
+    # A day later it is 02:13 again in Chicago: the SMS waits for 08:00 local, never dropped.
+    world.at(START + timedelta(days=1))
+    assert world.outbox("sms") == []
+    assert ("sms", "delayed", "quiet_hours") in world.decisions()
+    world.at(datetime(2026, 1, 14, 13, 59, tzinfo=UTC))  # 07:59 CST
+    assert world.outbox("sms") == []
+    world.at(datetime(2026, 1, 14, 14, 0, tzinfo=UTC))  # 08:00 CST
+    (sms,) = world.outbox("sms")
+    assert sms.to == "+14155550132" and sms.body == "Your card was declined"
+    # No reply in 48 h: high monthly value -> a staff task, and the recovery stage is set.
+    world.at(datetime(2026, 1, 16, 14, 1, tzinfo=UTC))
+    (task,) = channels.list_tasks(world.database, world.workspace_id)
+    assert task.title == "Call about the failed payment" and task.priority == "high"
+    (enr,) = world.enrollments()
+    assert enr.status == "completed" and enr.exit_reason is None
+    assert identity.profile_document(world.database, world.workspace_id, "m-1").traits["recovery_stage"] == "contacted"
+    assert len(world.outbox()) == 2  # nothing doubled across all those runs
+
+
+def test_a_goal_mid_wait_exits_at_once(world):
+    world.send(failed())
+    world.run()
+    world.at(START + timedelta(hours=3))
+    world.send(track("payment_succeeded", "m-1", invoice_id="in_1", amount=49))
+    world.run()
+    (enr,) = world.enrollments()
+    assert (enr.status, enr.exit_reason) == ("exited", "goal_met")
+    world.at(START + timedelta(days=3))
+    assert world.outbox("sms") == []
+
+
+def test_a_goal_for_another_invoice_does_not_count(world):
+    world.send(failed("in_1"))
+    world.run()
+    world.send(track("payment_succeeded", "m-1", invoice_id="in_OTHER"))
+    world.run()
+    assert world.enrollments()[0].status == "active"
+
+
+def test_a_goal_that_arrived_before_its_trigger_is_seen(world):
+    later = (START + timedelta(minutes=5)).isoformat()
+    world.send({**track("payment_succeeded", "m-1", invoice_id="in_1"), "timestamp": later})
+    world.send(failed())
+    world.run()
+    (enr,) = world.enrollments()
+    assert (enr.status, enr.exit_reason) == ("exited", "goal_met")
+    assert world.outbox() == []
+
+
+def test_one_invoice_enrols_once_however_often_its_event_repeats(world):
+    world.send(failed(), failed(), failed("in_2"))
+    world.run()
+    world.send(failed())
+    world.run()
+    assert sorted(e.entry_key for e in world.enrollments()) == ["in_1", "in_2"]
+    assert [d for d in world.decisions() if d[1] == "skipped"] == [(None, "skipped", "already_enrolled")] * 2
+
+
+def test_trigger_filter_and_revoked_consent_suppresses_a_scheduled_sms(world):
+    world.send(failed(amount=5))  # below the `where` threshold
+    world.run()
+    assert world.enrollments() == []
+    world.send(failed())
+    world.run()
+    world.send(identify("m-1", sms_subscribe="unsubscribed"))
+    world.at(datetime(2026, 1, 14, 14, 0, tzinfo=UTC))
+    assert world.outbox("sms") == []
+    assert ("sms", "suppressed", "no_consent") in world.decisions()
+
+
+def test_paused_playbook_delays_due_steps_and_resume_continues(world, db, ws):
+    world.send(failed())
+    world.run()
+    journeys.set_status(db, ws.id, "failed-payment-recovery", "paused", START)
+    world.at(datetime(2026, 1, 14, 14, 0, tzinfo=UTC))
+    world.at(datetime(2026, 1, 14, 14, 5, tzinfo=UTC))
+    assert world.outbox("sms") == []
+    assert world.decisions().count(("sms", "delayed", "playbook_paused")) == 1
+    journeys.set_status(db, ws.id, "failed-payment-recovery", "active", START)
+    world.at(datetime(2026, 1, 14, 14, 7, tzinfo=UTC))
+    assert len(world.outbox("sms")) == 1
+
+
+def test_a_crash_after_the_ledger_row_never_sends_twice(world, db, ws, monkeypatch):
+    from signalbox.journeys import engine as engine_module
+
+    world.send(failed())
+    calls = {"n": 0}
+    real = engine_module.channels.finish_send
+
+    def crash_once(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 1:
+            raise RuntimeError("killed between the provider call and the outcome")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(engine_module.channels, "finish_send", crash_once)
+    world.run()  # the provider got the e-mail; the outcome was never written
+    (row,) = channels.list_sends(db, ws.id)
+    assert row.status == "pending"
+    world.at(START + timedelta(minutes=2))  # the lease ran out: the step runs again
+    assert len(world.outbox("email")) == 1  # reconciled through the sandbox's lookup
+    (row,) = channels.list_sends(db, ws.id)
+    assert row.status == "sent"
+    assert ("email-now", "sent", "reconciled") in world.decisions()
