@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import changes, consent, data, model, ops, playbooks, signals
+from signalbox.cli import changes, consent, data, journeys, model, ops, playbooks, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -20,6 +20,7 @@ model.register(app)
 changes.register(app)
 playbooks.register(app)
 consent.register(app)
+journeys.register(app)
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, ValidationError, field_validator
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
@@ -23,6 +23,7 @@ from signalbox.channels import service as channels
 from signalbox.consent import service as consent
 from signalbox.consent.quiet_hours import QuietHours, parse_window, state_of_phone
 from signalbox.core.db import Database
+from signalbox.core.errors import InvalidInputError
 from signalbox.events import service as events
 from signalbox.journeys.models import AutomationHold
 from signalbox.journeys.spec import duration
@@ -59,13 +60,37 @@ def get_settings(db: Database, workspace_id: str) -> JourneySettings:
     return JourneySettings.model_validate(workspaces.get_setting(db, workspace_id, SETTINGS_KEY))
 
 
+def update_settings(
+    db: Database, workspace_id: str, *, quiet_hours: str | None = None, caps: list[str] | None = None
+) -> JourneySettings:
+    """Change the quiet-hours window and/or set caps (`sms=1/1d`; `sms=off` removes one)."""
+    current = get_settings(db, workspace_id).model_dump()
+    if quiet_hours is not None:
+        current["quiet_hours"] = quiet_hours
+    for text in caps or []:
+        channel, _, rule = text.partition("=")
+        if rule.strip() == "off":
+            current["caps"].pop(channel.strip(), None)
+            continue
+        name, cap = parse_cap(text)
+        current["caps"][name] = cap.model_dump()
+    try:
+        updated = JourneySettings.model_validate(current)
+    except ValidationError as exc:
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first["loc"]) or "settings"
+        raise InvalidInputError(f"{where}: {first['msg']}") from None
+    workspaces.put_setting(db, workspace_id, SETTINGS_KEY, updated.model_dump(mode="json"))
+    return updated
+
+
 def parse_cap(text: str) -> tuple[str, Cap]:
     """`sms=1/1d` -> ("sms", Cap(1, 86400))."""
     channel, _, rule = text.partition("=")
     count, _, window = rule.partition("/")
     seconds = duration(window.strip())
     if not channel or not count.strip().isdigit() or seconds is None:
-        raise ValueError(f"--cap {text!r} is not like sms=1/1d or email=3/7d")
+        raise InvalidInputError(f"--cap {text!r} is not like sms=1/1d or email=3/7d (or sms=off)")
     return channel.strip(), Cap(count=int(count), seconds=seconds)
 
 

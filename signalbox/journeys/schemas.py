@@ -32,3 +32,30 @@ class TemplateInfo:
     channel: str
     version: int
     updated_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class EnrollmentInfo:
+    id: str
+    playbook: str
+    version: int
+    user_id: str | None
+    entry_key: str
+    status: str
+    exit_reason: str | None
+    holdout: bool
+    position: str | None
+    due_at: datetime | None
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class DecisionInfo:
+    enrollment_id: str | None
+    user_id: str | None
+    playbook: str
+    step: str | None
+    outcome: str
+    reason: str | None
+    channel: str | None
+    at: datetime

@@ -13,15 +13,23 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
-from signalbox.core.db import Database
+from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.journeys import conditions, spec
 from signalbox.journeys import source as yaml_source
-from signalbox.journeys.models import MessageTemplate, Playbook, PlaybookVersion, TemplateVersion
-from signalbox.journeys.schemas import Applied, PlaybookInfo, TemplateInfo
+from signalbox.journeys.models import (
+    AutomationHold,
+    Decision,
+    Enrollment,
+    MessageTemplate,
+    Playbook,
+    PlaybookVersion,
+    TemplateVersion,
+)
+from signalbox.journeys.schemas import Applied, DecisionInfo, EnrollmentInfo, PlaybookInfo, TemplateInfo
 
 
 class InvalidFilesError(InvalidInputError):
@@ -286,3 +294,73 @@ def goal_matches(goals: list[dict[str, Any]], name: str, properties: dict[str, A
             continue
         return True
     return False
+
+
+# ---- reads for the CLI and the API -----------------------------------------------------------
+
+
+def list_enrollments(
+    db: Database, workspace_id: str, *, playbook: str | None = None, user_id: str | None = None, limit: int = 10_000
+) -> list[EnrollmentInfo]:
+    with db.session() as session:
+        stmt = select(Enrollment).where(Enrollment.workspace_id == workspace_id)
+        if playbook:
+            stmt = stmt.where(Enrollment.playbook_key == playbook)
+        if user_id:
+            stmt = stmt.where(Enrollment.user_id == user_id)
+        rows = session.scalars(stmt.order_by(Enrollment.created_at.desc(), Enrollment.id.desc()).limit(limit))
+        return [
+            EnrollmentInfo(
+                r.id,
+                r.playbook_key,
+                r.version,
+                r.user_id,
+                r.entry_key,
+                r.status,
+                r.exit_reason,
+                r.holdout,
+                r.position,
+                r.due_at,
+                r.created_at,
+            )
+            for r in rows
+        ]
+
+
+def list_decisions(
+    db: Database,
+    workspace_id: str,
+    *,
+    enrollment_id: str | None = None,
+    user_id: str | None = None,
+    limit: int = 10_000,
+) -> list[DecisionInfo]:
+    with db.session() as session:
+        stmt = select(Decision).where(Decision.workspace_id == workspace_id)
+        if enrollment_id:
+            stmt = stmt.where(Decision.enrollment_id == enrollment_id)
+        if user_id:
+            stmt = stmt.where(Decision.user_id == user_id)
+        rows = session.scalars(stmt.order_by(Decision.id.desc()).limit(limit))
+        return [
+            DecisionInfo(r.enrollment_id, r.user_id, r.playbook_key, r.step_id, r.outcome, r.reason, r.channel, r.at)
+            for r in rows
+        ]
+
+
+def set_automation(db: Database, workspace_id: str, profile_ids: list[str], paused: bool, now: datetime) -> None:
+    """Take a person out of (or back into) every playbook's automated steps."""
+    with db.transaction() as session:
+        if paused:
+            base = dialect_insert(session, AutomationHold)
+            session.execute(
+                base.values(
+                    [{"workspace_id": workspace_id, "profile_id": p, "paused_at": now} for p in profile_ids]
+                ).on_conflict_do_nothing(index_elements=["workspace_id", "profile_id"])
+            )
+        else:
+            session.execute(
+                delete(AutomationHold).where(
+                    AutomationHold.workspace_id == workspace_id, AutomationHold.profile_id.in_(profile_ids)
+                )
+            )

@@ -121,3 +121,16 @@ def put_setting(db: Database, workspace_id: str, key: str, value: dict[str, Any]
         if row is None:
             raise NotFoundError(f"no workspace with id {workspace_id!r}")
         row.settings = {**(row.settings or {}), key: value}
+
+
+def update_timezone(db: Database, name_or_id: str, timezone: str) -> WorkspaceInfo:
+    try:
+        ZoneInfo(timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise InvalidInputError(f"timezone {timezone!r} is not an IANA time zone") from None
+    with db.transaction() as session:
+        row = session.scalar(select(Workspace).where((Workspace.id == name_or_id) | (Workspace.name == name_or_id)))
+        if row is None:
+            raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
+        row.timezone = timezone
+        return _info(row)
