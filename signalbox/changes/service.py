@@ -70,6 +70,11 @@ def _sequence(session: Session, workspace_id: str) -> tuple[int, int]:
     return (int(row[0]), int(row[1])) if row else (0, 0)
 
 
+def head(session: Session, workspace_id: str) -> int:
+    """The newest sequence number handed out (committed, as seen by this session)."""
+    return _sequence(session, workspace_id)[0]
+
+
 def position(session: Session, workspace_id: str, consumer: str) -> int:
     found = session.scalar(
         select(CURSORS.c.position).where(CURSORS.c.workspace_id == workspace_id, CURSORS.c.consumer == consumer)

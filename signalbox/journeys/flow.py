@@ -14,10 +14,11 @@ class Flow:
     steps: dict[str, dict[str, Any]] = field(default_factory=dict)
     # The step that follows each one when it finishes (None: the playbook ends).
     after: dict[str, str | None] = field(default_factory=dict)
+    start_seq: int = 0  # triggers act on changes after this one only
 
     @classmethod
-    def of(cls, key: str, version: int, definition: dict[str, Any]) -> Flow:
-        flow = cls(key, version, definition)
+    def of(cls, key: str, version: int, definition: dict[str, Any], start_seq: int = 0) -> Flow:
+        flow = cls(key, version, definition, start_seq=start_seq)
         flow._index(definition["steps"], None)
         return flow
 

@@ -3,7 +3,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, UniqueConstraint
+from sqlalchemy import BigInteger, ForeignKey, Index, String, UniqueConstraint
 from sqlalchemy.orm import Mapped, mapped_column
 
 from signalbox.core.db import Base, BigIntPK
@@ -22,6 +22,9 @@ class Playbook(Base):
     status: Mapped[str] = mapped_column(String(16))  # active | paused
     # New enrolments use this one; an enrolment keeps the version it started on.
     current_version: Mapped[int]
+    # The change-log head when the playbook was first applied: its triggers act on what
+    # happens from then on, never retroactively on history.
+    start_seq: Mapped[int] = mapped_column(BigInteger)
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
 

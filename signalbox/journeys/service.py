@@ -16,6 +16,7 @@ import orjson
 from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
+from signalbox.changes import service as changes
 from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.journeys import conditions, spec
@@ -125,6 +126,7 @@ def _store_playbook(
                 name=definition["name"][:200],
                 status="active",
                 current_version=version,
+                start_seq=changes.head(session, workspace_id),
                 created_at=now,
                 updated_at=now,
             )

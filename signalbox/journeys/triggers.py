@@ -34,6 +34,9 @@ from signalbox.workspaces.schemas import WorkspaceInfo
 log = get_logger("journeys.triggers")
 CONSUMER = "journeys"
 KINDS = ("event", "score", "traits", "merge", "unmerge")
+# An event older than this when it arrives (a history import, a replay) ends enrolments and
+# resumes waits, but enrols nobody: a year-old failed payment must not send an e-mail today.
+MAX_TRIGGER_AGE = timedelta(days=1)
 
 
 @dataclass
@@ -63,7 +66,7 @@ def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int
 
 def _active_flows(session: Session, workspace_id: str) -> dict[str, Flow]:
     rows = session.execute(
-        select(Playbook.key, Playbook.current_version, PlaybookVersion.definition)
+        select(Playbook.key, Playbook.current_version, PlaybookVersion.definition, Playbook.start_seq)
         .join(
             PlaybookVersion,
             (PlaybookVersion.workspace_id == Playbook.workspace_id)
@@ -72,7 +75,7 @@ def _active_flows(session: Session, workspace_id: str) -> dict[str, Flow]:
         )
         .where(Playbook.workspace_id == workspace_id, Playbook.status == "active")
     )
-    return {key: Flow.of(key, version, definition) for key, version, definition in rows}
+    return {key: Flow.of(key, version, definition, start) for key, version, definition, start in rows}
 
 
 def _act(batch: _Batch, rows: list[Any]) -> None:
@@ -81,12 +84,12 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
     named = {r.profile_id for r in rows} | {node for node, _ in found.values()}
     root_of = {n.id: n.canonical_id for n in profiles.nodes(session, ws.id, named).values()}
     active = _active_enrollments(session, ws.id, set(root_of.values()), root_of)
-    touched: set[str] = set()
+    touched: dict[str, int] = {}
     for change in rows:
         root = root_of.get(change.profile_id)
         if change.kind != "event":
             if root is not None:
-                touched.add(root)
+                touched[root] = change.seq
             continue
         hit = found.get(change.ref or "")
         if hit is None:
@@ -96,10 +99,10 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
         if root is None:
             continue
         _goals_and_waits(batch, active.get(root, []), event)
-        if event.type == "track" and event.event:
-            _event_triggers(batch, root, event)
+        if event.type == "track" and event.event and event.timestamp >= batch.now - MAX_TRIGGER_AGE:
+            _event_triggers(batch, root, event, change.seq)
     if touched:
-        _enters(batch, sorted(touched))
+        _enters(batch, touched)
 
 
 def _active_enrollments(
@@ -177,10 +180,10 @@ def _exit(batch: _Batch, enr: Enrollment, reason: str, detail: dict[str, Any]) -
         _decide(batch, enr.profile_id, enr.user_id, enr.playbook_key, enr.id, None, "exited", reason, detail)
 
 
-def _event_triggers(batch: _Batch, root: str, event: StoredEvent) -> None:
+def _event_triggers(batch: _Batch, root: str, event: StoredEvent, seq: int) -> None:
     for flow in batch.flows.values():
         trigger = flow.definition["trigger"]
-        if trigger.get("event") != event.event:
+        if trigger.get("event") != event.event or seq <= flow.start_seq:
             continue
         context = {"event": event.properties}
         if trigger.get("where") and not conditions.evaluate(trigger["where"], context):
@@ -195,19 +198,21 @@ def _event_triggers(batch: _Batch, root: str, event: StoredEvent) -> None:
         enroll(batch.session, batch.workspace.id, flow, root, origin, batch.now)
 
 
-def _enters(batch: _Batch, roots: list[str]) -> None:
+def _enters(batch: _Batch, roots: dict[str, int]) -> None:
     """`enters` triggers: a person moving from not matching to matching, when traits, scores
-    or their identity changed."""
+    or their identity changed (`roots`: each person's newest change in the batch)."""
     flows = [f for f in batch.flows.values() if "enters" in f.definition["trigger"]]
     if not flows:
         return
     session, ws = batch.session, batch.workspace
-    for root in roots:
+    for root, seq in sorted(roots.items()):
         doc = identity.person(session, ws.id, root)
         if doc is None or doc.id != root:
             continue
         context = identity_context(doc)
         for flow in flows:
+            if seq <= flow.start_seq:
+                continue
             matched = conditions.evaluate(flow.definition["trigger"]["enters"], context)
             before = session.scalar(
                 select(ConditionState.matched).where(

@@ -202,3 +202,100 @@ def test_a_crash_after_the_ledger_row_never_sends_twice(world, db, ws, monkeypat
     (row,) = channels.list_sends(db, ws.id)
     assert row.status == "sent"
     assert ("email-now", "sent", "reconciled") in world.decisions()
+
+
+def test_history_enrols_nobody(world, db, ws):
+    world.send({**failed("in_old"), "timestamp": (START - timedelta(days=3)).isoformat()})
+    world.run()
+    assert world.enrollments() == []
+
+
+def test_a_playbook_acts_from_when_it_was_applied_not_on_history(db, settings, ws, clock):
+    pipeline = Pipeline(db, settings, clock)
+    pipeline.ingest(ws, BatchInput([identify("m-7", email="m7@example.com"), failed()]))
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", PLAYBOOK)], clock.now())
+    Worker(db, settings, clock, stale_every_seconds=1e9).drain()
+    assert journeys.list_enrollments(db, ws.id) == []
+
+
+def test_an_enrolment_finishes_on_its_version_while_new_entries_take_the_newest(world, db, ws, clock):
+    world.send(failed("in_1"))
+    world.run()
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", PLAYBOOK.replace("wait: 24h", "wait: 2h"))], clock.now())
+    world.send(failed("in_2"))
+    world.run()
+    by_key = {e.entry_key: e for e in world.enrollments()}
+    assert (by_key["in_1"].version, by_key["in_2"].version) == (1, 2)
+    # In three hours only the new version's wait is over (and quiet hours hold the SMS).
+    world.at(START + timedelta(hours=3))
+    assert by_key["in_1"].id not in {d for d in _delayed(world)}
+    assert by_key["in_2"].id in _delayed(world)
+
+
+def _delayed(world):
+    with world.database.session() as session:
+        rows = session.query(Decision).filter_by(workspace_id=world.workspace_id, outcome="delayed")
+        return {d.enrollment_id for d in rows}
+
+
+def test_holdout_records_what_would_have_been_sent(db, settings, ws, clock):
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", GOOD.replace("holdout: 10%", "holdout: 90%"))], clock.now())
+    pipeline = Pipeline(db, settings, clock)
+    people = [identify(f"h-{n}", email=f"h{n}@example.com") for n in range(20)]
+    pipeline.ingest(
+        ws, BatchInput(people + [track("payment_failed", f"h-{n}", invoice_id=f"i{n}", amount=40) for n in range(20)])
+    )
+    Worker(db, settings, clock, stale_every_seconds=1e9).drain()
+    enrolled = journeys.list_enrollments(db, ws.id)
+    held = [e for e in enrolled if e.holdout]
+    assert len(enrolled) == 20 and 10 <= len(held) < 20  # about 90 %, deterministic per person
+    assert len(channels.list_outbox(db, ws.id)) == 20 - len(held)
+    outcomes = journeys.list_decisions(db, ws.id)
+    assert sum(d.outcome == "held_out" and d.step == "email-now" for d in outcomes) == len(held)
+    # Sticky: the same people are held out of a re-entry.
+    again = {e.user_id for e in held}
+    assert again == {e.user_id for e in journeys.list_enrollments(db, ws.id) if e.holdout}
+
+
+def test_entering_the_high_band_enrols_once_per_entry(db, settings, ws, clock):
+    from datetime import date
+
+    from signalbox.scoring import service as scoring
+
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    playbook = """\
+playbook: at-risk
+name: At risk
+purpose: marketing
+trigger: {enters: {scores.at_risk_band: High}}
+entry: {reentry: after_exit}
+holdout: 0%
+steps:
+  - id: hello
+    send: {channel: email, template: payment-failed-1}
+"""
+    journeys.apply(db, ws.id, "playbook", [("at-risk.yaml", playbook)], clock.now())
+    pipeline = Pipeline(db, settings, clock)
+    pipeline.ingest(
+        ws,
+        BatchInput(
+            [
+                identify("r-1", email="r1@example.com", email_subscribe="opted_in"),
+                {**track("visit", "r-1"), "timestamp": "2025-11-01T15:00:00+00:00"},
+                {**track("payment_failed", "r-1", amount=40), "timestamp": "2026-01-05T15:00:00+00:00"},
+            ]
+        ),
+    )
+    scoring.set_knobs(db, ws, {"high_threshold": 40})  # a long absence plus a failed card is High
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+    worker.drain()
+    scoring.compute_scores(db, ws, date(2026, 1, 12), clock)
+    worker.drain()
+    scoring.compute_scores(db, ws, date(2026, 1, 12), clock)  # still High: no new entry
+    worker.drain()
+    (enr,) = journeys.list_enrollments(db, ws.id)
+    assert enr.user_id == "r-1" and enr.status == "completed"
+    (mail,) = channels.list_outbox(db, ws.id)
+    assert mail.to == "r1@example.com"
