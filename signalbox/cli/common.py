@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import functools
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from datetime import date, datetime
 from typing import Any, ParamSpec, TypeVar
 
@@ -94,6 +95,24 @@ def parse_day(text: str | None, name: str = "--as-of") -> date | None:
     except ValueError:
         fail(f"{name} {text!r} is not a date like 2026-03-01")
         raise
+
+
+@contextmanager
+def lazy_progress(label: str) -> Iterator[Callable[[int, int], None]]:
+    """A counted progress bar that appears with the first report (done, total): a command
+    refused before any work prints its one error line and nothing else."""
+    bar = progress_bar(label)
+    task = bar.add_task(label, total=None)
+
+    def report(done: int, total: int) -> None:
+        if not bar.live.is_started:
+            bar.start()
+        bar.update(task, completed=done, total=total)
+
+    try:
+        yield report
+    finally:
+        bar.stop()
 
 
 def progress_bar(label: str) -> Progress:
