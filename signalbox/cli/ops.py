@@ -8,7 +8,6 @@ from signalbox.cli import demo as demo_cli
 from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
 from signalbox.core import migrate
 from signalbox.core.clock import SystemClock
-from signalbox.core.logging import configure_logging
 from signalbox.demo import service as demo_service
 from signalbox.workspaces import service as workspaces
 
@@ -74,14 +73,10 @@ def serve(
 
     Example: signalbox serve --host 0.0.0.0 --port 8000
     """
-    import uvicorn
-
-    from signalbox.api.app import create_app
+    from signalbox.api.app import create_app, server
 
     db = database()
-    configure_logging(settings().log_level)
-    app = create_app(settings(), db)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    server(create_app(settings(), db), settings(), host, port).run()
 
 
 @handled
