@@ -130,7 +130,8 @@ def lazy_progress(label: str) -> Iterator[Callable[[int, int], None]]:
     try:
         yield report
     finally:
-        bar.stop()
+        if bar.live.is_started:  # stopping a bar never shown would still print a blank line
+            bar.stop()
 
 
 def progress_bar(label: str) -> Progress:
