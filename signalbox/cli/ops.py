@@ -114,7 +114,7 @@ def demo(
     typer.echo(f"workspace: {opened.workspace.name}")
     keys = opened.keys
     if keys is None:
-        typer.echo("keys: unchanged (shown when it was created; `signalbox demo --new-keys` issues new ones)")
+        typer.echo("keys: unchanged (shown only when issued; `signalbox demo --new-keys` issues new ones)")
         write_key = "$WRITE_KEY"
     else:
         typer.echo(f"write key: {keys.write_key}")
