@@ -49,18 +49,19 @@ class _StderrHandler(logging.Handler):
 
 
 def configure_logging(level: str = "INFO") -> None:
+    """Our records and uvicorn's reach the root logger, where one JSON handler writes them;
+    other handlers on the root (a test's recorder, an operator's) keep receiving them too."""
     handler = _StderrHandler()
     handler.setFormatter(JsonFormatter())
-    for name in ("signalbox", "uvicorn"):
+    root = logging.getLogger()
+    root.handlers[:] = [h for h in root.handlers if not isinstance(h, _StderrHandler)] + [handler]
+    for name in ("signalbox", *UVICORN_LOGGERS):
+        # No handler of their own (uvicorn's default configuration gives it some): everything
+        # goes through the root's, once.
         logger = logging.getLogger(name)
-        logger.handlers[:] = [handler]
-        logger.setLevel(level.upper())
-        logger.propagate = False
-    for name in UVICORN_LOGGERS[1:]:
-        # Children hand their records to "uvicorn" (and so to the handler above), nothing else.
-        child = logging.getLogger(name)
-        child.handlers[:] = []
-        child.propagate = True
+        logger.handlers[:] = []
+        logger.propagate = True
+    logging.getLogger("signalbox").setLevel(level.upper())
 
 
 def get_logger(name: str) -> logging.Logger:
