@@ -8,8 +8,14 @@ $(BIN)/python:
 	$(PY) -m venv $(VENV)
 	$(BIN)/pip install -q --upgrade pip
 
-install: $(BIN)/python
-	$(BIN)/pip install -q -e ".[dev]"
+install: $(VENV)/.installed
+
+# Reinstall only when the dependencies change (the package itself is editable), so `make demo`
+# starts at once on a second run. setuptools prints an "Editable installation" notice on every
+# editable build; it is information, not a deprecation, so it alone is filtered out.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	PYTHONWARNINGS="ignore:Editable installation" $(BIN)/pip install -q -e ".[dev]"
+	touch $@
 
 demo: install
 	SIGNALBOX_DATABASE_URL=$${SIGNALBOX_DATABASE_URL:-sqlite:///./signalbox.db} $(BIN)/signalbox demo

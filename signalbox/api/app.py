@@ -2,18 +2,21 @@
 
 from __future__ import annotations
 
+import html
 from typing import Any
 
-from fastapi import FastAPI, Response
+import uvicorn
+from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.openapi.utils import get_openapi
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 
 from signalbox import __version__
 from signalbox.api import admin, errors, ingest
 from signalbox.api.deps import Services
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
+from signalbox.core.logging import configure_logging
 from signalbox.core.metrics import render
 from signalbox.core.settings import Settings
 from signalbox.ingestion.schemas import BatchEnvelope, ErrorBody, SegmentMessage
@@ -43,6 +46,15 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     app.include_router(ingest.router)
     app.include_router(admin.router)
 
+    @app.get(
+        "/",
+        tags=["ops"],
+        summary="Start page for a browser: links to the API docs, health and how to send a first event",
+        response_class=HTMLResponse,
+    )
+    def home(request: Request) -> HTMLResponse:
+        return HTMLResponse(_home_page(str(request.base_url).rstrip("/")))
+
     @app.get("/healthz", tags=["ops"], summary="Database reachable?", responses={503: {"model": ErrorBody}})
     def healthz() -> Response:
         if db.ping():
@@ -55,6 +67,47 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
 
     app.openapi = lambda: _openapi(app)  # type: ignore[method-assign]
     return app
+
+
+_HOME = """<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><title>signalbox</title>
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:46rem;margin:3rem auto;padding:0 1rem;color:#222}}
+code,pre{{background:#f3f3f3;border-radius:4px;padding:.1rem .3rem}}pre{{padding:.6rem;overflow-x:auto}}</style>
+</head><body>
+<h1>signalbox {version} is running</h1>
+<ul>
+<li><a href="/docs">API documentation</a> (interactive; the OpenAPI document is
+<a href="/openapi.json">/openapi.json</a>)</li>
+<li><a href="/healthz">/healthz</a>: is the database reachable?</li>
+<li><a href="/metrics">/metrics</a>: Prometheus metrics</li>
+</ul>
+<h2>Get started</h2>
+<p>Send an event with a workspace's write key (printed by <code>signalbox demo</code> or
+<code>signalbox workspace create</code>) as the Basic user name, or point any Segment SDK here:</p>
+<pre>curl -u "$WRITE_KEY:" {base}/v1/track -d '{{"userId":"u1","event":"visit"}}'</pre>
+<p>Then, on the command line:</p>
+<pre>signalbox profile show -w demo -u u1
+signalbox scores compute -w demo
+signalbox profile list -w demo --band High    # who is slipping away, and why</pre>
+<p>The admin API under <code>/api/v1/</code> takes the admin key as a Bearer token.</p>
+</body></html>
+"""
+
+
+def _home_page(base: str) -> str:
+    # The base URL comes from the request's Host header, so it is escaped before it is shown.
+    return _HOME.format(version=html.escape(__version__), base=html.escape(base))
+
+
+def server(app: FastAPI, settings: Settings, host: str, port: int) -> uvicorn.Server:
+    """uvicorn with no logging configuration of its own: its records go through ours (one JSON
+    line each on stderr). Access logs stay off: paths and query strings carry customer ids."""
+    configure_logging(settings.log_level)
+    config = uvicorn.Config(
+        app, host=host, port=port, log_config=None, log_level=settings.log_level.lower(), access_log=False
+    )
+    return uvicorn.Server(config)
 
 
 def _openapi(app: FastAPI) -> dict[str, Any]:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import typer
@@ -12,9 +14,9 @@ from signalbox.cli.common import (
     WorkspaceOpt,
     database,
     handled,
+    lazy_progress,
     parse_when,
     print_json,
-    progress_bar,
     settings,
     workspace,
 )
@@ -50,6 +52,19 @@ def _report(result: importers.ImportResult, json: bool) -> None:
         typer.echo(" ".join(f"{k}={v}" for k, v in doc.items() if v is not None))
 
 
+@contextmanager
+def _import_progress(total: int) -> Iterator[Callable[[int], None]]:
+    with lazy_progress("importing") as report:
+        done = 0
+
+        def advance(lines: int) -> None:
+            nonlocal done
+            done += lines
+            report(done, total)
+
+        yield advance
+
+
 def _check_file(path: Path) -> None:
     if not path.is_file():
         raise typer.BadParameter(f"{path} is not a readable file", param_hint="PATH")
@@ -71,11 +86,8 @@ def import_events(
     db = database()
     ws = workspace(db, workspace_name)
     pipeline = Pipeline(db, settings(), SystemClock())
-    with progress_bar("importing") as bar:
-        task = bar.add_task("import", total=importers.count_lines(path))
-        result = importers.import_events(
-            pipeline, ws, path, reject_path=rejects, progress=lambda n: bar.advance(task, n)
-        )
+    with _import_progress(importers.count_lines(path)) as advance:
+        result = importers.import_events(pipeline, ws, path, reject_path=rejects, progress=advance)
     _report(result, json)
 
 
@@ -106,11 +118,8 @@ def import_transactions(
         customer_column, timestamp_column, amount_column, timestamp_format, event.strip() or "purchase"
     )
     pipeline = Pipeline(db, settings(), SystemClock())
-    with progress_bar("importing") as bar:
-        task = bar.add_task("import", total=max(importers.count_lines(path) - 1, 0))
-        result = importers.import_transactions(
-            pipeline, ws, path, columns, reject_path=rejects, progress=lambda n: bar.advance(task, n)
-        )
+    with _import_progress(max(importers.count_lines(path) - 1, 0)) as advance:
+        result = importers.import_transactions(pipeline, ws, path, columns, reject_path=rejects, progress=advance)
     _report(result, json)
 
 

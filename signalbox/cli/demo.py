@@ -2,41 +2,32 @@
 
 from __future__ import annotations
 
-from datetime import date, timedelta
 from pathlib import Path
 
 import typer
 
-from signalbox.cli.common import JsonOpt, database, err, fail, handled, parse_day, print_json, progress_bar, settings
+from signalbox.cli.common import JsonOpt, database, err, handled, lazy_progress, parse_day, print_json, settings
 from signalbox.core.clock import SystemClock
 from signalbox.core.db import Database
 from signalbox.demo import service as demo
 from signalbox.demo.schemas import MAX_LOCATIONS, MAX_MONTHS, SeedResult, WorldConfig
 
 
-def _end_date(text: str | None) -> date:
-    # The world's last day runs to its local midnight: ending it yesterday keeps every event in
-    # the past, where a live system's events are.
-    yesterday = SystemClock().now().date() - timedelta(days=1)
-    end = parse_day(text, "--end")
-    if end is None:
-        return yesterday
-    if end > yesterday:
-        fail(f"--end {end.isoformat()} would put events in the future: use {yesterday.isoformat()} or earlier")
-    return end
-
-
 @handled
 def seed(
     workspace_name: str = typer.Option(
-        ..., "--workspace", "-w", help="Workspace name or id; created (America/New_York) when missing."
+        ...,
+        "--workspace",
+        "-w",
+        help="A new workspace (created, America/New_York), or an empty one that a demo command created.",
     ),
     members: int = typer.Option(12_000, help="Members who ever belong to the chain (at least 1)."),
     locations: int = typer.Option(6, help=f"Gym locations, 1-{MAX_LOCATIONS}, spread over US time zones."),
     months: int = typer.Option(15, help=f"Months of history, 1-{MAX_MONTHS}."),
     seed: int = typer.Option(7, help="Random seed: the same seed and options give the same world."),
     end: str | None = typer.Option(
-        None, help="Last day of the world, YYYY-MM-DD (default: yesterday, UTC). Fix it to re-run on another day."
+        None,
+        help="Last day of the world, YYYY-MM-DD (default: yesterday in the world's westernmost location).",
     ),
     ground_truth: Path | None = typer.Option(
         None, "--ground-truth", help="Where to write the ground-truth CSV (default: ./WORKSPACE.ground_truth.csv)."
@@ -46,11 +37,21 @@ def seed(
     """Generate a multi-location fitness chain and feed it through the ingestion pipeline.
 
     Members join, visit, book classes, pay (and sometimes fail to), complain and churn; POS and
-    booking systems keep messy copies of them. Re-running the same world stores nothing twice.
+    booking systems keep messy copies of them. Refuses a workspace that a demo command did not
+    create or that already holds events, and SIGNALBOX_ENVIRONMENT=production. The workspace's
+    keys are not printed: `signalbox demo -w W --new-keys` issues them.
 
     Example: signalbox demo seed --workspace demo --members 12000 --months 15 --json
     """
-    config = WorldConfig(end=_end_date(end), members=members, locations=locations, months=months, seed=seed)
+    demo.refuse_production(settings())
+    wanted = parse_day(end, "--end")
+    config = WorldConfig(
+        end=demo.world_end(wanted, locations, SystemClock()),
+        members=members,
+        locations=locations,
+        months=months,
+        seed=seed,
+    )
     result = _seed(database(), workspace_name, config, ground_truth)
     doc = {
         "workspace": result.workspace,
@@ -72,17 +73,10 @@ def seed(
 
 def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
     """A first `signalbox demo` fills the workspace with a 15-month world and scores it."""
-    config = WorldConfig(end=_end_date(None), members=members, locations=6, months=15, seed=7)
-    with progress_bar("seeding") as bar:
-        task = bar.add_task("seed", total=None)
-        done = demo.seed_if_empty(
-            db,
-            settings(),
-            workspace_name,
-            config,
-            SystemClock(),
-            progress=lambda n, total: bar.update(task, completed=n, total=total),
-        )
+    clock = SystemClock()
+    config = WorldConfig(end=demo.world_end(None, 6, clock), members=members, locations=6, months=15, seed=7)
+    with lazy_progress("seeding") as report:
+        done = demo.seed_if_empty(db, settings(), workspace_name, config, clock, progress=report)
     if done is None:
         return
     result, run = done
@@ -95,16 +89,9 @@ def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
 
 
 def _seed(db: Database, workspace_name: str, config: WorldConfig, ground_truth: Path | None) -> SeedResult:
-    with progress_bar("seeding") as bar:
-        task = bar.add_task("seed", total=None)
+    with lazy_progress("seeding") as report:
         return demo.seed(
-            db,
-            settings(),
-            workspace_name,
-            config,
-            progress=lambda done, total: bar.update(task, completed=done, total=total),
-            ground_truth=ground_truth,
-            clock=SystemClock(),
+            db, settings(), workspace_name, config, progress=report, ground_truth=ground_truth, clock=SystemClock()
         )
 
 

@@ -7,8 +7,8 @@ import typer
 from signalbox.cli import demo as demo_cli
 from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
 from signalbox.core import migrate
-from signalbox.core.errors import ConflictError
-from signalbox.core.logging import configure_logging
+from signalbox.core.clock import SystemClock
+from signalbox.demo import service as demo_service
 from signalbox.workspaces import service as workspaces
 
 db_app = typer.Typer(help="Database schema.", no_args_is_help=True)
@@ -73,14 +73,10 @@ def serve(
 
     Example: signalbox serve --host 0.0.0.0 --port 8000
     """
-    import uvicorn
-
-    from signalbox.api.app import create_app
+    from signalbox.api.app import create_app, server
 
     db = database()
-    configure_logging(settings().log_level)
-    app = create_app(settings(), db)
-    uvicorn.run(app, host=host, port=port, log_level="warning", access_log=False)
+    server(create_app(settings(), db), settings(), host, port).run()
 
 
 @handled
@@ -88,34 +84,43 @@ def demo(
     ctx: typer.Context,
     host: str = typer.Option("127.0.0.1"),
     port: int = typer.Option(8000, min=1, max=65535),
-    workspace_name: str = typer.Option("demo", "--workspace", help="Demo workspace name."),
+    workspace_name: str = typer.Option(
+        "demo", "--workspace", help="Demo workspace name: created when missing; any other workspace is refused."
+    ),
     members: int = typer.Option(
         2000, min=0, help="Members of the world seeded into an empty demo workspace (0: leave it empty)."
     ),
+    new_keys: bool = typer.Option(
+        False, "--new-keys", help="Issue and print new keys for an existing demo workspace (the old ones stop working)."
+    ),
 ) -> None:
-    """Migrate, create (or re-key) the demo workspace, fill it with a world and its scores the
-    first time, print its keys, and serve.
+    """Migrate, create the demo workspace (printing its keys once), fill it with a world and its
+    scores the first time, and serve. A later run reuses it and keeps its keys unless --new-keys.
 
-    Example: signalbox demo    (and `signalbox demo seed -w demo` for a bigger world)
+    Refuses a workspace that a demo command did not create, and SIGNALBOX_ENVIRONMENT=production.
+
+    Example: signalbox demo    (and `signalbox demo seed -w demo-big` for a bigger world)
     """
     if ctx.invoked_subcommand is not None:
         return
+    demo_service.refuse_production(settings())
     migrate.upgrade(settings().database_url)
     db = database()
-    try:
-        created = workspaces.create_workspace(db, workspace_name)
-    except ConflictError:
-        # Keys are stored hashed, so a re-run issues fresh ones for the existing workspace.
-        created = workspaces.rotate_keys(db, workspace_name)
+    opened = demo_service.open_workspace(db, settings(), workspace_name, SystemClock(), new_keys=new_keys)
     if members:
         demo_cli.seed_if_empty(db, workspace_name, members)
-    typer.echo(f"signalbox is at http://{host}:{port}  (API docs: http://{host}:{port}/docs)")
-    typer.echo(f"workspace: {created.name}")
-    typer.echo(f"write key: {created.write_key}")
-    typer.echo(f"admin key: {created.admin_key}")
-    typer.echo(
-        f'try: curl -u {created.write_key}: http://{host}:{port}/v1/track -d \'{{"userId":"u1","event":"visit"}}\''
-    )
+    base = f"http://{host}:{port}"
+    typer.echo(f"signalbox is at {base}/  (API docs: {base}/docs)")
+    typer.echo(f"workspace: {opened.workspace.name}")
+    keys = opened.keys
+    if keys is None:
+        typer.echo("keys: unchanged (shown only when issued; `signalbox demo --new-keys` issues new ones)")
+        write_key = "$WRITE_KEY"
+    else:
+        typer.echo(f"write key: {keys.write_key}")
+        typer.echo(f"admin key: {keys.admin_key}")
+        write_key = keys.write_key
+    typer.echo(f'try: curl -u {write_key}: {base}/v1/track -d \'{{"userId":"u1","event":"visit"}}\'')
     serve(host=host, port=port)
 
 

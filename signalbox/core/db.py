@@ -13,7 +13,8 @@ import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, Table, create_engine, event, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect
+from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
 
@@ -101,6 +102,19 @@ class Database:
         self.engine.dispose()
 
 
+def describe_error(exc: DBAPIError, settings: Settings) -> str:
+    """One line that says what went wrong with the database and what to do, without the
+    statement or its parameters (the driver's first line names the problem)."""
+    where = make_url(settings.database_url).render_as_string(hide_password=True)
+    first = (str(exc.orig).strip().splitlines() or [type(exc.orig).__name__])[0][:300]
+    if settings.is_sqlite and "locked" in first:
+        return (
+            f"the database {where} is locked by another process (waited {settings.sqlite_busy_timeout_ms} ms, "
+            "SIGNALBOX_SQLITE_BUSY_TIMEOUT_MS); try again when it is free"
+        )
+    return f"database {where}: {first}"
+
+
 @contextmanager
 def _commit_or_rollback(session: Session) -> Iterator[None]:
     try:
@@ -117,10 +131,17 @@ def _json_dumps(value: Any) -> str:
 
 
 def _make_engine(settings: Settings) -> Engine:
+    # hide_parameters: statement parameters are message bodies, traits and key hashes; with it
+    # SQLAlchemy's errors and echo name the statement but never the values, so no log line or
+    # error message we print can carry them.
     url = settings.database_url
     if url.startswith("sqlite"):
         engine = create_engine(
-            url, connect_args={"check_same_thread": False}, json_serializer=_json_dumps, json_deserializer=orjson.loads
+            url,
+            connect_args={"check_same_thread": False},
+            json_serializer=_json_dumps,
+            json_deserializer=orjson.loads,
+            hide_parameters=True,
         )
         timeout = settings.sqlite_busy_timeout_ms
 
@@ -150,6 +171,7 @@ def _make_engine(settings: Settings) -> Engine:
         json_deserializer=orjson.loads,
         pool_size=settings.pg_pool_size,
         pool_pre_ping=True,
+        hide_parameters=True,
         # No server-side prepared statements: the batch queries carry IN lists of many ids, and
         # PostgreSQL's generic plan for them scans instead of using the indexes (measured: the
         # bench's import ran 2-5x slower with psycopg's default threshold).

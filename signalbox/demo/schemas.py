@@ -63,7 +63,7 @@ class SeedResult:
     members: int
     locations: int
     messages: int  # generated
-    events: int  # accepted (stored) this run; 0 on a re-run of the same world
+    events: int  # accepted (stored)
     duplicates: int
     rejected: int
     start: date

@@ -2,33 +2,38 @@
 
 Nothing is written to a table directly: every message goes through ``Pipeline.ingest`` like
 any import, so identity stitching, profiles and counters are exactly what production would
-build. Message ids are deterministic, so seeding the same world twice stores nothing twice.
+build. Message ids are deterministic, so two processes seeding the same world at once store
+each message once.
+
+Demo commands touch only workspaces they created (marked in the workspace's settings), never
+a workspace that already holds events when seeding, and never run in production.
 """
 
 from __future__ import annotations
 
-import contextlib
 import csv
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import astuple
-from datetime import datetime, timedelta
+from dataclasses import astuple, dataclass
+from datetime import date, datetime, timedelta
 from itertools import islice
 from pathlib import Path
 from typing import Any
+from zoneinfo import ZoneInfo
 
-from signalbox.core.clock import Clock
+from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
-from signalbox.core.errors import ConflictError, NotFoundError
+from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
 from signalbox.core.settings import Settings
+from signalbox.demo.catalog import LOCATIONS
 from signalbox.demo.schemas import GROUND_TRUTH_COLUMNS, GroundTruthRow, SeedResult, WorldConfig
 from signalbox.demo.world import World, build_world
-from signalbox.identity import service as identity
+from signalbox.events import service as events
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.scoring import service as scoring
 from signalbox.scoring.schemas import ScoreRun
 from signalbox.workspaces import service as workspaces
-from signalbox.workspaces.schemas import WorkspaceInfo
+from signalbox.workspaces.schemas import CreatedWorkspace, WorkspaceInfo
 
 # Measured on SQLite, 12k members x 15 months (~0.9M messages): 5,000 per batch took 143 s of
 # CPU, 20,000 took 95 s, 50,000 no less. A larger batch updates each profile once for more of
@@ -38,6 +43,8 @@ WORKSPACE_TIMEZONE = "America/New_York"
 # The demo sends `timestamp` without `sentAt`, so clock-skew correction leaves it alone; the
 # batch is "received" just after its last message happened, as a live feed would have been.
 RECEIVED_LAG = timedelta(seconds=5)
+# The workspace settings section that marks a workspace as the demo's own (see open_workspace).
+DEMO_SETTING = "demo"
 
 Progress = Callable[[int, int], None]  # (messages done, messages in the world)
 
@@ -46,14 +53,71 @@ def default_ground_truth_path(workspace_name: str) -> Path:
     return Path(f"{workspace_name}.ground_truth.csv")
 
 
-def get_or_create_workspace(db: Database, name: str) -> WorkspaceInfo:
+@dataclass(frozen=True)
+class DemoWorkspace:
+    workspace: WorkspaceInfo
+    keys: CreatedWorkspace | None  # the plain keys, only when just created or re-keyed on request
+
+
+def refuse_production(settings: Settings) -> None:
+    if settings.environment == "production":
+        raise ConflictError(
+            "demo commands do not run with SIGNALBOX_ENVIRONMENT=production: they fill a workspace with invented people"
+        )
+
+
+def is_demo_workspace(db: Database, workspace_id: str) -> bool:
+    return bool(workspaces.get_setting(db, workspace_id, DEMO_SETTING))
+
+
+def open_workspace(
+    db: Database, settings: Settings, name: str, clock: Clock, *, new_keys: bool = False
+) -> DemoWorkspace:
+    """The demo workspace `name`, created and marked as the demo's when missing.
+
+    A workspace the demo did not create is refused whatever it holds: the demo's generated
+    people must never mix with a business's real ones. Keys change only when asked."""
+    refuse_production(settings)
     try:
-        return workspaces.get_workspace(db, name)
+        found = workspaces.get_workspace(db, name)
     except NotFoundError:
-        pass
-    with contextlib.suppress(ConflictError):  # created meanwhile by another process: use that one
-        workspaces.create_workspace(db, name, timezone=WORKSPACE_TIMEZONE)
-    return workspaces.get_workspace(db, name)
+        mark = {DEMO_SETTING: {"created_at": clock.now().isoformat()}}
+        try:
+            created = workspaces.create_workspace(db, name, timezone=WORKSPACE_TIMEZONE, clock=clock, settings=mark)
+        except ConflictError:  # created meanwhile by another process: judge that one below
+            found = workspaces.get_workspace(db, name)
+        else:
+            return DemoWorkspace(workspaces.get_workspace(db, created.id), created)
+    if not is_demo_workspace(db, found.id):
+        raise ConflictError(
+            f"workspace {found.name!r} was not created by `signalbox demo`, and demo commands only touch their own "
+            "workspaces: choose another --workspace"
+        )
+    return DemoWorkspace(found, workspaces.rotate_keys(db, found.id) if new_keys else None)
+
+
+def holds_events(db: Database, workspace_id: str) -> bool:
+    with db.session() as session:
+        return events.holds_events(session, workspace_id)
+
+
+def world_today(now: datetime, locations: int) -> date:
+    """The world's local date: the earliest among its locations' zones. The world's last day
+    runs to each location's local midnight, so a world that ends the day before this date has
+    no event in any location's future (UTC's date is already tomorrow on a US evening)."""
+    return min(now.astimezone(ZoneInfo(loc.timezone)).date() for loc in LOCATIONS[: max(locations, 1)])
+
+
+def world_end(requested: date | None, locations: int, clock: Clock) -> date:
+    """The world's last day: yesterday in the world's local date unless given; never later."""
+    yesterday = world_today(clock.now(), locations) - timedelta(days=1)
+    if requested is None:
+        return yesterday
+    if requested > yesterday:
+        raise InvalidInputError(
+            f"--end {requested.isoformat()} would put events in the future: use {yesterday.isoformat()} or earlier"
+        )
+    return requested
 
 
 def write_ground_truth(path: Path, rows: Iterable[GroundTruthRow]) -> None:
@@ -81,10 +145,50 @@ def seed(
     clock: Clock | None = None,
     chunk_size: int = CHUNK,
 ) -> SeedResult:
+    """Fill an empty demo workspace (created when missing) with the world.
+
+    A demo workspace that already holds events is refused: a second world, or the same world
+    seeded after live events arrived, would mix people the ground truth does not describe."""
+    clock = clock or SystemClock()
+    workspace = open_workspace(db, settings, workspace_name, clock).workspace
+    if holds_events(db, workspace.id):
+        raise ConflictError(
+            f"demo workspace {workspace.name!r} already holds events; `demo seed` fills only an empty one: "
+            "choose another --workspace"
+        )
+    return _fill(db, settings, workspace, config, progress, ground_truth, clock, chunk_size)
+
+
+def seed_if_empty(
+    db: Database,
+    settings: Settings,
+    workspace_name: str,
+    config: WorldConfig,
+    clock: Clock,
+    progress: Progress | None = None,
+) -> tuple[SeedResult, ScoreRun] | None:
+    """Fill an empty demo workspace with the world and score it, so a first demo has people to
+    look at; one that already holds events is left as it is (None)."""
+    workspace = open_workspace(db, settings, workspace_name, clock).workspace
+    if holds_events(db, workspace.id):
+        return None
+    result = _fill(db, settings, workspace, config, progress, None, clock, CHUNK)
+    return result, scoring.compute_scores(db, workspace, None, clock)
+
+
+def _fill(
+    db: Database,
+    settings: Settings,
+    workspace: WorkspaceInfo,
+    config: WorldConfig,
+    progress: Progress | None,
+    ground_truth: Path | None,
+    clock: Clock,
+    chunk_size: int,
+) -> SeedResult:
     started = time.perf_counter()
-    workspace = get_or_create_workspace(db, workspace_name)
     world = build_world(config)
-    path = (ground_truth or default_ground_truth_path(workspace_name)).resolve()
+    path = (ground_truth or default_ground_truth_path(workspace.name)).resolve()
     write_ground_truth(path, world.ground_truth)
     accepted, duplicates, rejected = _ingest(Pipeline(db, settings, clock), workspace, world, chunk_size, progress)
     return SeedResult(
@@ -100,23 +204,6 @@ def seed(
         seconds=round(time.perf_counter() - started, 2),
         ground_truth=str(path),
     )
-
-
-def seed_if_empty(
-    db: Database,
-    settings: Settings,
-    workspace_name: str,
-    config: WorldConfig,
-    clock: Clock,
-    progress: Progress | None = None,
-) -> tuple[SeedResult, ScoreRun] | None:
-    """Fill an empty workspace with the world and score it, so a first demo has people to look
-    at; a workspace that already holds anyone is left as it is (None)."""
-    workspace = get_or_create_workspace(db, workspace_name)
-    if identity.list_profile_documents(db, workspace.id, limit=1):
-        return None
-    result = seed(db, settings, workspace_name, config, progress, clock=clock)
-    return result, scoring.compute_scores(db, workspace, None, clock)
 
 
 def _ingest(

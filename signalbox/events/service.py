@@ -60,6 +60,11 @@ def insert_events(session: Session, workspace_id: str, rows: list[dict[str, Any]
     return inserted
 
 
+def holds_events(session: Session, workspace_id: str) -> bool:
+    found = session.scalar(select(Event.id).where(Event.workspace_id == workspace_id).limit(1))
+    return found is not None
+
+
 def insert_events_plain(session: Session, rows: list[dict[str, Any]]) -> None:
     """The benchmark's reference: the same rows with a bare executemany."""
     session.execute(insert(Event), rows)

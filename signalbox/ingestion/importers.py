@@ -203,25 +203,54 @@ def import_transactions(
 
     def lines() -> Iterator[_Line]:
         seen: Counter[str] = Counter()
-        with path.open("r", encoding="utf-8-sig", newline="") as handle:
-            reader = csv.DictReader(handle)
-            for row in reader:
-                number = reader.line_num
-                raw_of[number] = ",".join(str(v) for v in row.values())[:2000]
-                try:
-                    message = _transaction_message(row, columns, zone)
-                except ValueError as exc:
-                    yield _Line(number, None, str(exc))
-                    continue
-                # Identical rows are distinct purchases; the ordinal keeps them apart while a
-                # re-run of the same file still maps each one to the same id.
-                key = orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode()
-                seen[key] += 1
-                message["messageId"] = content_id("txn", {"row": row, "n": seen[key], "event": columns.event})
-                yield _Line(number, message)
+        for number, fields in _csv_rows(path, len(header)):
+            if isinstance(fields, str):
+                yield _Line(number, None, fields)
+                continue
+            raw_of[number] = ",".join(fields)[:2000]
+            row = dict(zip(header, fields, strict=True))
+            try:
+                message = _transaction_message(row, columns, zone)
+            except ValueError as exc:
+                yield _Line(number, None, str(exc))
+                continue
+            # Identical rows are distinct purchases; the ordinal keeps them apart while a
+            # re-run of the same file still maps each one to the same id.
+            key = orjson.dumps(row, option=orjson.OPT_SORT_KEYS).decode()
+            seen[key] += 1
+            message["messageId"] = content_id("txn", {"row": row, "n": seen[key], "event": columns.event})
+            yield _Line(number, message)
 
     rejects = _Rejects(reject_path or default_reject_path(path))
     return _run(pipeline, workspace, lines(), rejects, raw_of, progress)
+
+
+def _csv_rows(path: Path, width: int) -> Iterator[tuple[int, list[str] | str]]:
+    """(line number, fields) for each data row, or (line number, reason) for a row that cannot
+    be read: more or fewer fields than the header (never trimmed or padded: a shifted column
+    would put an amount in a date), or a field the csv module refuses (e.g. over its size
+    limit). Blank lines are skipped, as csv.DictReader does."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        reader = csv.reader(handle)
+        next(reader, None)  # the header, read and checked by the caller
+        last = reader.line_num
+        while True:
+            try:
+                fields = next(reader)
+            except StopIteration:
+                return
+            except csv.Error as exc:
+                # The reader does not count the line it failed on.
+                last = max(reader.line_num, last + 1)
+                yield last, f"unreadable CSV row: {exc}"
+                continue
+            last = reader.line_num
+            if not fields:
+                continue
+            if len(fields) != width:
+                yield last, f"row has {len(fields)} fields, the header has {width}"
+                continue
+            yield last, fields
 
 
 def _transaction_message(row: dict[str, Any], columns: TransactionColumns, zone: ZoneInfo) -> dict[str, Any]:

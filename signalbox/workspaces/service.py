@@ -47,7 +47,10 @@ def create_workspace(
     default_region: str = "US",
     timezone: str = "America/New_York",
     clock: Clock | None = None,
+    settings: dict[str, Any] | None = None,
 ) -> CreatedWorkspace:
+    """`settings` are stored with the row, in the same transaction, so no reader ever sees the
+    workspace without them (the demo marks its workspaces this way)."""
     region, tz = validate_settings(name, default_region, timezone)
     write_key, admin_key = generate_key("sbw"), generate_key("sba")
     row = Workspace(
@@ -58,6 +61,7 @@ def create_workspace(
         default_region=region,
         timezone=tz,
         created_at=(clock or SystemClock()).now(),
+        settings=dict(settings or {}),
     )
     try:
         with db.transaction() as session:

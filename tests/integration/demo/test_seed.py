@@ -9,6 +9,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from signalbox.core.errors import ConflictError
 from signalbox.demo import service as demo
 from signalbox.demo.schemas import GROUND_TRUTH_COLUMNS, WorldConfig
 from signalbox.demo.world import build_world
@@ -28,12 +29,22 @@ def stored(db, workspace_id: str) -> int:
 @pytest.fixture
 def seeded(db, settings, clock, tmp_path):
     path = tmp_path / "truth.csv"
-    result = demo.seed(db, settings, "demo-world", CONFIG, ground_truth=path, clock=clock, chunk_size=700)
-    return result, path
+    seen: list[tuple[int, int]] = []
+    result = demo.seed(
+        db,
+        settings,
+        "demo-world",
+        CONFIG,
+        progress=lambda done, total: seen.append((done, total)),
+        ground_truth=path,
+        clock=clock,
+        chunk_size=700,
+    )
+    return result, path, seen
 
 
 def test_seed_stores_every_message_once(db, settings, clock, seeded, tmp_path):
-    result, _ = seeded
+    result, _, seen = seeded
     world = build_world(CONFIG)
     ws = workspaces.get_workspace(db, "demo-world")
     assert ws.timezone == "America/New_York"
@@ -41,23 +52,14 @@ def test_seed_stores_every_message_once(db, settings, clock, seeded, tmp_path):
     assert (result.rejected, result.duplicates) == (0, 0)
     assert stored(db, ws.id) == len(world)
     assert (result.start, result.end) == (world.start, world.end)
-    seen: list[tuple[int, int]] = []
-    again = demo.seed(
-        db,
-        settings,
-        "demo-world",
-        CONFIG,
-        progress=lambda done, total: seen.append((done, total)),
-        ground_truth=tmp_path / "again.csv",
-        clock=clock,
-    )
-    assert again.events == 0 and again.duplicates == len(world)
-    assert stored(db, ws.id) == len(world)
     assert seen[0] == (0, len(world)) and seen[-1] == (len(world), len(world))
+    with pytest.raises(ConflictError, match="already holds events"):
+        demo.seed(db, settings, "demo-world", CONFIG, ground_truth=tmp_path / "again.csv", clock=clock)
+    assert stored(db, ws.id) == len(world)
 
 
 def test_records_from_other_systems_are_stitched_into_the_member(db, seeded):
-    _, path = seeded
+    _, path, _ = seeded
     ws = workspaces.get_workspace(db, "demo-world")
     with path.open(newline="") as handle:
         rows = list(csv.DictReader(handle))
@@ -80,7 +82,7 @@ def test_records_from_other_systems_are_stitched_into_the_member(db, seeded):
 
 
 def test_a_lead_s_web_visits_land_on_the_member(db, seeded):
-    _, path = seeded
+    _, path, _ = seeded
     ws = workspaces.get_workspace(db, "demo-world")
     with path.open(newline="") as handle:
         leads = [r for r in csv.DictReader(handle) if r["source"] == "lead" and r["user_id"]]
@@ -109,8 +111,9 @@ def test_cli_seed_prints_the_documented_document(cli, tmp_path):
     assert (doc["workspace"], doc["members"], doc["locations"]) == ("cli-demo", 25, 6)
     assert doc["end"] == "2026-03-08" and doc["start"] == "2026-01-09" and doc["events"] > 100
     assert doc["ground_truth"] == str(truth.resolve()) and truth.is_file()
-    again = orjson.loads(cli(*args, "--ground-truth", str(truth), "--json").stdout)
-    assert again["events"] == 0
+    again = cli(*args, "--ground-truth", str(truth), "--json", ok=False)
+    assert again.exit_code == 1 and again.stdout == ""
+    assert "already holds events" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
 @pytest.mark.parametrize(
@@ -134,7 +137,6 @@ def test_first_demo_run_seeds_and_scores_then_leaves_data_alone(cli, db, tmp_pat
     from signalbox.cli import demo as demo_cli
 
     monkeypatch.chdir(tmp_path)  # the ground truth goes to the working folder
-    workspaces.create_workspace(db, "first-run")
     demo_cli.seed_if_empty(db, "first-run", 40)
     ws = workspaces.get_workspace(db, "first-run")
     before = stored(db, ws.id)
