@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import threading
+
 import typer
 
 from signalbox.cli import demo as demo_cli
 from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
-from signalbox.core import migrate
+from signalbox.core import migrate, wakeup
 from signalbox.core.clock import SystemClock
 from signalbox.demo import service as demo_service
 from signalbox.workspaces import service as workspaces
@@ -68,15 +70,33 @@ def workspace_list(json: bool = JsonOpt) -> None:
 def serve(
     host: str = typer.Option("127.0.0.1", help="Address to listen on."),
     port: int = typer.Option(8000, min=1, max=65535, help="Port to listen on."),
+    no_worker: bool = typer.Option(
+        False, "--no-worker", help="Do not run the embedded worker (run `signalbox worker` separately)."
+    ),
 ) -> None:
-    """Run the HTTP server (ingestion, admin API, /healthz, /metrics).
+    """Run the HTTP server (ingestion, admin API, /healthz, /metrics) and, unless --no-worker,
+    an embedded worker, so one process runs everything on SQLite.
 
     Example: signalbox serve --host 0.0.0.0 --port 8000
     """
     from signalbox.api.app import create_app, server
+    from signalbox.journeys.worker import Worker
 
     db = database()
-    server(create_app(settings(), db), settings(), host, port).run()
+    stop = threading.Event()
+    embedded: threading.Thread | None = None
+    if not no_worker:
+        runner = Worker(db, settings(), SystemClock())
+        embedded = threading.Thread(target=runner.run, args=(stop,), name="signalbox-worker", daemon=True)
+        embedded.start()
+    try:
+        server(create_app(settings(), db), settings(), host, port).run()
+    finally:
+        # uvicorn has drained its requests; the worker finishes its tick, then stops.
+        stop.set()
+        wakeup.notify()
+        if embedded is not None:
+            embedded.join(timeout=30)
 
 
 @handled

@@ -30,6 +30,7 @@ from signalbox.demo.schemas import GROUND_TRUTH_COLUMNS, GroundTruthRow, SeedRes
 from signalbox.demo.world import World, build_world
 from signalbox.events import service as events
 from signalbox.ingestion.service import BatchInput, Pipeline
+from signalbox.journeys import service as journeys
 from signalbox.scoring import service as scoring
 from signalbox.scoring.schemas import ScoreRun
 from signalbox.workspaces import service as workspaces
@@ -173,7 +174,29 @@ def seed_if_empty(
     if holds_events(db, workspace.id):
         return None
     result = _fill(db, settings, workspace, config, progress, None, clock, CHUNK)
+    # Before scoring: the at-risk playbook enrols people as they enter the High band, and the
+    # first scoring is that moment for the whole world.
+    apply_shipped_playbooks(db, workspace, clock)
     return result, scoring.compute_scores(db, workspace, None, clock)
+
+
+def shipped_playbooks_dir() -> Path | None:
+    """`playbooks/` of a source checkout (what `make demo` runs), or None when not present."""
+    found = Path(__file__).resolve().parents[2] / "playbooks"
+    return found if (found / "templates").is_dir() else None
+
+
+def apply_shipped_playbooks(db: Database, workspace: WorkspaceInfo, clock: Clock) -> list[str]:
+    folder = shipped_playbooks_dir()
+    if folder is None:
+        return []
+    now = clock.now()
+
+    def files(where: Path) -> list[tuple[str, str]]:
+        return [(str(p), p.read_text(encoding="utf-8")) for p in sorted(where.glob("*.yaml"))]
+
+    journeys.apply(db, workspace.id, "template", files(folder / "templates"), now)
+    return [a.key for a in journeys.apply(db, workspace.id, "playbook", files(folder), now)]
 
 
 def _fill(

@@ -979,6 +979,11 @@ class _Renderer:
             member_since=self.since[who],
             status="active",
         )
+        # Most members opt in at the desk; a deterministic few do not, so the demo's sends
+        # show the consent rule at work (suppressed/no_consent) beside the ones that go out.
+        traits["email_subscribe"] = "opted_in" if who % 10 < 9 else "unsubscribed"
+        if contact.phone:
+            traits["sms_subscribe"] = "opted_in" if who % 10 < 7 else "unsubscribed"
         msg = self._identify(mid, who, traits, ts)
         lead = self.lead_of.get(who)
         if lead is not None:

@@ -135,19 +135,6 @@ class Decision(Base):
     at: Mapped[datetime]
 
 
-class ConditionState(Base):
-    """Whether a person matched an `enters` trigger when last evaluated: entering is the move
-    from not matching to matching, never the same match seen again."""
-
-    __tablename__ = "condition_states"
-
-    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"), primary_key=True)
-    playbook_key: Mapped[str] = mapped_column(String(64), primary_key=True)
-    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
-    matched: Mapped[bool]
-    updated_at: Mapped[datetime]
-
-
 class AutomationHold(Base):
     """A person taken out of every playbook's automated steps (`profile automation pause`)."""
 

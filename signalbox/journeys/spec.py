@@ -257,7 +257,9 @@ class _Checker:
                     self.problem(here, "else must be the last arm of a branch")
                 body = arm["else"]
                 if self.mapping(body, (*here, "else"), ("steps",), ("steps",)):
-                    otherwise = self.steps(body.get("steps"), (*here, "else", "steps"))
+                    # An empty else is allowed and explicit: "otherwise, go on".
+                    empty = body.get("steps") == []
+                    otherwise = [] if empty else self.steps(body.get("steps"), (*here, "else", "steps"))
                 continue
             if not self.mapping(arm, here, ("when", "steps"), ("when", "steps")):
                 continue

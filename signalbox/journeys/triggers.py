@@ -9,7 +9,7 @@ either the enrolments and the new position commit together, or neither does.
 from __future__ import annotations
 
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -27,7 +27,7 @@ from signalbox.journeys import conditions
 from signalbox.journeys import service as journeys
 from signalbox.journeys.engine import holdout_of
 from signalbox.journeys.flow import Flow
-from signalbox.journeys.models import ConditionState, Decision, Enrollment, Playbook, PlaybookVersion
+from signalbox.journeys.models import Decision, Enrollment, Playbook, PlaybookVersion
 from signalbox.profiles import service as profiles
 from signalbox.workspaces.schemas import WorkspaceInfo
 
@@ -84,12 +84,12 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
     named = {r.profile_id for r in rows} | {node for node, _ in found.values()}
     root_of = {n.id: n.canonical_id for n in profiles.nodes(session, ws.id, named).values()}
     active = _active_enrollments(session, ws.id, set(root_of.values()), root_of)
-    touched: dict[str, int] = {}
+    touched: dict[str, _Before] = {}
     for change in rows:
         root = root_of.get(change.profile_id)
         if change.kind != "event":
             if root is not None:
-                touched[root] = change.seq
+                touched.setdefault(root, _Before()).add(change)
             continue
         hit = found.get(change.ref or "")
         if hit is None:
@@ -198,32 +198,61 @@ def _event_triggers(batch: _Batch, root: str, event: StoredEvent, seq: int) -> N
         enroll(batch.session, batch.workspace.id, flow, root, origin, batch.now)
 
 
-def _enters(batch: _Batch, roots: dict[str, int]) -> None:
-    """`enters` triggers: a person moving from not matching to matching, when traits, scores
-    or their identity changed (`roots`: each person's newest change in the batch)."""
+@dataclass
+class _Before:
+    """A person's changes in this batch, to rebuild their traits and scores as they were
+    before the ones a playbook may act on."""
+
+    changes: list[Any] = field(default_factory=list)
+
+    def add(self, change: Any) -> None:
+        self.changes.append(change)
+
+    @property
+    def seq(self) -> int:
+        return max(int(c.seq) for c in self.changes)
+
+    def context(self, now: dict[str, dict[str, Any]], after_seq: int) -> dict[str, dict[str, Any]]:
+        """The state before the first change after `after_seq` (the oldest old value wins)."""
+        traits: dict[str, Any] = {}
+        gone: set[str] = set()
+        scores: dict[str, Any] | None = None
+        for change in self.changes:
+            if change.seq <= after_seq:
+                continue
+            data = change.data or {}
+            if change.kind == "traits":
+                old = data.get("old", {})
+                for key in data.get("keys", []):
+                    if key in traits or key in gone:
+                        continue
+                    if key in old:
+                        traits[key] = old[key]
+                    else:
+                        gone.add(key)
+            elif change.kind == "score" and scores is None:
+                scores = {"at_risk_score": data.get("old_score"), "at_risk_band": data.get("old_band")}
+        kept = {k: v for k, v in now["traits"].items() if k not in gone} | traits
+        return {**now, "traits": kept, "scores": {**now["scores"], **(scores or {})}}
+
+
+def _enters(batch: _Batch, roots: dict[str, _Before]) -> None:
+    """`enters` triggers: a person who did not match before this batch's changes and matches
+    now. No state is kept: each change is read once, and it says what it changed from."""
     flows = [f for f in batch.flows.values() if "enters" in f.definition["trigger"]]
     if not flows:
         return
     session, ws = batch.session, batch.workspace
-    for root, seq in sorted(roots.items()):
+    for root, before in sorted(roots.items()):
         doc = identity.person(session, ws.id, root)
         if doc is None or doc.id != root:
             continue
         context = identity_context(doc)
         for flow in flows:
-            if seq <= flow.start_seq:
+            condition = flow.definition["trigger"]["enters"]
+            if before.seq <= flow.start_seq or not conditions.evaluate(condition, context):
                 continue
-            matched = conditions.evaluate(flow.definition["trigger"]["enters"], context)
-            before = session.scalar(
-                select(ConditionState.matched).where(
-                    ConditionState.workspace_id == ws.id,
-                    ConditionState.playbook_key == flow.key,
-                    ConditionState.profile_id == root,
-                )
-            )
-            if bool(before) != matched or before is None:
-                _remember(session, ws.id, flow.key, root, matched, batch.now)
-            if matched and not before:
+            if not conditions.evaluate(condition, before.context(context, flow.start_seq)):
                 enroll(session, ws.id, flow, root, {"kind": "enters"}, batch.now, context=context)
 
 
@@ -244,17 +273,6 @@ def identity_context(doc: Any) -> dict[str, dict[str, Any]]:
             "home_location": doc.traits.get("home_location"),
         },
     }
-
-
-def _remember(session: Session, workspace_id: str, key: str, root: str, matched: bool, now: datetime) -> None:
-    base = dialect_insert(session, ConditionState)
-    session.execute(
-        base.values(
-            workspace_id=workspace_id, playbook_key=key, profile_id=root, matched=matched, updated_at=now
-        ).on_conflict_do_update(
-            index_elements=["workspace_id", "playbook_key", "profile_id"], set_={"matched": matched, "updated_at": now}
-        )
-    )
 
 
 def enroll(

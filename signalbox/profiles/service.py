@@ -232,7 +232,11 @@ def apply_contributions(
 
 def _traits_change(pid: str, old: dict[str, Any], new: dict[str, Any]) -> list[NewChange]:
     keys = sorted(k for k in old.keys() | new.keys() if old.get(k, _MISSING) != new.get(k, _MISSING))
-    return [NewChange("traits", pid, data={"keys": keys})] if keys else []
+    if not keys:
+        return []
+    # The values before the change (a key absent here did not exist): what an `enters`
+    # trigger compares with to tell "started matching" from "still matches".
+    return [NewChange("traits", pid, data={"keys": keys, "old": {k: old[k] for k in keys if k in old}})]
 
 
 def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str], now: datetime) -> None:

@@ -1,4 +1,4 @@
-"""journey engine: enrollments, decisions, condition states, automation holds; sends ledger,
+"""journey engine: enrollments, decisions, automation holds; sends ledger,
 sandbox outbox, staff tasks
 
 Revision ID: 0007
@@ -73,15 +73,6 @@ def upgrade() -> None:
     op.create_index("ix_decisions_enrollment", "decisions", ["workspace_id", "enrollment_id"])
     op.create_index("ix_decisions_profile", "decisions", ["workspace_id", "profile_id", "at"])
     op.create_table(
-        "condition_states",
-        _ws(),
-        sa.Column("playbook_key", sa.String(length=64), nullable=False),
-        sa.Column("profile_id", sa.String(length=64), nullable=False),
-        sa.Column("matched", sa.Boolean(), nullable=False),
-        sa.Column("updated_at", TS, nullable=False),
-        sa.PrimaryKeyConstraint("workspace_id", "playbook_key", "profile_id"),
-    )
-    op.create_table(
         "automation_holds",
         _ws(),
         sa.Column("profile_id", sa.String(length=64), nullable=False),
@@ -148,7 +139,6 @@ def downgrade() -> None:
         "outbox",
         "sends",
         "automation_holds",
-        "condition_states",
         "decisions",
         "enrollments",
     ):

@@ -44,7 +44,7 @@ def test_each_kind_of_write_is_logged_in_order(pipeline, db, ws, clock):
     assert kinds.count("event") == 4
     assert [c.name for c in log if c.kind == "event"] == ["identify", "visit", "visit", "identify"]
     traits = next(c for c in log if c.kind == "traits")
-    assert traits.data == {"keys": ["email", "plan"]}
+    assert traits.data == {"keys": ["email", "plan"], "old": {}}
     (merge,) = [c for c in log if c.kind == "merge"]
     root = identity.profile_document(db, ws.id, "m-1").id
     assert merge.profile_id == root and merge.data and merge.data["source"] != root

@@ -144,3 +144,30 @@ def test_first_demo_run_seeds_and_scores_then_leaves_data_alone(cli, db, tmp_pat
     assert before > 500 and scored
     demo_cli.seed_if_empty(db, "first-run", 40)
     assert stored(db, ws.id) == before
+
+
+def test_first_demo_run_has_playbooks_at_work_within_a_tick(cli, db, settings, tmp_path, monkeypatch):
+    """What a newcomer sees a minute after `make demo`: enrolments, decisions, sandbox messages
+    and staff tasks from the shipped playbooks."""
+    from signalbox.channels import service as channels
+    from signalbox.cli import demo as demo_cli
+    from signalbox.core.clock import SystemClock
+    from signalbox.journeys import service as journeys
+    from signalbox.journeys.worker import Worker
+
+    monkeypatch.chdir(tmp_path)
+    demo_cli.seed_if_empty(db, "first-playbooks", 300)
+    ws = workspaces.get_workspace(db, "first-playbooks")
+    assert {p.playbook for p in journeys.list_playbooks(db, ws.id)} == {"at-risk-re-engagement", "onboarding-rescue"}
+    Worker(db, settings, SystemClock(), stale_every_seconds=1e9).drain()
+    enrolled = journeys.list_enrollments(db, ws.id)
+    outcomes = {d.outcome for d in journeys.list_decisions(db, ws.id)}
+    assert enrolled and all(e.playbook == "at-risk-re-engagement" for e in enrolled)
+    assert "held_out" in outcomes or any(e.holdout for e in enrolled) or len(enrolled) < 10
+    # Multi-signal members (a score of 70 or more) get a same-day call; the others an SMS,
+    # which waits for 08:00 in their zone at night.
+    treated = [e for e in enrolled if not e.holdout]
+    calls = [e for e in treated if identity.profile_document(db, ws.id, e.user_id).signals.at_risk_score >= 70]
+    assert len(channels.list_tasks(db, ws.id)) == len(calls)
+    texted = {d.enrollment_id for d in journeys.list_decisions(db, ws.id) if d.step == "sms-checkin"}
+    assert texted == {e.id for e in treated}
