@@ -173,3 +173,11 @@ def test_durations():
     assert spec.duration("30s") == 30 and spec.duration("2w") == 1_209_600
     assert spec.duration("-30d", signed=True) == -2_592_000
     assert spec.duration("-30d") is None and spec.duration("3 days") is None and spec.duration(5) is None
+
+
+def test_holdout_share_is_met_over_many_people():
+    from signalbox.journeys.engine import holdout_of
+
+    held = sum(holdout_of("ws_1", "at-risk", f"prof_{n}", 0.10) for n in range(20_000))
+    assert 0.09 < held / 20_000 < 0.11
+    assert holdout_of("ws_1", "at-risk", "prof_7", 0.10) == holdout_of("ws_1", "at-risk", "prof_7", 0.10)
