@@ -10,6 +10,7 @@ import typer
 
 from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, fail, handled, print_json, workspace
 from signalbox.core.clock import SystemClock
+from signalbox.journeys import report
 from signalbox.journeys import service as journeys
 from signalbox.journeys.schemas import Applied, PlaybookInfo
 
@@ -129,6 +130,26 @@ def playbooks_resume(
     Example: signalbox playbooks resume failed-payment-recovery -w northside
     """
     _status(workspace_name, name, "active", json)
+
+
+@playbooks_app.command("report")
+@handled
+def playbooks_report(
+    name: str = typer.Argument(..., help="The playbook: id."), workspace_name: str = WorkspaceOpt, json: bool = JsonOpt
+) -> None:
+    """Conversion per arm (treated vs holdout), the lift with its 95 % interval, and revenue.
+
+    Example: signalbox playbooks report failed-payment-recovery -w northside --json
+    """
+    db = database()
+    doc = report.report(db, workspace(db, workspace_name).id, name)
+    if json:
+        print_json(doc)
+        return
+    for arm, figures in doc["arms"].items():
+        typer.echo(f"{arm:<8} enrolled={figures['enrolled']} converted={figures['converted']} rate={figures['rate']}")
+    lift = doc["lift"]
+    typer.echo(f"lift {lift['absolute']} (95% CI {lift['ci95']}, Newcombe); revenue {doc['revenue']}")
 
 
 @templates_app.command("apply")

@@ -193,7 +193,7 @@ class Engine:
                 Step(
                     None,
                     exit_reason="goal_met",
-                    decisions=[self._decision(enr, enr.position, "exited", "goal_met", now, detail={"event": goal})],
+                    decisions=[self._decision(enr, enr.position, "exited", "goal_met", now, detail=goal)],
                 ),
                 now,
             )
@@ -478,7 +478,9 @@ class Engine:
             kinds.get("anonymous_id"),
         )
 
-    def _goal_seen(self, session: Session, enr: Snapshot, flow: Flow, person: policy.Recipient) -> str | None:
+    def _goal_seen(
+        self, session: Session, enr: Snapshot, flow: Flow, person: policy.Recipient
+    ) -> dict[str, Any] | None:
         """A goal event at or after the trigger, also one that arrived before it (out of order)."""
         goals = flow.goals()
         if not goals:
@@ -487,7 +489,7 @@ class Engine:
         found = events.named_events_since(session, enr.workspace_id, person.nodes, [g["event"] for g in goals], since)
         for event in found:
             if journeys.goal_matches(goals, event.event or "", event.properties, enr.trigger):
-                return event.event
+                return {"event": event.event, "message_id": event.message_id}
         return None
 
     def _decision(

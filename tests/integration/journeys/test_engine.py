@@ -12,6 +12,7 @@ from signalbox.channels import service as channels
 from signalbox.core.clock import FixedClock
 from signalbox.identity import service as identity
 from signalbox.ingestion.service import BatchInput, Pipeline
+from signalbox.journeys import report
 from signalbox.journeys import service as journeys
 from signalbox.journeys.engine import holdout_of
 from signalbox.journeys.models import Decision, Enrollment
@@ -303,3 +304,28 @@ steps:
     assert enr.user_id == "r-1" and enr.status == "completed"
     (mail,) = channels.list_outbox(db, ws.id)
     assert mail.to == "r1@example.com"
+
+
+def test_report_counts_goal_conversions_and_revenue_per_arm(db, settings, ws, clock):
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", GOOD.replace("holdout: 10%", "holdout: 50%"))], clock.now())
+    pipeline = Pipeline(db, settings, clock)
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+    people = range(40)
+    pipeline.ingest(ws, BatchInput([identify(f"p-{n}", email=f"p{n}@example.com") for n in people]))
+    pipeline.ingest(ws, BatchInput([track("payment_failed", f"p-{n}", invoice_id=f"i{n}", amount=50) for n in people]))
+    worker.drain()
+    payers = [n for n in people if n % 3 == 0]
+    pipeline.ingest(
+        ws, BatchInput([track("payment_succeeded", f"p-{n}", invoice_id=f"i{n}", amount=50) for n in payers])
+    )
+    worker.drain()
+    doc = report.report(db, ws.id, "failed-payment-recovery")
+    treated, held = doc["arms"]["treated"], doc["arms"]["holdout"]
+    assert treated["enrolled"] + held["enrolled"] == 40
+    assert treated["converted"] + held["converted"] == len(payers)
+    assert doc["revenue"]["treated"] + doc["revenue"]["holdout"] == 50 * len(payers)
+    low, high = doc["lift"]["ci95"]
+    assert low <= doc["lift"]["absolute"] <= high and doc["lift"]["interval"] == "newcombe-wilson"
+    with pytest.raises(Exception, match="no playbook 'nope'"):
+        report.report(db, ws.id, "nope")
