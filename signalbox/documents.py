@@ -5,9 +5,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from signalbox.channels.schemas import OutboxItem, SendInfo, TaskInfo
 from signalbox.events.schemas import StoredEvent
 from signalbox.identity.schemas import MergeInfo, ProfileDocument, ReviewInfo
 from signalbox.ingestion.schemas import DeadLetterInfo
+from signalbox.journeys.schemas import DecisionInfo, EnrollmentInfo, PlaybookInfo
 from signalbox.profiles.schemas import Signals
 
 
@@ -94,4 +96,87 @@ def dead_letter_doc(d: DeadLetterInfo) -> dict[str, Any]:
         "message_id": d.message_id,
         "received_at": iso(d.received_at),
         "replayed_at": iso(d.replayed_at),
+    }
+
+
+# ---- playbooks and their effects ---------------------------------------------------------
+
+
+def playbook_doc(p: PlaybookInfo) -> dict[str, Any]:
+    return {
+        "playbook": p.playbook,
+        "name": p.name,
+        "purpose": p.purpose,
+        "trigger": p.trigger,
+        "version": p.version,
+        "status": p.status,
+        "updated_at": iso(p.updated_at),
+    }
+
+
+def enrollment_doc(e: EnrollmentInfo) -> dict[str, Any]:
+    return {
+        "id": e.id,
+        "playbook": e.playbook,
+        "version": e.version,
+        "user_id": e.user_id,
+        "entry_key": e.entry_key or None,
+        "status": e.status,
+        "exit_reason": e.exit_reason,
+        "holdout": e.holdout,
+        "next_step": e.position,
+        "due_at": iso(e.due_at),
+        "created_at": iso(e.created_at),
+    }
+
+
+def decision_doc(d: DecisionInfo) -> dict[str, Any]:
+    return {
+        "enrollment_id": d.enrollment_id,
+        "user_id": d.user_id,
+        "playbook": d.playbook,
+        "step": d.step,
+        "outcome": d.outcome,
+        "reason": d.reason,
+        "channel": d.channel,
+        "at": iso(d.at),
+    }
+
+
+def send_doc(s: SendInfo) -> dict[str, Any]:
+    return {
+        "user_id": s.user_id,
+        "channel": s.channel,
+        "playbook": s.playbook,
+        "step": s.step,
+        "status": s.status,
+        "idempotency_key": s.idempotency_key,
+        "created_at": iso(s.created_at),
+    }
+
+
+def outbox_doc(o: OutboxItem) -> dict[str, Any]:
+    return {
+        "idempotency_key": o.idempotency_key,
+        "channel": o.channel,
+        "to": o.to,
+        "subject": o.subject,
+        "body": o.body,
+        "created_at": iso(o.created_at),
+    }
+
+
+def task_doc(t: TaskInfo) -> dict[str, Any]:
+    return {
+        "id": t.id,
+        "user_id": t.user_id,
+        "playbook": t.playbook,
+        "title": t.title,
+        "role": t.role,
+        "location": t.location,
+        "priority": t.priority,
+        "status": t.status,
+        "due_at": iso(t.due_at),
+        "created_at": iso(t.created_at),
+        "done_at": iso(t.done_at),
     }

@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from signalbox import __version__
-from signalbox.api import admin, errors, ingest
+from signalbox.api import admin, errors, ingest, journeys
 from signalbox.api.deps import Services
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
@@ -45,6 +45,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     )
     app.include_router(ingest.router)
     app.include_router(admin.router)
+    app.include_router(journeys.router)
 
     @app.get(
         "/",

@@ -9,8 +9,8 @@ from typing import Any
 
 import typer
 
+from signalbox import documents
 from signalbox.channels import service as channels
-from signalbox.channels.schemas import TaskInfo
 from signalbox.cli import data, ops
 from signalbox.cli.common import (
     JsonOpt,
@@ -89,22 +89,7 @@ def enrollments_list(
     found = journeys.list_enrollments(
         db, workspace(db, workspace_name).id, playbook=playbook, user_id=user_id, limit=limit
     )
-    docs = [
-        {
-            "id": e.id,
-            "playbook": e.playbook,
-            "version": e.version,
-            "user_id": e.user_id,
-            "entry_key": e.entry_key or None,
-            "status": e.status,
-            "exit_reason": e.exit_reason,
-            "holdout": e.holdout,
-            "next_step": e.position,
-            "due_at": iso(e.due_at),
-            "created_at": iso(e.created_at),
-        }
-        for e in found
-    ]
+    docs = [documents.enrollment_doc(e) for e in found]
     _print(docs, json, ("created_at", "playbook", "user_id", "status", "exit_reason", "next_step"))
 
 
@@ -122,19 +107,7 @@ def decisions_list(
     found = journeys.list_decisions(
         db, workspace(db, workspace_name).id, enrollment_id=enrollment, user_id=user_id, limit=limit
     )
-    docs = [
-        {
-            "enrollment_id": d.enrollment_id,
-            "user_id": d.user_id,
-            "playbook": d.playbook,
-            "step": d.step,
-            "outcome": d.outcome,
-            "reason": d.reason,
-            "channel": d.channel,
-            "at": iso(d.at),
-        }
-        for d in found
-    ]
+    docs = [documents.decision_doc(d) for d in found]
     _print(docs, json, ("at", "playbook", "user_id", "step", "outcome", "reason"))
 
 
@@ -150,18 +123,7 @@ def sends_list(
     """The send ledger, newest first.  Example: signalbox sends list -w northside --status unknown --json"""
     db = database()
     found = channels.list_sends(db, workspace(db, workspace_name).id, user_id=user_id, status=status, limit=limit)
-    docs = [
-        {
-            "user_id": s.user_id,
-            "channel": s.channel,
-            "playbook": s.playbook,
-            "step": s.step,
-            "status": s.status,
-            "idempotency_key": s.idempotency_key,
-            "created_at": iso(s.created_at),
-        }
-        for s in found
-    ]
+    docs = [documents.send_doc(s) for s in found]
     _print(docs, json, ("created_at", "channel", "user_id", "playbook", "step", "status"))
 
 
@@ -176,34 +138,8 @@ def outbox_list(
     """What the sandbox provider received, as made.  Example: signalbox outbox list -w northside --channel sms"""
     db = database()
     found = channels.list_outbox(db, workspace(db, workspace_name).id, channel=channel, limit=limit)
-    docs = [
-        {
-            "idempotency_key": o.idempotency_key,
-            "channel": o.channel,
-            "to": o.to,
-            "subject": o.subject,
-            "body": o.body,
-            "created_at": iso(o.created_at),
-        }
-        for o in found
-    ]
+    docs = [documents.outbox_doc(o) for o in found]
     _print(docs, json, ("created_at", "channel", "to", "subject"))
-
-
-def _task_doc(t: TaskInfo) -> dict[str, Any]:
-    return {
-        "id": t.id,
-        "user_id": t.user_id,
-        "playbook": t.playbook,
-        "title": t.title,
-        "role": t.role,
-        "location": t.location,
-        "priority": t.priority,
-        "status": t.status,
-        "due_at": iso(t.due_at),
-        "created_at": iso(t.created_at),
-        "done_at": iso(t.done_at),
-    }
 
 
 @tasks_app.command("list")
@@ -218,7 +154,7 @@ def tasks_list(
     """Staff tasks, newest first.  Example: signalbox tasks list -w northside --status open --json"""
     db = database()
     found = channels.list_tasks(db, workspace(db, workspace_name).id, status=status, location=location, limit=limit)
-    _print([_task_doc(t) for t in found], json, ("id", "due_at", "priority", "status", "user_id", "title"))
+    _print([documents.task_doc(t) for t in found], json, ("id", "due_at", "priority", "status", "user_id", "title"))
 
 
 @tasks_app.command("done")
@@ -229,7 +165,7 @@ def tasks_done(
     """Mark a task done.  Example: signalbox tasks done 12 -w northside"""
     db = database()
     found = channels.finish_task(db, workspace(db, workspace_name).id, task_id, SystemClock().now())
-    print_json(_task_doc(found)) if json else typer.echo(f"task {found.id}: {found.status}")
+    print_json(documents.task_doc(found)) if json else typer.echo(f"task {found.id}: {found.status}")
 
 
 @tasks_app.command("snooze")
@@ -245,7 +181,7 @@ def tasks_snooze(
     when = parse_when(until, "--until")
     assert when is not None
     found = channels.snooze_task(db, workspace(db, workspace_name).id, task_id, when, SystemClock().now())
-    print_json(_task_doc(found)) if json else typer.echo(f"task {found.id}: snoozed until {iso(found.due_at)}")
+    print_json(documents.task_doc(found)) if json else typer.echo(f"task {found.id}: snoozed until {iso(found.due_at)}")
 
 
 def _automation(workspace_name: str, user_id: str, paused: bool, json: bool) -> None:

@@ -8,11 +8,12 @@ from typing import Any
 
 import typer
 
+from signalbox import documents
 from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, fail, handled, print_json, workspace
 from signalbox.core.clock import SystemClock
 from signalbox.journeys import report
 from signalbox.journeys import service as journeys
-from signalbox.journeys.schemas import Applied, PlaybookInfo
+from signalbox.journeys.schemas import Applied
 
 playbooks_app = typer.Typer(help="Playbooks (journeys) as versioned YAML files.", no_args_is_help=True)
 templates_app = typer.Typer(help="Message templates (email, sms) as versioned YAML files.", no_args_is_help=True)
@@ -63,18 +64,6 @@ def _applied(a: Applied) -> dict[str, Any]:
     return {a.kind: a.key, "version": a.version, "changed": a.changed}
 
 
-def _playbook_doc(p: PlaybookInfo) -> dict[str, Any]:
-    return {
-        "playbook": p.playbook,
-        "name": p.name,
-        "purpose": p.purpose,
-        "trigger": p.trigger,
-        "version": p.version,
-        "status": p.status,
-        "updated_at": p.updated_at.isoformat(),
-    }
-
-
 @playbooks_app.command("apply")
 @handled
 def playbooks_apply(target: str = PathArg, workspace_name: str = WorkspaceOpt, json: bool = JsonOpt) -> None:
@@ -96,7 +85,7 @@ def playbooks_list(workspace_name: str = WorkspaceOpt, json: bool = JsonOpt) -> 
     db = database()
     found = journeys.list_playbooks(db, workspace(db, workspace_name).id)
     if json:
-        print_json([_playbook_doc(p) for p in found])
+        print_json([documents.playbook_doc(p) for p in found])
         return
     for p in found:
         typer.echo(f"{p.playbook:<32} v{p.version:<4} {p.status:<7} {p.purpose:<13} {p.trigger}")
@@ -105,7 +94,7 @@ def playbooks_list(workspace_name: str = WorkspaceOpt, json: bool = JsonOpt) -> 
 def _status(workspace_name: str, name: str, status: str, json: bool) -> None:
     db = database()
     found = journeys.set_status(db, workspace(db, workspace_name).id, name, status, SystemClock().now())
-    print_json(_playbook_doc(found)) if json else typer.echo(f"{found.playbook}: {found.status}")
+    print_json(documents.playbook_doc(found)) if json else typer.echo(f"{found.playbook}: {found.status}")
 
 
 @playbooks_app.command("pause")

@@ -1,0 +1,50 @@
+"""The admin API's journey resources over real HTTP: the CLI's documents, scoped by the key."""
+
+from __future__ import annotations
+
+import httpx
+
+from signalbox.core.clock import SystemClock
+from signalbox.ingestion.service import BatchInput, Pipeline
+from signalbox.journeys import service as journeys
+from signalbox.journeys.worker import Worker
+from signalbox.workspaces import service as workspaces
+from tests.factories import identify, track
+from tests.integration.journeys.test_apply import TEMPLATES
+from tests.unit.journeys.test_spec import GOOD
+
+
+def test_journey_resources_over_http(live_server, db, settings, workspace):
+    clock = SystemClock()
+    ws = workspaces.get_workspace(db, workspace.id)
+    other = workspaces.create_workspace(db, "someone-else")
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", GOOD.replace("holdout: 10%", "holdout: 0%"))], clock.now())
+    Pipeline(db, settings, clock).ingest(
+        ws,
+        BatchInput(
+            [identify("m-1", email="pat@example.com"), track("payment_failed", "m-1", invoice_id="i1", amount=40)]
+        ),
+    )
+    Worker(db, settings, clock, stale_every_seconds=1e9).drain()
+    headers = {"Authorization": f"Bearer {workspace.admin_key}"}
+
+    def get(path, **params):
+        return httpx.get(f"{live_server.url}/api/v1{path}", headers=headers, params=params)
+
+    (playbook,) = get("/playbooks").json()
+    assert playbook["playbook"] == "failed-payment-recovery" and playbook["status"] == "active"
+    (enr,) = get("/enrollments", playbook="failed-payment-recovery").json()
+    assert enr["user_id"] == "m-1" and enr["next_step"] == "sms"
+    assert [d["outcome"] for d in get("/decisions", enrollment_id=enr["id"]).json()] == ["sent"]
+    assert get("/sends", user_id="m-1").json()[0]["idempotency_key"] == f"{enr['id']}:email-now"
+    assert get("/outbox", channel="email").json()[0]["to"] == "pat@example.com"
+    assert get("/tasks").json() == []
+    report = get("/playbooks/failed-payment-recovery/report").json()
+    assert report["arms"]["treated"]["enrolled"] == 1 and report["lift"]["interval"] == "newcombe-wilson"
+    assert get("/playbooks/nope/report").status_code == 404
+    assert get("/enrollments", limit=0).status_code == 400
+    # Another workspace's key sees none of it.
+    theirs = httpx.get(f"{live_server.url}/api/v1/enrollments", headers={"Authorization": f"Bearer {other.admin_key}"})
+    assert theirs.status_code == 200 and theirs.json() == []
+    assert httpx.get(f"{live_server.url}/api/v1/outbox").status_code == 401
