@@ -30,6 +30,8 @@ class Settings(BaseSettings):
     )
     sqlite_busy_timeout_ms: int = Field(default=10_000, gt=0)
     pg_pool_size: int = Field(default=5, gt=0)
+    # How long a worker owns the steps it claimed; a crashed worker's steps wait this long.
+    worker_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:

@@ -38,7 +38,6 @@ from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
 log = get_logger("journeys")
-LEASE = timedelta(seconds=60)
 PAUSED_RECHECK = timedelta(minutes=1)
 MAX_STEPS_PER_RUN = 200
 
@@ -105,6 +104,7 @@ class Engine:
         sms: SmsSender | None = None,
     ) -> None:
         self.db, self.clock = db, clock
+        self.lease = timedelta(seconds=settings.worker_lease_seconds)
         sandbox = channels.SandboxProvider(db, clock)
         self.email: EmailSender = email or sandbox
         self.sms: SmsSender = sms or sandbox
@@ -116,7 +116,7 @@ class Engine:
 
     def claim(self, limit: int = 100) -> list[str]:
         """Lease due enrolments (SKIP LOCKED on PostgreSQL; SQLite has one writer). A lease
-        that expires (a crashed worker) makes the enrolment claimable again."""
+        that expires (a crashed worker, `worker_lease_seconds`) makes them claimable again."""
         now = self.clock.now()
         with self.db.transaction() as session:
             stmt = (
@@ -133,7 +133,7 @@ class Engine:
                 stmt = stmt.with_for_update(skip_locked=True)
             ids = list(session.scalars(stmt))
             if ids:
-                session.execute(update(Enrollment).where(Enrollment.id.in_(ids)).values(lease_until=now + LEASE))
+                session.execute(update(Enrollment).where(Enrollment.id.in_(ids)).values(lease_until=now + self.lease))
         return ids
 
     def run_due(self, limit: int = 100) -> int:
