@@ -329,3 +329,63 @@ def test_report_counts_goal_conversions_and_revenue_per_arm(db, settings, ws, cl
     assert low <= doc["lift"]["absolute"] <= high and doc["lift"]["interval"] == "newcombe-wilson"
     with pytest.raises(Exception, match="no playbook 'nope'"):
         report.report(db, ws.id, "nope")
+
+
+def test_reentry_after_exit_waits_out_its_cooldown(world):
+    world.send(failed("in_1"))
+    world.run()
+    world.send(track("payment_succeeded", "m-1", invoice_id="in_1"))
+    world.run()
+    world.at(START + timedelta(days=2))
+    world.send(failed("in_1"))  # the same invoice fails again two days later
+    world.run()
+    assert [e.status for e in world.enrollments()] == ["exited"]
+    assert (None, "skipped", "cooldown") in world.decisions()
+    world.at(START + timedelta(days=31))
+    world.send(failed("in_1"))
+    world.run()
+    assert [e.status for e in world.enrollments()] == ["exited", "active"]
+
+
+def test_reentry_once_never_enrols_the_same_key_again(db, settings, ws, clock):
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    once = PLAYBOOK.replace("  reentry: after_exit\n  cooldown: 30d\n", "  reentry: once\n")
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", once)], clock.now())
+    pipeline = Pipeline(db, settings, clock)
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+    pipeline.ingest(ws, BatchInput([identify("m-1", email="a@example.com"), failed("in_1")]))
+    worker.drain()
+    pipeline.ingest(ws, BatchInput([track("payment_succeeded", "m-1", invoice_id="in_1")]))
+    worker.drain()
+    clock.set(START + timedelta(days=90))
+    pipeline.ingest(ws, BatchInput([failed("in_1"), failed("in_2")]))
+    worker.drain()
+    assert sorted((e.entry_key, e.status) for e in journeys.list_enrollments(db, ws.id)) == [
+        ("in_1", "exited"),
+        ("in_2", "active"),
+    ]
+
+
+MARKETING = """\
+playbook: promo
+name: Promo
+purpose: marketing
+trigger: {event: promo_ping}
+entry: {reentry: every_time}
+holdout: 0%
+steps:
+  - id: text
+    send: {channel: sms, template: payment-failed-sms}
+"""
+
+
+def test_a_frequency_cap_holds_for_marketing_and_suppresses_the_rest(world, db, ws, clock):
+    from signalbox.journeys import policy
+
+    journeys.apply(db, ws.id, "playbook", [("promo.yaml", MARKETING)], clock.now())
+    policy.update_settings(db, ws.id, caps=["sms=1/1d"])
+    world.at(datetime(2026, 1, 13, 16, 0, tzinfo=UTC))  # 10:00 in Chicago
+    world.send(track("promo_ping", "m-1"), track("promo_ping", "m-1"), track("promo_ping", "m-1"))
+    world.run()
+    assert len(world.outbox("sms")) == 1
+    assert world.decisions().count(("text", "suppressed", "frequency_cap")) == 2
