@@ -160,6 +160,7 @@ class Pipeline:
             _record_consent(session, workspace.id, todo, now)
             profiles.apply_contributions(session, workspace.id, contributions, now)
             profiles.recompute(session, workspace.id, stats.rebuild, now)
+            wakeup.notify_in(session)
 
     def _dead_letter_batch(
         self,

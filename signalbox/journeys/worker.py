@@ -67,17 +67,19 @@ class Worker:
 
     def run(self, stop: threading.Event) -> None:
         """Until `stop` is set: tick, and when idle sleep until woken or the poll interval."""
-        while not stop.is_set():
-            try:
-                busy = self.tick().busy
-            except Exception:
-                # A database gone for a moment must not end the worker: it retries on the poll.
-                log.exception("worker tick failed")
-                busy = False
-            if busy:
-                continue
-            wakeup.WORK_ARRIVED.wait(self.poll_seconds)
-            wakeup.WORK_ARRIVED.clear()
+        listener = wakeup.Listener(self.settings.database_url)
+        try:
+            while not stop.is_set():
+                try:
+                    busy = self.tick().busy
+                except Exception:
+                    # A database gone for a moment must not end the worker: it retries on the poll.
+                    log.exception("worker tick failed")
+                    busy = False
+                if not busy:
+                    listener.wait(self.poll_seconds)
+        finally:
+            listener.close()
 
     def drain(self, max_ticks: int = 1000) -> TickReport:
         """Tick until nothing is left to do now (`worker --once`, tests)."""
