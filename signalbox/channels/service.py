@@ -112,6 +112,23 @@ def create_task(
     return created is not None
 
 
+def tasks_created_since(
+    session: Session, workspace_id: str, location: str | None, since: datetime, *, lock: bool = False
+) -> int:
+    """Tasks for a location created since a moment; with `lock`, serialised per location
+    until the transaction ends (a capacity check followed by its insert)."""
+    if lock and session.get_bind().dialect.name == "postgresql":
+        key = f"{workspace_id}|tasks|{location}"
+        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    place = StaffTask.location.is_(None) if location is None else StaffTask.location == location
+    found = session.scalar(
+        select(func.count())
+        .select_from(StaffTask)
+        .where(StaffTask.workspace_id == workspace_id, place, StaffTask.created_at >= since)
+    )
+    return int(found or 0)
+
+
 def _task_info(r: StaffTask) -> TaskInfo:
     return TaskInfo(
         r.id,

@@ -219,6 +219,11 @@ def workspace_update(
     timezone: str | None = typer.Option(None, "--timezone", help="IANA zone of the business."),
     quiet_hours: str | None = typer.Option(None, "--quiet-hours", help="Local window for SMS, e.g. 08:00-21:00."),
     cap: list[str] = typer.Option(None, "--cap", help="Marketing cap, e.g. sms=1/1d or email=3/7d; sms=off removes."),
+    task_capacity: list[str] = typer.Option(
+        None,
+        "--task-capacity",
+        help="Staff tasks a location takes per day, e.g. loc-01=12 or *=20; loc-01=off removes.",
+    ),
     json: bool = JsonOpt,
 ) -> None:
     """Change a workspace's zone and send-time settings.
@@ -229,13 +234,16 @@ def workspace_update(
     ws = workspace(db, name)
     if timezone is not None:
         ws = workspaces.update_timezone(db, ws.id, timezone)
-    current = policy.update_settings(db, ws.id, quiet_hours=quiet_hours, caps=cap or None)
+    current = policy.update_settings(
+        db, ws.id, quiet_hours=quiet_hours, caps=cap or None, task_capacity=task_capacity or None
+    )
     doc = {
         "id": ws.id,
         "name": ws.name,
         "timezone": ws.timezone,
         "quiet_hours": current.quiet_hours,
         "caps": {k: f"{v.count}/{v.seconds}s" for k, v in current.caps.items()},
+        "task_capacity": current.task_capacity,
     }
     print_json(doc) if json else typer.echo(" ".join(f"{k}={v}" for k, v in doc.items()))
 

@@ -52,6 +52,8 @@ class Step:
     exit_reason: str | None = None
     decisions: list[dict[str, Any]] = field(default_factory=list)
     task: dict[str, Any] | None = None
+    # (tasks per day, location, start of today, when overflow may go, step id)
+    capacity: tuple[int, str | None, datetime, datetime, str] | None = None
 
 
 @dataclass(frozen=True)
@@ -407,7 +409,14 @@ class Engine:
             "priority": spec["priority"],
             "due_at": now + timedelta(seconds=spec["sla"]),
         }
-        return Step(after, task=task, decisions=[self._decision(enr, step["id"], "sent", None, now, "task")])
+        result = Step(after, task=task, decisions=[self._decision(enr, step["id"], "sent", None, now, "task")])
+        capacity = policy.get_settings(self.db, enr.workspace_id).capacity_for(location)
+        if capacity is not None:
+            # Checked again under a lock when the task is written (`_commit`): two workers must
+            # not both take the last slot of the day.
+            opens = policy.next_day_start(now, person.zone_of_workspace, spec["priority"])
+            result.capacity = (capacity, location, policy.day_start(now, person.zone_of_workspace), opens, step["id"])
+        return result
 
     def _set(
         self,
@@ -476,6 +485,7 @@ class Engine:
             zone,
             context,
             kinds.get("anonymous_id"),
+            ws.timezone,
         )
 
     def _goal_seen(
@@ -520,6 +530,8 @@ class Engine:
         """The step's effect, its decisions and the enrolment's new position, together; only if
         the enrolment is still where this run found it."""
         with self.db.transaction() as session:
+            if result.capacity is not None and result.task is not None:
+                result = self._within_capacity(session, enr, result, now)
             guard = [Enrollment.id == enr.id, Enrollment.status == "active"]
             guard.append(Enrollment.position.is_(None) if enr.position is None else Enrollment.position == enr.position)
             values: dict[str, Any] = {"updated_at": now, "lease_until": None}
@@ -548,6 +560,16 @@ class Engine:
             if result.task is not None:
                 channels.create_task(session, enr.workspace_id, now=now, **result.task)
         return True
+
+    def _within_capacity(self, session: Session, enr: Snapshot, result: Step, now: datetime) -> Step:
+        """The task as planned, or (the location's tasks for today are used up) a delay to the
+        next day, higher priorities first."""
+        assert result.capacity is not None
+        per_day, location, today, opens, step_id = result.capacity
+        if channels.tasks_created_since(session, enr.workspace_id, location, today, lock=True) < per_day:
+            return result
+        decision = self._decision(enr, step_id, "delayed", "task_capacity", now, "task", {"until": opens.isoformat()})
+        return Step(step_id, due_at=opens, decisions=[decision])
 
 
 def _same_as_last(session: Session, enr: Snapshot, decision: dict[str, Any]) -> bool:

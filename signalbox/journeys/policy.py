@@ -40,6 +40,21 @@ class Cap(BaseModel):
 class JourneySettings(BaseModel):
     quiet_hours: str = "08:00-21:00"
     caps: dict[str, Cap] = Field(default_factory=dict)
+    # Staff tasks a location takes per day ("*": every location without its own number).
+    task_capacity: dict[str, int] = Field(default_factory=dict)
+
+    def capacity_for(self, location: str | None) -> int | None:
+        if location is not None and location in self.task_capacity:
+            return self.task_capacity[location]
+        return self.task_capacity.get("*")
+
+    @field_validator("task_capacity")
+    @classmethod
+    def _positive(cls, value: dict[str, int]) -> dict[str, int]:
+        for key, number in value.items():
+            if number < 1 or number > 100_000:
+                raise ValueError(f"task capacity of {key} must be 1 to 100000 a day")
+        return value
 
     @field_validator("quiet_hours")
     @classmethod
@@ -61,12 +76,26 @@ def get_settings(db: Database, workspace_id: str) -> JourneySettings:
 
 
 def update_settings(
-    db: Database, workspace_id: str, *, quiet_hours: str | None = None, caps: list[str] | None = None
+    db: Database,
+    workspace_id: str,
+    *,
+    quiet_hours: str | None = None,
+    caps: list[str] | None = None,
+    task_capacity: list[str] | None = None,
 ) -> JourneySettings:
-    """Change the quiet-hours window and/or set caps (`sms=1/1d`; `sms=off` removes one)."""
+    """Change the quiet-hours window, set caps (`sms=1/1d`; `sms=off` removes one) and task
+    capacities (`loc-01=12`, `*=20`; `loc-01=off` removes one)."""
     current = get_settings(db, workspace_id).model_dump()
     if quiet_hours is not None:
         current["quiet_hours"] = quiet_hours
+    for text in task_capacity or []:
+        where, _, number = text.partition("=")
+        if not where.strip() or not (number.strip().isdigit() or number.strip() == "off"):
+            raise InvalidInputError(f"--task-capacity {text!r} is not like loc-01=12 or *=20 (or loc-01=off)")
+        if number.strip() == "off":
+            current["task_capacity"].pop(where.strip(), None)
+        else:
+            current["task_capacity"][where.strip()] = int(number)
     for text in caps or []:
         channel, _, rule = text.partition("=")
         if rule.strip() == "off":
@@ -107,6 +136,7 @@ class Recipient:
     zone: str
     context: dict[str, Any] = field(default_factory=dict)  # traits, scores, profile, event
     anonymous_id: str | None = None
+    zone_of_workspace: str = "UTC"  # the business's zone: a location's working day
 
 
 def zone_of(session: Session, workspace_id: str, traits: dict[str, Any], nodes: list[str], fallback: str) -> str:
@@ -157,3 +187,20 @@ def precheck(
         if channels.recent_sends(session, person.workspace_id, person.root, channel, since) >= cap.count:
             return "frequency_cap"
     return None
+
+
+_PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}
+
+
+def day_start(now: datetime, zone: str) -> datetime:
+    local = now.astimezone(ZoneInfo(zone))
+    return datetime.combine(local.date(), time(0), tzinfo=local.tzinfo).astimezone(now.tzinfo)
+
+
+def next_day_start(now: datetime, zone: str, priority: str) -> datetime:
+    """Local midnight tomorrow, a minute later per priority step, so when the day opens the
+    claim (oldest due first) takes high-priority overflow before normal and low."""
+    tz = ZoneInfo(zone)
+    tomorrow = now.astimezone(tz).date() + timedelta(days=1)
+    opens = datetime.combine(tomorrow, time(0), tzinfo=tz).astimezone(now.tzinfo)
+    return opens + timedelta(minutes=_PRIORITY_ORDER.get(priority, 1))

@@ -389,3 +389,41 @@ def test_a_frequency_cap_holds_for_marketing_and_suppresses_the_rest(world, db, 
     world.run()
     assert len(world.outbox("sms")) == 1
     assert world.decisions().count(("text", "suppressed", "frequency_cap")) == 2
+
+
+CALLS = """\
+playbook: calls
+name: Calls
+purpose: transactional
+trigger: {event: needs_call}
+entry: {reentry: every_time}
+holdout: 0%
+steps:
+  - id: call
+    task: {title: Call them, role: front_desk, location: home, sla: 4h, priority: PRIORITY}
+"""
+
+
+def test_staff_task_capacity_overflows_to_the_next_day(db, settings, ws, clock):
+    from signalbox.journeys import policy
+
+    journeys.apply(db, ws.id, "playbook", [("calls.yaml", CALLS.replace("PRIORITY", "normal"))], clock.now())
+    policy.update_settings(db, ws.id, task_capacity=["loc-1=2"])
+    pipeline = Pipeline(db, settings, clock)
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+    people = [identify(f"c-{n}", home_location="loc-1") for n in range(5)] + [identify("c-x", home_location="loc-2")]
+    pipeline.ingest(ws, BatchInput(people))
+    pipeline.ingest(ws, BatchInput([track("needs_call", f"c-{n}") for n in range(5)] + [track("needs_call", "c-x")]))
+    worker.drain()
+    tasks = channels.list_tasks(db, ws.id)
+    assert sorted(t.location for t in tasks) == ["loc-1", "loc-1", "loc-2"]  # loc-2 has no limit
+    delayed = [d for d in journeys.list_decisions(db, ws.id) if d.reason == "task_capacity"]
+    assert len(delayed) == 3
+    # Midnight in New York (the workspace's zone) opens the next day's two slots.
+    clock.set(datetime(2026, 1, 14, 5, 2, tzinfo=UTC))
+    worker.drain()
+    assert len(channels.list_tasks(db, ws.id, location="loc-1")) == 4
+    clock.set(datetime(2026, 1, 15, 5, 2, tzinfo=UTC))
+    worker.drain()
+    assert len(channels.list_tasks(db, ws.id, location="loc-1")) == 5
+    assert all(e.status == "completed" for e in journeys.list_enrollments(db, ws.id))
