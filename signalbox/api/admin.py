@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal
 import orjson
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
 from signalbox import documents
 from signalbox.api.deps import AdminWorkspace, ServicesDep
@@ -182,3 +182,41 @@ async def get_profile_events(
         lambda: identity.profile_events(svc.db, workspace.id, known, since=after, until=before, limit=limit)
     )
     return {"items": [documents.event_doc(e) for e in found]}
+
+
+class ConsentIn(BaseModel):
+    channel: Literal["email", "sms"]
+    status: Literal["granted", "revoked"]
+    purpose: Literal["all", "marketing"] = "all"
+    note: Annotated[str | None, Field(max_length=500)] = None
+
+
+class ConsentOut(BaseModel):
+    user_id: str | None
+    consent: dict[str, dict[str, Any]]
+
+
+@router.post(
+    "/profiles/{user_id}/consent",
+    response_model=ConsentOut,
+    responses=_ERRORS,
+    summary="Record a consent change (a ledger row; the newest decides)",
+)
+async def post_consent(user_id: str, body: ConsentIn, workspace: AdminWorkspace, svc: ServicesDep) -> dict[str, Any]:
+    if body.note is not None and not is_storable_text(body.note, 500):
+        raise ApiError(400, "invalid_request", "body.note: text a database cannot store (NUL or a lone surrogate)")
+    evidence = {"note": body.note} if body.note else {}
+    doc = await run_in_threadpool(
+        lambda: identity.change_consent(
+            svc.db,
+            workspace.id,
+            _known_user_id(user_id),
+            body.channel,
+            body.status,
+            source="api",
+            now=svc.clock.now(),
+            purpose=body.purpose,
+            evidence=evidence,
+        )
+    )
+    return {"user_id": doc.user_id, "consent": doc.consent}

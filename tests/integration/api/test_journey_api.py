@@ -48,3 +48,18 @@ def test_journey_resources_over_http(live_server, db, settings, workspace):
     theirs = httpx.get(f"{live_server.url}/api/v1/enrollments", headers={"Authorization": f"Bearer {other.admin_key}"})
     assert theirs.status_code == 200 and theirs.json() == []
     assert httpx.get(f"{live_server.url}/api/v1/outbox").status_code == 401
+
+
+def test_consent_is_written_through_the_admin_api(live_server, db, settings, workspace):
+    ws = workspaces.get_workspace(db, workspace.id)
+    Pipeline(db, settings, SystemClock()).ingest(ws, BatchInput([identify("m-9", email="m9@example.com")]))
+    headers = {"Authorization": f"Bearer {workspace.admin_key}"}
+    url = f"{live_server.url}/api/v1/profiles/m-9/consent"
+    done = httpx.post(url, headers=headers, json={"channel": "sms", "status": "revoked", "note": "asked by phone"})
+    assert done.status_code == 200, done.text
+    assert done.json()["consent"]["sms"]["status"] == "revoked" and done.json()["consent"]["sms"]["source"] == "api"
+    assert httpx.post(url, headers=headers, json={"channel": "fax", "status": "revoked"}).status_code == 400
+    assert httpx.post(url, headers=headers, json={"channel": "sms", "status": "x"}).status_code == 400
+    missing = f"{live_server.url}/api/v1/profiles/nobody/consent"
+    assert httpx.post(missing, headers=headers, json={"channel": "sms", "status": "revoked"}).status_code == 404
+    assert httpx.post(url, json={"channel": "sms", "status": "revoked"}).status_code == 401
