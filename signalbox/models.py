@@ -13,4 +13,5 @@ def load_all_models() -> None:
     import signalbox.journeys.models
     import signalbox.profiles.models
     import signalbox.scoring.models
+    import signalbox.segments.models
     import signalbox.workspaces.models  # noqa: F401

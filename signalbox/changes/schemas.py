@@ -4,8 +4,8 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
 
-ChangeKind = Literal["event", "traits", "merge", "unmerge", "score"]
-KINDS: tuple[ChangeKind, ...] = ("event", "traits", "merge", "unmerge", "score")
+ChangeKind = Literal["event", "traits", "merge", "unmerge", "score", "segment"]
+KINDS: tuple[ChangeKind, ...] = ("event", "traits", "merge", "unmerge", "score", "segment")
 # What can move a person's computed traits: anything but a stored score.
 PROFILE_KINDS: tuple[ChangeKind, ...] = ("event", "traits", "merge", "unmerge")
 

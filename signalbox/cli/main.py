@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import changes, consent, data, journeys, model, ops, playbooks, signals
+from signalbox.cli import changes, consent, data, journeys, model, ops, playbooks, segments, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -21,6 +21,7 @@ changes.register(app)
 playbooks.register(app)
 consent.register(app)
 journeys.register(app)
+segments.register(app)
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ templates_app = typer.Typer(help="Message templates (email, sms) as versioned YA
 PathArg = typer.Argument(..., help="A YAML file, or a directory whose *.yaml / *.yml files are applied together.")
 
 
-def _read(target: str) -> list[tuple[str, str]]:
+def read_files(target: str) -> list[tuple[str, str]]:
     """(label as given on the command line, text) of a file or of a directory's YAML files."""
     path = Path(target)
     if path.is_dir():
@@ -45,7 +45,7 @@ def _text(path: Path) -> str:
 def _apply(kind: str, workspace_name: str, target: str, json: bool) -> None:
     db = database()
     ws = workspace(db, workspace_name)
-    files = _read(target)
+    files = read_files(target)
     try:
         applied = journeys.apply(db, ws.id, kind, files, SystemClock().now())
     except journeys.InvalidFilesError as exc:

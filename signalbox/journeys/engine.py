@@ -29,11 +29,12 @@ from signalbox.core.settings import Settings
 from signalbox.events import service as events
 from signalbox.identity import service as identity
 from signalbox.ingestion.service import BatchInput, Pipeline
-from signalbox.journeys import conditions, policy
+from signalbox.journeys import policy
 from signalbox.journeys import service as journeys
 from signalbox.journeys.flow import Flow
 from signalbox.journeys.models import Decision, Enrollment, Playbook
 from signalbox.journeys.spec import DAYS
+from signalbox.segments import conditions
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 

@@ -26,7 +26,7 @@ from signalbox.core.db import Database
 from signalbox.core.errors import InvalidInputError
 from signalbox.events import service as events
 from signalbox.journeys.models import AutomationHold
-from signalbox.journeys.spec import duration
+from signalbox.segments.spec import duration
 from signalbox.workspaces import service as workspaces
 
 SETTINGS_KEY = "journeys"

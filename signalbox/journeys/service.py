@@ -17,10 +17,10 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
+from signalbox.core import yamlsource as yaml_source
 from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import InvalidInputError, NotFoundError
-from signalbox.journeys import conditions, spec
-from signalbox.journeys import source as yaml_source
+from signalbox.journeys import spec
 from signalbox.journeys.models import (
     AutomationHold,
     Decision,
@@ -31,6 +31,8 @@ from signalbox.journeys.models import (
     TemplateVersion,
 )
 from signalbox.journeys.schemas import Applied, DecisionInfo, EnrollmentInfo, PlaybookInfo, TemplateInfo
+from signalbox.segments import conditions
+from signalbox.segments import service as segments
 
 
 class InvalidFilesError(InvalidInputError):
@@ -45,13 +47,15 @@ def _digest(definition: dict[str, Any]) -> str:
     return hashlib.sha256(orjson.dumps(definition, option=orjson.OPT_SORT_KEYS)).hexdigest()
 
 
-def _check(kind: str, label: str, text: str, templates: dict[str, str]) -> tuple[dict[str, Any], list[str]]:
+def _check(
+    kind: str, label: str, text: str, templates: dict[str, str], segment_keys: set[str] | None = None
+) -> tuple[dict[str, Any], list[str]]:
     try:
         parsed = yaml_source.load(text)
     except yaml_source.SourceError as exc:
         return {}, [f"{label}:{exc.line}: (document): {exc.message}"]
     if kind == "playbook":
-        definition, problems = spec.check_playbook(parsed.data, templates)
+        definition, problems = spec.check_playbook(parsed.data, templates, segment_keys)
     else:
         definition, problems = spec.check_template(parsed.data)
     lines = [f"{label}:{parsed.line_of(p.path)}: {yaml_source.dotted(p.path)}: {p.message}" for p in problems]
@@ -73,11 +77,12 @@ def apply(db: Database, workspace_id: str, kind: str, files: Sequence[tuple[str,
         raise InvalidInputError("no files to apply (a directory is read for *.yaml and *.yml)")
     with db.transaction() as session:
         known = template_channels(session, workspace_id)
+        segment_keys = segments.known(session, workspace_id)
         checked: list[tuple[str, dict[str, Any]]] = []
         problems: list[str] = []
         seen: dict[str, str] = {}
         for label, text in files:
-            definition, lines = _check(kind, label, text, known)
+            definition, lines = _check(kind, label, text, known, segment_keys)
             key = str(definition.get(kind))
             if not lines and key in seen:
                 lines = [f"{label}:1: {kind}: {key!r} is also defined in {seen[key]}"]

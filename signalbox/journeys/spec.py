@@ -14,142 +14,24 @@ from typing import Any
 from jinja2 import TemplateSyntaxError
 from jinja2.sandbox import SandboxedEnvironment
 
-from signalbox.journeys.source import Path, Problem
+from signalbox.core.yamlsource import Path, Problem
+from signalbox.segments.spec import CLOCK, PLAYBOOK_ID, Checker
 
-PLAYBOOK_ID = re.compile(r"^[a-z0-9][a-z0-9-]{0,63}$")
 STEP_ID = re.compile(r"^[a-z0-9][a-z0-9_-]{0,63}$")
-_DURATION = re.compile(r"^([+-]?)(\d{1,6})(s|m|h|d|w)$")
-_CLOCK = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
-_UNIT_SECONDS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 VERBS = ("send", "wait", "wait_until", "wait_for", "branch", "task", "set", "exit")
 CHANNELS = ("email", "sms")
-OPERATORS = ("eq", "ne", "gt", "gte", "lt", "lte", "in", "not_in", "exists", "contains")
-COMBINATORS = ("all", "any", "not")
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-# What `scores.` and `profile.` can name: the fields a profile actually has.
-SCORE_FIELDS = ("at_risk_score", "at_risk_band", "churn_probability")
-PROFILE_FIELDS = ("user_id", "first_seen", "last_seen", "timezone", "home_location")
 ROLES = ("front_desk", "manager", "coach", "owner", "staff")
 PRIORITIES = ("low", "normal", "high")
 
 
-def duration(text: Any, *, signed: bool = False) -> int | None:
-    """`30s`, `15m`, `24h`, `3d`, `2w` in seconds (a sign only where `signed`), else None."""
-    if not isinstance(text, str):
-        return None
-    found = _DURATION.match(text.strip())
-    if not found or (found.group(1) and not signed):
-        return None
-    seconds = int(found.group(2)) * _UNIT_SECONDS[found.group(3)]
-    return -seconds if found.group(1) == "-" else seconds
-
-
-class _Checker:
-    def __init__(self, templates: Mapping[str, str] | None) -> None:
-        self.problems: list[Problem] = []
+class _Checker(Checker):
+    def __init__(self, templates: Mapping[str, str] | None, segments: set[str] | None = None) -> None:
+        super().__init__()
         self.templates = templates  # template id -> channel; None: not checked (unit use)
+        self.segments = segments  # segment ids; None: not checked (unit use)
         self.step_ids: set[str] = set()
         self.event_trigger = False
-
-    def problem(self, path: Path, message: str) -> None:
-        self.problems.append(Problem(path, message))
-
-    def mapping(self, value: Any, path: Path, allowed: tuple[str, ...], required: tuple[str, ...] = ()) -> bool:
-        if not isinstance(value, dict):
-            self.problem(path, "must be a mapping")
-            return False
-        for key in value:
-            if key not in allowed:
-                self.problem((*path, str(key)), f"unknown field; expected one of {', '.join(allowed)}")
-        for key in required:
-            if key not in value:
-                self.problem((*path, key), "is required")
-        return True
-
-    def text(self, value: Any, path: Path, pattern: re.Pattern[str] | None = None, what: str = "") -> str | None:
-        if not isinstance(value, str) or not value.strip():
-            self.problem(path, "must be a non-empty string")
-            return None
-        if pattern is not None and not pattern.match(value):
-            self.problem(path, f"{value!r} is not {what}")
-            return None
-        return value
-
-    def choice(self, value: Any, path: Path, options: tuple[str, ...]) -> str | None:
-        if value not in options:
-            self.problem(path, f"{value!r} is not one of {', '.join(options)}")
-            return None
-        return str(value)
-
-    def seconds(self, value: Any, path: Path, *, signed: bool = False) -> int | None:
-        found = duration(value, signed=signed)
-        if found is None or (found == 0 and not signed):
-            example = "-30d" if signed else "24h"
-            self.problem(path, f"{value!r} is not a duration like 30s, 15m, {example}, 3d or 2w")
-        return found
-
-    def clock(self, value: Any, path: Path) -> str | None:
-        if not isinstance(value, str) or not _CLOCK.match(value):
-            self.problem(path, f"{value!r} is not a time like 09:00")
-            return None
-        return value
-
-    # ---- conditions ----------------------------------------------------------------------
-
-    def field_path(self, key: str, path: Path, *, event_ok: bool) -> None:
-        head, _, rest = key.partition(".")
-        if not rest:
-            self.problem(path, f"{key!r} is not a path: start with event., traits., scores. or profile.")
-        elif head == "event":
-            if not event_ok:
-                self.problem(path, f"{key!r} cannot exist here: only an event trigger has an event")
-        elif head == "scores":
-            if rest not in SCORE_FIELDS:
-                self.problem(path, f"{key!r} cannot exist: scores are {', '.join(SCORE_FIELDS)}")
-        elif head == "profile":
-            if rest not in PROFILE_FIELDS:
-                self.problem(path, f"{key!r} cannot exist: profile fields are {', '.join(PROFILE_FIELDS)}")
-        elif head != "traits":
-            self.problem(path, f"{key!r} must start with event., traits., scores. or profile.")
-
-    def condition(self, value: Any, path: Path, *, event_ok: bool) -> dict[str, Any]:
-        """A mapping of path -> value or {operator: value}; `all`/`any`/`not` combine."""
-        if not isinstance(value, dict) or not value:
-            self.problem(path, "must be a non-empty mapping of path: value or path: {operator: value}")
-            return {"all": []}
-        parts: list[dict[str, Any]] = []
-        for key, test in value.items():
-            here = (*path, str(key))
-            if key in ("all", "any"):
-                if not isinstance(test, list) or not test:
-                    self.problem(here, f"{key} needs a non-empty list of conditions")
-                    continue
-                parts.append({key: [self.condition(c, (*here, i), event_ok=event_ok) for i, c in enumerate(test)]})
-            elif key == "not":
-                parts.append({"not": self.condition(test, here, event_ok=event_ok)})
-            else:
-                self.field_path(str(key), here, event_ok=event_ok)
-                parts.append({"path": str(key), **self.comparison(test, here)})
-        return parts[0] if len(parts) == 1 else {"all": parts}
-
-    def comparison(self, test: Any, path: Path) -> dict[str, Any]:
-        if not isinstance(test, dict):
-            return {"op": "eq", "value": test}
-        if len(test) != 1:
-            self.problem(path, f"one operator per path ({', '.join(OPERATORS)}); combine with all:")
-            return {"op": "eq", "value": None}
-        ((op, operand),) = test.items()
-        if op not in OPERATORS:
-            self.problem((*path, str(op)), f"unknown operator; expected one of {', '.join(OPERATORS)}")
-        elif op in ("in", "not_in") and not isinstance(operand, list):
-            self.problem((*path, op), f"{op} needs a list")
-        elif op == "exists" and not isinstance(operand, bool):
-            self.problem((*path, op), "exists needs true or false")
-        elif op in ("gt", "gte", "lt", "lte") and (
-            isinstance(operand, bool) or not isinstance(operand, int | float | str)
-        ):
-            self.problem((*path, op), f"{op} needs a number or an ISO date")
-        return {"op": str(op), "value": operand}
 
     # ---- steps ---------------------------------------------------------------------------
 
@@ -207,7 +89,7 @@ class _Checker:
 
     def window(self, value: Any, path: Path) -> list[str] | None:
         parts = value.split("-") if isinstance(value, str) else []
-        if len(parts) != 2 or not all(_CLOCK.match(p) for p in parts) or parts[0] >= parts[1]:
+        if len(parts) != 2 or not all(CLOCK.match(p) for p in parts) or parts[0] >= parts[1]:
             self.problem(path, f"{value!r} is not a window like 08:00-21:00")
             return None
         return parts
@@ -304,9 +186,11 @@ class _Checker:
         return {"reason": self.text(value.get("reason"), (*path, "reason"))}
 
 
-def check_playbook(data: Any, templates: Mapping[str, str] | None = None) -> tuple[dict[str, Any], list[Problem]]:
+def check_playbook(
+    data: Any, templates: Mapping[str, str] | None = None, segments: set[str] | None = None
+) -> tuple[dict[str, Any], list[Problem]]:
     """Validate a parsed playbook; returns its definition and every problem found."""
-    c = _Checker(templates)
+    c = _Checker(templates, segments)
     top = ("playbook", "name", "purpose", "trigger", "entry", "holdout", "goals", "steps", "description")
     if not c.mapping(data, (), top, ("playbook", "name", "purpose", "trigger", "steps")):
         return {}, c.problems
@@ -343,11 +227,10 @@ def _trigger(c: _Checker, value: Any) -> dict[str, Any]:
     if kind == "enters":
         enters = value["enters"]
         if isinstance(enters, dict) and set(enters) == {"segment"}:
-            # Refused until segments exist: nothing the engine cannot run is accepted.
-            c.problem(
-                (*path, "enters", "segment"), "segments are not available yet; use a condition over traits/scores"
-            )
-            return {}
+            name = c.text(enters["segment"], (*path, "enters", "segment"))
+            if name and c.segments is not None and name not in c.segments:
+                c.problem((*path, "enters", "segment"), f"no segment {name!r} in this workspace: apply it first")
+            return {"enters": {"segment": name}}
         return {"enters": c.condition(enters, (*path, "enters"), event_ok=False)}
     c.problem((*path, "date"), "date triggers are not run by this engine yet; use an event or enters trigger")
     return _date_trigger(c, value["date"], (*path, "date"))

@@ -23,17 +23,18 @@ from signalbox.core.logging import get_logger
 from signalbox.events import service as events
 from signalbox.events.schemas import StoredEvent
 from signalbox.identity import service as identity
-from signalbox.journeys import conditions
 from signalbox.journeys import service as journeys
 from signalbox.journeys.engine import holdout_of
 from signalbox.journeys.flow import Flow
 from signalbox.journeys.models import Decision, Enrollment, Playbook, PlaybookVersion
 from signalbox.profiles import service as profiles
+from signalbox.segments import conditions
+from signalbox.segments import service as segments
 from signalbox.workspaces.schemas import WorkspaceInfo
 
 log = get_logger("journeys.triggers")
 CONSUMER = "journeys"
-KINDS = ("event", "score", "traits", "merge", "unmerge")
+KINDS = ("event", "score", "traits", "merge", "unmerge", "segment")
 # An event older than this when it arrives (a history import, a replay) ends enrolments and
 # resumes waits, but enrols nobody: a year-old failed payment must not send an e-mail today.
 MAX_TRIGGER_AGE = timedelta(days=1)
@@ -87,6 +88,10 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
     touched: dict[str, _Before] = {}
     for change in rows:
         root = root_of.get(change.profile_id)
+        if change.kind == "segment":
+            if root is not None and (change.data or {}).get("entered"):
+                _segment_triggers(batch, root, change.name or "", change.seq)
+            continue
         if change.kind != "event":
             if root is not None:
                 touched.setdefault(root, _Before()).add(change)
@@ -103,6 +108,15 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
             _event_triggers(batch, root, event, change.seq)
     if touched:
         _enters(batch, touched)
+        # Segment membership follows the same changes; the moves it logs are read next window.
+        segments.update_members(session, ws.id, touched, batch.now)
+
+
+def _segment_triggers(batch: _Batch, root: str, segment: str, seq: int) -> None:
+    for flow in batch.flows.values():
+        enters = flow.definition["trigger"].get("enters") or {}
+        if enters.get("segment") == segment and seq > flow.start_seq:
+            enroll(batch.session, batch.workspace.id, flow, root, {"kind": "segment", "segment": segment}, batch.now)
 
 
 def _active_enrollments(
@@ -239,7 +253,11 @@ class _Before:
 def _enters(batch: _Batch, roots: dict[str, _Before]) -> None:
     """`enters` triggers: a person who did not match before this batch's changes and matches
     now. No state is kept: each change is read once, and it says what it changed from."""
-    flows = [f for f in batch.flows.values() if "enters" in f.definition["trigger"]]
+    flows = [
+        f
+        for f in batch.flows.values()
+        if "enters" in f.definition["trigger"] and "segment" not in f.definition["trigger"]["enters"]
+    ]
     if not flows:
         return
     session, ws = batch.session, batch.workspace

@@ -410,6 +410,17 @@ def _state(row: Profile) -> ProfileState:
     return ProfileState(row.id, row.traits, row.event_counts, row.first_seen, row.last_seen, row.created_at, signals)
 
 
+def root_ids_after(session: Session, workspace_id: str, after: str, limit: int) -> list[str]:
+    """Root ids in id order after `after` (a page of everyone, for whole-workspace passes)."""
+    rows = session.scalars(
+        select(Profile.id)
+        .where(Profile.workspace_id == workspace_id, Profile.merged_into_id.is_(None), Profile.id > after)
+        .order_by(Profile.id)
+        .limit(limit)
+    )
+    return list(rows)
+
+
 def list_roots(
     session: Session, workspace_id: str, *, limit: int, after: tuple[datetime, str] | None = None
 ) -> list[str]:

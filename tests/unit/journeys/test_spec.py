@@ -6,7 +6,8 @@ import textwrap
 
 import pytest
 
-from signalbox.journeys import source, spec
+from signalbox.core import yamlsource as source
+from signalbox.journeys import spec
 from signalbox.journeys.service import _check
 
 TEMPLATES = {"payment-failed-1": "email", "payment-failed-sms": "sms", "payment-failed-2": "email"}
@@ -170,9 +171,11 @@ def test_templates_are_checked_for_their_channel_and_jinja_syntax():
 
 
 def test_durations():
-    assert spec.duration("30s") == 30 and spec.duration("2w") == 1_209_600
-    assert spec.duration("-30d", signed=True) == -2_592_000
-    assert spec.duration("-30d") is None and spec.duration("3 days") is None and spec.duration(5) is None
+    from signalbox.segments.spec import duration
+
+    assert duration("30s") == 30 and duration("2w") == 1_209_600
+    assert duration("-30d", signed=True) == -2_592_000
+    assert duration("-30d") is None and duration("3 days") is None and duration(5) is None
 
 
 def test_holdout_share_is_met_over_many_people():
