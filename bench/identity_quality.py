@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import shutil
 import sqlite3
 import sys
 import tempfile
@@ -112,6 +113,14 @@ def main() -> None:
     args = parser.parse_args()
     folder = args.keep or Path(tempfile.mkdtemp(prefix="sb-identity-"))
     folder.mkdir(parents=True, exist_ok=True)
+    try:
+        run(args, folder)
+    finally:
+        if args.keep is None:
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
     path, truth_path = folder / "identity.db", folder / "truth.csv"
     url = f"sqlite:///{path}"
     migrate.upgrade(url)

@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import resource
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -211,9 +212,17 @@ def main() -> None:
     parser.add_argument("--events-per-profile", type=float, default=6.0, help="mean events a person a year")
     parser.add_argument("--rounds", type=int, default=1, help="rounds of each measured call (medians)")
     parser.add_argument("--seed", type=int, default=7)
-    parser.add_argument("--folder", type=Path, default=None, help="where the database goes (default: a temp dir)")
+    parser.add_argument("--folder", type=Path, default=None, help="keep the database here (default: a temp dir)")
     args = parser.parse_args()
     folder = args.folder or Path(tempfile.mkdtemp(prefix="sb-scoring-"))
+    try:
+        run(args, folder)
+    finally:
+        if args.folder is None:  # a million profiles take ~4.5 GB: never leave them in /tmp
+            shutil.rmtree(folder, ignore_errors=True)
+
+
+def run(args: argparse.Namespace, folder: Path) -> None:
     path = folder / "scoring.db"
     url = f"sqlite:///{path}"
     migrate.upgrade(url)
