@@ -19,7 +19,7 @@ Measured, each the whole job a user runs (`signalbox scores compute`, `signalbox
 The reference, in the same run: stdlib `sqlite3` reading the same track events (profile,
 event, time, amount) into NumPy, one count per profile with `bincount`, and one UPDATE
 executemany writing a number on each of the same profiles. Figures are medians over
-`--rounds` rounds; each ratio is service seconds / that round's reference seconds (the median
+`--rounds` rounds; each ratio is service seconds / that round's reference seconds (the mean
 of the reference run just before and just after the two calls), and the median is reported.
 """
 
