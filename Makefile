@@ -31,7 +31,15 @@ test: lint
 	TZ=UTC $(BIN)/pytest -q -p no:cacheprovider
 	TZ=Pacific/Chatham $(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration/scoring -k "not postgresql"
 
+# The sizes docs/BENCHMARKS.md records (the scoring run alone takes ~11 min and 4.5 GB of temp
+# disk at a million profiles; BENCH_PROFILES=20000 for a quick run). BENCH_PG_URL adds the
+# PostgreSQL ingestion run, e.g. postgresql+psycopg://postgres@127.0.0.1:5432/test.
+BENCH_PROFILES ?= 1000000
+BENCH_PG_URL ?=
+
 bench: install
 	$(BIN)/python bench/ingest.py
-	$(BIN)/python bench/scoring.py
+	$(if $(BENCH_PG_URL),$(BIN)/python bench/ingest.py --database-url $(BENCH_PG_URL))
+	$(BIN)/python bench/scoring.py --profiles $(BENCH_PROFILES)
 	$(BIN)/python bench/churn_quality.py
+	$(BIN)/python bench/identity_quality.py

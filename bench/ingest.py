@@ -1,8 +1,19 @@
-"""Ingestion benchmark: HTTP /v1/batch and `import events`, each as a ratio of a raw
-executemany insert of the same rows into the same kind of database, measured in this run.
+"""Ingestion benchmark: HTTP /v1/batch and `import events`, each as a ratio of the bare database
+loading the same rows in the same round.
 
-    .venv/bin/python bench/ingest.py [--events 50000] [--users 5000] [--database-url URL]
+    .venv/bin/python bench/ingest.py [--events 50000] [--users 5000] [--rounds 3] [--database-url URL]
 
+The reference never goes through signalbox code: on SQLite it is the stdlib `sqlite3` module
+running `executemany` of pre-serialised tuples (JSON already text, timestamps already strings)
+into an `events` table of the same shape and indexes, WAL and `synchronous=NORMAL`, 500 rows a
+transaction; on PostgreSQL (`--database-url postgresql+psycopg://...`) it is psycopg 3's
+`cursor.copy` of the same tuples, 500 rows a transaction (one COPY of everything is printed
+too). The reference rows are spread over as many profiles as the real ones (one per user), so
+the indexes see the same key spread. Schemas and the workspace row are set up with the
+project's migrations before the clock starts (set-up, not measured).
+
+Each round uses fresh databases (fresh schemas on PostgreSQL, dropped at the end); the figures
+are medians over `--rounds` rounds, each ratio taken against its own round's reference.
 Without --database-url it uses fresh SQLite files in a temporary folder.
 """
 
@@ -12,7 +23,9 @@ import argparse
 import os
 import random
 import resource
+import shutil
 import socket
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -20,23 +33,27 @@ import tempfile
 import time
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import httpx
 import orjson
 import phonenumbers
-from sqlalchemy import func, select, text
+from sqlalchemy import create_engine, func, select, text
 
 from signalbox.core import migrate
 from signalbox.core.clock import SystemClock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
-from signalbox.events import service as events
 from signalbox.events.models import Event
 from signalbox.ingestion import importers
 from signalbox.ingestion.service import Pipeline
 from signalbox.workspaces import service as workspaces
 
 BATCH = 500
+COLUMNS = (
+    "workspace_id", "message_id", "profile_id", "type", "event", "user_id", "anonymous_id",
+    "properties", "traits", "context", "timestamp", "original_timestamp", "sent_at", "received_at",
+)  # fmt: skip
 
 
 def make_settings(url: str) -> Settings:
@@ -55,10 +72,10 @@ def phone(u: int) -> str:
 EVENT_NAMES = ["visit", "class_booked", "class_attended", "email_opened", "purchase", "page_viewed"]
 
 
-def messages(n_events: int, n_users: int, seed: int = 7) -> list[dict]:
+def messages(n_events: int, n_users: int, seed: int = 7) -> list[dict[str, Any]]:
     rng = random.Random(seed)
     start = datetime(2026, 1, 1, tzinfo=UTC)
-    out: list[dict] = []
+    out: list[dict[str, Any]] = []
     for u in range(n_users):
         out.append(
             {
@@ -87,38 +104,82 @@ def messages(n_events: int, n_users: int, seed: int = 7) -> list[dict]:
     return out
 
 
-def fresh_db(url_for: callable, name: str) -> tuple[str, Database]:
-    url = url_for(name)
-    migrate.upgrade(url)
-    return url, Database(make_settings(url))
+def _user_of(m: dict[str, Any]) -> str:
+    return str(m.get("userId") or m["anonymousId"]).split("-", 1)[1]
 
 
-def raw_rate(db: Database, workspace_id: str, msgs: list[dict]) -> float:
-    now = datetime.now(UTC)
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "message_id": m["messageId"],
-            "profile_id": "p",
-            "type": m["type"],
-            "event": m.get("event"),
-            "user_id": m.get("userId"),
-            "anonymous_id": m.get("anonymousId"),
-            "properties": m.get("properties", {}),
-            "traits": m.get("traits", {}),
-            "context": {},
-            "timestamp": datetime.fromisoformat(m["timestamp"]),
-            "original_timestamp": None,
-            "sent_at": None,
-            "received_at": now,
-        }
+def reference_rows(workspace_id: str, msgs: list[dict[str, Any]], sqlite_times: bool) -> list[tuple[Any, ...]]:
+    """The stored shape of every message, serialised before the clock starts: what the bare
+    database is handed is exactly what it writes. One profile per user, like the real path."""
+    received = datetime.now(UTC)
+    fmt = "%Y-%m-%d %H:%M:%S.%f" if sqlite_times else "%Y-%m-%d %H:%M:%S.%f+00:00"
+    stamp = received.strftime(fmt)
+    return [
+        (
+            workspace_id,
+            m["messageId"],
+            f"profile-{_user_of(m)}",
+            m["type"],
+            m.get("event"),
+            m.get("userId"),
+            m.get("anonymousId"),
+            orjson.dumps(m.get("properties", {})).decode(),
+            orjson.dumps(m.get("traits", {})).decode(),
+            "{}",
+            datetime.fromisoformat(m["timestamp"]).astimezone(UTC).strftime(fmt),
+            None,
+            None,
+            stamp,
+        )
         for m in msgs
     ]
+
+
+def sqlite_reference(path: Path, rows: list[tuple[Any, ...]]) -> float:
+    conn = sqlite3.connect(path, isolation_level=None)
+    conn.execute("PRAGMA journal_mode=WAL")
+    conn.execute("PRAGMA synchronous=NORMAL")
+    conn.execute("PRAGMA foreign_keys=ON")  # ours checks the workspace key too
+    sql = f"INSERT INTO events ({', '.join(COLUMNS)}) VALUES ({', '.join('?' * len(COLUMNS))})"
     started = time.perf_counter()
     for i in range(0, len(rows), BATCH):
-        with db.transaction() as session:
-            events.insert_events_plain(session, rows[i : i + BATCH])
-    return len(rows) / (time.perf_counter() - started)
+        conn.execute("BEGIN")
+        conn.executemany(sql, rows[i : i + BATCH])
+        conn.execute("COMMIT")
+    elapsed = time.perf_counter() - started
+    (stored,) = conn.execute("SELECT count(*) FROM events").fetchone()
+    conn.close()
+    assert stored == len(rows), (stored, len(rows))
+    return len(rows) / elapsed
+
+
+def pg_conninfo(sqlalchemy_url: str, schema: str) -> tuple[str, str]:
+    return sqlalchemy_url.replace("postgresql+psycopg://", "postgresql://", 1), f"-csearch_path={schema}"
+
+
+def postgres_reference(base_url: str, schema: str, rows: list[tuple[Any, ...]]) -> tuple[float, float]:
+    """(rows/s with one COPY per 500-row transaction, rows/s with one COPY of everything)."""
+    import psycopg
+
+    conninfo, options = pg_conninfo(base_url, schema)
+    copy_sql = f"COPY events ({', '.join(COLUMNS)}) FROM STDIN"
+    with psycopg.connect(conninfo, options=options) as conn:
+        started = time.perf_counter()
+        for i in range(0, len(rows), BATCH):
+            with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+                for row in rows[i : i + BATCH]:
+                    copy.write_row(row)
+        batched = len(rows) / (time.perf_counter() - started)
+        stored = conn.execute("SELECT count(*) FROM events").fetchone()
+        assert stored is not None and stored[0] == len(rows), (stored, len(rows))
+        conn.execute("TRUNCATE events")
+        conn.commit()
+        started = time.perf_counter()
+        with conn.transaction(), conn.cursor() as cur, cur.copy(copy_sql) as copy:
+            for row in rows:
+                copy.write_row(row)
+        whole = len(rows) / (time.perf_counter() - started)
+    return batched, whole
 
 
 def count(db: Database, workspace_id: str) -> int:
@@ -134,7 +195,7 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def http_run(url: str, key: str, msgs: list[dict]) -> tuple[float, float, int]:
+def http_run(url: str, key: str, msgs: list[dict[str, Any]]) -> tuple[float, float, int]:
     port = free_port()
     env = {**os.environ, "SIGNALBOX_DATABASE_URL": url, "SIGNALBOX_LOG_LEVEL": "WARNING"}
     server = subprocess.Popen(
@@ -164,81 +225,149 @@ def http_run(url: str, key: str, msgs: list[dict]) -> tuple[float, float, int]:
             elapsed = time.perf_counter() - started
             # A retry of the first batch must store nothing.
             client.post(f"{base}/v1/batch", content=bodies[0]).raise_for_status()
+        peak_kb = peak_rss_kb(server.pid)
     finally:
         server.terminate()
         server.wait(timeout=30)
     p95 = statistics.quantiles(latencies, n=20)[18] if len(latencies) >= 20 else max(latencies)
-    child_kb = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-    return len(msgs) / elapsed, p95, child_kb
+    return len(msgs) / elapsed, p95, peak_kb
+
+
+def peak_rss_kb(pid: int) -> int:
+    """The server's own high-water mark. Not RUSAGE_CHILDREN: a child forked from this process
+    counts the parent's pages until it execs, so that reads as this process's size."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1])
+    return 0
+
+
+class Databases:
+    """Fresh databases per round: SQLite files in a temp folder, or PostgreSQL schemas that are
+    all dropped at the end."""
+
+    def __init__(self, base_url: str | None, folder: Path) -> None:
+        self.base_url, self.folder = base_url, folder
+        self.schemas: list[str] = []
+        self.engine = create_engine(base_url) if base_url else None
+
+    def fresh(self, name: str) -> tuple[str, Database, str]:
+        """(SQLAlchemy URL, Database, SQLite path or PostgreSQL schema), migrated."""
+        if self.engine is not None:
+            schema = f"bench_{name}_{os.getpid()}"
+            with self.engine.begin() as conn:
+                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+            self.schemas.append(schema)
+            url, where = f"{self.base_url}?options=-csearch_path%3D{schema}", schema
+        else:
+            where = str(self.folder / f"{name}.db")
+            url = f"sqlite:///{where}"
+        migrate.upgrade(url)
+        return url, Database(make_settings(url)), where
+
+    def drop_all(self) -> None:
+        if self.engine is not None:
+            with self.engine.begin() as conn:
+                for schema in self.schemas:
+                    conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+            self.engine.dispose()
+        shutil.rmtree(self.folder, ignore_errors=True)
+
+
+def one_round(k: int, dbs: Databases, msgs: list[dict[str, Any]], events_path: Path) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    _, ref_db, where = dbs.fresh(f"ref{k}")
+    ref_ws = workspaces.create_workspace(ref_db, f"ref{k}")
+    ref_db.dispose()
+    if dbs.engine is not None:
+        assert dbs.base_url is not None
+        rows = reference_rows(ref_ws.id, msgs, sqlite_times=False)
+        out["reference_per_s"], out["copy_all_at_once_per_s"] = postgres_reference(dbs.base_url, where, rows)
+    else:
+        rows = reference_rows(ref_ws.id, msgs, sqlite_times=True)
+        out["reference_per_s"] = sqlite_reference(Path(where), rows)
+
+    http_url, http_db, _ = dbs.fresh(f"http{k}")
+    http_ws = workspaces.create_workspace(http_db, f"http{k}")
+    out["http_per_s"], out["http_p95_batch_s"], out["server_peak_rss_kb"] = http_run(http_url, http_ws.write_key, msgs)
+    out["stored_http"] = count(http_db, http_ws.id)
+    http_db.dispose()
+
+    imp_url, imp_db, _ = dbs.fresh(f"import{k}")
+    imp_ws = workspaces.get_workspace(imp_db, workspaces.create_workspace(imp_db, f"import{k}").id)
+    pipeline = Pipeline(imp_db, make_settings(imp_url), SystemClock())
+    started = time.perf_counter()
+    result = importers.import_events(pipeline, imp_ws, events_path)
+    out["import_per_s"] = len(msgs) / (time.perf_counter() - started)
+    out["stored_import"] = count(imp_db, imp_ws.id)
+    out["import_rejected"] = result.rejected
+    out["import_rerun_accepted"] = importers.import_events(pipeline, imp_ws, events_path).accepted
+    imp_db.dispose()
+    out["http_ratio"] = out["http_per_s"] / out["reference_per_s"]
+    out["import_ratio"] = out["import_per_s"] / out["reference_per_s"]
+    return out
+
+
+def median(rounds: list[dict[str, Any]], key: str, digits: int) -> float:
+    return round(statistics.median(r[key] for r in rounds), digits)
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--users", type=int, default=5_000)
-    parser.add_argument("--database-url", default=None, help="PostgreSQL base URL (schemas are created per run)")
+    parser.add_argument("--rounds", type=int, default=3)
+    parser.add_argument("--database-url", default=None, help="PostgreSQL URL (a fresh schema per database, dropped)")
     args = parser.parse_args()
-    folder = Path(tempfile.mkdtemp(prefix="sb-bench-"))
-
-    if args.database_url:
-        from sqlalchemy import create_engine
-
-        base = args.database_url
-        engine = create_engine(base)
-
-        def url_for(name: str) -> str:
-            schema = f"bench_{name}_{os.getpid()}"
-            with engine.begin() as conn:
-                conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
-                conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-            return f"{base}?options=-csearch_path%3D{schema}"
-    else:
-
-        def url_for(name: str) -> str:
-            return f"sqlite:///{folder / (name + '.db')}"
-
+    dbs = Databases(args.database_url, Path(tempfile.mkdtemp(prefix="sb-bench-")))
     msgs = messages(args.events, args.users)
-    print(f"{len(msgs)} messages, {args.users} users, batches of {BATCH}", file=sys.stderr)
+    events_path = dbs.folder / "events.jsonl"
+    events_path.write_bytes(b"\n".join(orjson.dumps(m) for m in msgs) + b"\n")
+    print(f"{len(msgs)} messages, {args.users} users, batches of {BATCH}, {args.rounds} rounds", file=sys.stderr)
 
-    _raw_url, raw_db = fresh_db(url_for, "raw")
-    raw_ws = workspaces.create_workspace(raw_db, "raw")
-    raw = raw_rate(raw_db, raw_ws.id, msgs)
+    rounds: list[dict[str, Any]] = []
+    try:
+        for k in range(args.rounds):
+            rounds.append(one_round(k, dbs, msgs, events_path))
+            r = rounds[-1]
+            print(
+                f"round {k + 1}: reference {r['reference_per_s']:,.0f}/s, HTTP {r['http_per_s']:,.0f}/s "
+                f"({r['http_ratio']:.3f}), import {r['import_per_s']:,.0f}/s ({r['import_ratio']:.3f})",
+                file=sys.stderr,
+            )
+    finally:
+        dbs.drop_all()
 
-    http_url, http_db = fresh_db(url_for, "http")
-    http_ws = workspaces.create_workspace(http_db, "http")
-    http_rate, p95, server_kb = http_run(http_url, http_ws.write_key, msgs)
-    http_count = count(http_db, http_ws.id)
-
-    imp_url, imp_db = fresh_db(url_for, "import")
-    imp_ws = workspaces.get_workspace(imp_db, workspaces.create_workspace(imp_db, "import").id)
-    path = folder / "events.jsonl"
-    path.write_bytes(b"\n".join(orjson.dumps(m) for m in msgs) + b"\n")
-    pipeline = Pipeline(imp_db, make_settings(imp_url), SystemClock())
-    started = time.perf_counter()
-    result = importers.import_events(pipeline, imp_ws, path)
-    imp_rate = len(msgs) / (time.perf_counter() - started)
-    imp_count = count(imp_db, imp_ws.id)
-    again = importers.import_events(pipeline, imp_ws, path)
-    peak_kb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-
-    report = {
-        "database": "postgresql" if args.database_url else "sqlite",
+    postgres = args.database_url is not None
+    report: dict[str, Any] = {
+        "database": "postgresql" if postgres else "sqlite",
+        "reference": (
+            "psycopg COPY, 500 rows a transaction"
+            if postgres
+            else "stdlib sqlite3 executemany, 500 rows a transaction"
+        ),
         "events": len(msgs),
-        "raw_insert_per_s": round(raw),
-        "http_per_s": round(http_rate),
-        "http_ratio": round(http_rate / raw, 3),
-        "http_p95_batch_ms": round(p95 * 1000, 1),
-        "import_per_s": round(imp_rate),
-        "import_ratio": round(imp_rate / raw, 3),
-        "stored_http": http_count,
-        "stored_import": imp_count,
-        "import_rerun_accepted": again.accepted,
-        "import_rejected": result.rejected,
-        "peak_rss_mb_server": round(server_kb / 1024, 1),
-        "peak_rss_mb_import": round(peak_kb / 1024, 1),
+        "profiles": args.users,
+        "rounds": args.rounds,
+        "reference_per_s": median(rounds, "reference_per_s", 0),
+        "http_per_s": median(rounds, "http_per_s", 0),
+        "http_ratio": median(rounds, "http_ratio", 3),
+        "http_p95_batch_ms": round(1000 * statistics.median(r["http_p95_batch_s"] for r in rounds), 1),
+        "import_per_s": median(rounds, "import_per_s", 0),
+        "import_ratio": median(rounds, "import_ratio", 3),
+        "per_round": [
+            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds
+        ],
+        "peak_rss_mb_server": round(max(r["server_peak_rss_kb"] for r in rounds) / 1024, 1),
+        "peak_rss_mb_import": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if postgres:
+        report["copy_all_at_once_per_s"] = median(rounds, "copy_all_at_once_per_s", 0)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    ok = http_count == imp_count == len(msgs) and again.accepted == 0
+    ok = all(
+        r["stored_http"] == r["stored_import"] == len(msgs) and r["import_rerun_accepted"] == 0 for r in rounds
+    )
     if not ok:
         print("FAILED: something was lost or doubled", file=sys.stderr)
         sys.exit(1)
