@@ -7,7 +7,7 @@ from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, case, func, insert, select
+from sqlalchemy import ColumnElement, Select, Table, case, func, select
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
@@ -63,11 +63,6 @@ def insert_events(session: Session, workspace_id: str, rows: list[dict[str, Any]
 def holds_events(session: Session, workspace_id: str) -> bool:
     found = session.scalar(select(Event.id).where(Event.workspace_id == workspace_id).limit(1))
     return found is not None
-
-
-def insert_events_plain(session: Session, rows: list[dict[str, Any]]) -> None:
-    """The benchmark's reference: the same rows with a bare executemany."""
-    session.execute(insert(Event), rows)
 
 
 def aggregate_by_node(
