@@ -143,3 +143,17 @@ class AutomationHold(Base):
     workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"), primary_key=True)
     profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
     paused_at: Mapped[datetime]
+
+
+class DateTrigger(Base):
+    """When a date trigger fires for a person: computed from their trait in their zone when
+    the trait changes (or the playbook is applied), removed when it fires."""
+
+    __tablename__ = "date_triggers"
+    __table_args__ = (Index("ix_date_triggers_due", "fire_at"),)
+
+    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"), primary_key=True)
+    playbook_key: Mapped[str] = mapped_column(String(64), primary_key=True)
+    profile_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    fire_at: Mapped[datetime]
+    value: Mapped[str] = mapped_column(String(64))  # the trait's value it was computed from

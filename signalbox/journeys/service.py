@@ -20,7 +20,8 @@ from signalbox.changes import service as changes
 from signalbox.core import yamlsource as yaml_source
 from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import InvalidInputError, NotFoundError
-from signalbox.journeys import spec
+from signalbox.journeys import dates, spec
+from signalbox.journeys.flow import Flow
 from signalbox.journeys.models import (
     AutomationHold,
     Decision,
@@ -33,6 +34,7 @@ from signalbox.journeys.models import (
 from signalbox.journeys.schemas import Applied, DecisionInfo, EnrollmentInfo, PlaybookInfo, TemplateInfo
 from signalbox.segments import conditions
 from signalbox.segments import service as segments
+from signalbox.workspaces import service as workspaces
 
 
 class InvalidFilesError(InvalidInputError):
@@ -93,7 +95,21 @@ def apply(db: Database, workspace_id: str, kind: str, files: Sequence[tuple[str,
         if problems:
             raise InvalidFilesError(problems)
         store = _store_playbook if kind == "playbook" else _store_template
-        return [store(session, workspace_id, label, definition, now) for label, definition in checked]
+        applied = [store(session, workspace_id, label, definition, now) for label, definition in checked]
+    if kind == "playbook":
+        _plan_dates(db, workspace_id, applied, now)
+    return applied
+
+
+def _plan_dates(db: Database, workspace_id: str, applied: list[Applied], now: datetime) -> None:
+    """A new or changed date-triggered playbook computes everyone's moment at once."""
+    for done in applied:
+        if not done.changed:
+            continue
+        version, found = definition(db, workspace_id, done.key)
+        if "date" in found["trigger"]:
+            ws = workspaces.get_workspace(db, workspace_id)
+            dates.backfill(db, ws, Flow.of(done.key, version, found), now)
 
 
 def _store_playbook(

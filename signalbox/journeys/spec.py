@@ -232,7 +232,6 @@ def _trigger(c: _Checker, value: Any) -> dict[str, Any]:
                 c.problem((*path, "enters", "segment"), f"no segment {name!r} in this workspace: apply it first")
             return {"enters": {"segment": name}}
         return {"enters": c.condition(enters, (*path, "enters"), event_ok=False)}
-    c.problem((*path, "date"), "date triggers are not run by this engine yet; use an event or enters trigger")
     return _date_trigger(c, value["date"], (*path, "date"))
 
 

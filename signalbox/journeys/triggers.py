@@ -9,6 +9,7 @@ either the enrolments and the new position commit together, or neither does.
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -23,6 +24,7 @@ from signalbox.core.logging import get_logger
 from signalbox.events import service as events
 from signalbox.events.schemas import StoredEvent
 from signalbox.identity import service as identity
+from signalbox.journeys import dates
 from signalbox.journeys import service as journeys
 from signalbox.journeys.engine import holdout_of
 from signalbox.journeys.flow import Flow
@@ -108,8 +110,35 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
             _event_triggers(batch, root, event, change.seq)
     if touched:
         _enters(batch, touched)
+        dates.schedule(session, ws, _with_trait_changes(batch.flows.values(), touched), touched, batch.now)
         # Segment membership follows the same changes; the moves it logs are read next window.
         segments.update_members(session, ws.id, touched, batch.now)
+
+
+def _with_trait_changes(flows: Iterable[Flow], touched: dict[str, _Before]) -> list[Flow]:
+    """Date-triggered playbooks whose trait changed for someone in this window."""
+    keys = {
+        k
+        for before in touched.values()
+        for c in before.changes
+        if c.kind == "traits"
+        for k in (c.data or {}).get("keys", [])
+    }
+    return [f for f in flows if "date" in f.definition["trigger"] and f.definition["trigger"]["date"]["trait"] in keys]
+
+
+def fire_dates(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int = 1000) -> int:
+    """Enrol the people whose date trigger's moment has come. Returns how many fired."""
+    with db.transaction() as session:
+        fired = dates.due(session, workspace.id, now, limit)
+        if not fired:
+            return 0
+        flows = _active_flows(session, workspace.id)
+        for key, root, value in fired:
+            flow = flows.get(key)
+            if flow is not None:
+                enroll(session, workspace.id, flow, root, {"kind": "date", "value": value}, now)
+        return len(fired)
 
 
 def _segment_triggers(batch: _Batch, root: str, segment: str, seq: int) -> None:
@@ -310,6 +339,8 @@ def enroll(
     if entry.get("key"):
         looked = conditions.lookup({"event": origin.get("properties", {}), **(context or {})}, entry["key"])
         key_value = None if looked is conditions.MISSING else looked
+    if key_value is None and origin.get("kind") == "date":
+        key_value = origin.get("value")  # a renewed date is a new entry, the same one is not
     entry_key = "" if key_value is None else str(key_value)[:255]
     user_id = _user_of(session, workspace_id, root)
     reentry = entry["reentry"]

@@ -62,6 +62,7 @@ class Worker:
                 report.rescored += scoring.compute_scores(self.db, ws, None, self.clock, only_stale=True).profiles
         for ws in spaces:
             report.changes += triggers.process(self.db, ws, now)
+            report.changes += triggers.fire_dates(self.db, ws, now)
         report.steps += self.engine.run_due()
         return report
 
