@@ -57,6 +57,12 @@ def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int
         win = changes.window(session, workspace.id, CONSUMER)
         if not win.complete:
             log.warning("journeys read behind the trimmed change log", extra={"workspace_id": workspace.id})
+        floor = _nothing_before(session, workspace.id, win.upto)
+        if floor > win.after:
+            # History no playbook acts on and no enrolment or segment can feel: skip it whole
+            # (an import of a year of events before the first playbook is applied).
+            changes.advance(session, workspace.id, CONSUMER, floor, now)
+            return floor - win.after
         rows = changes.read(session, workspace.id, after=win.after, upto=win.upto, kinds=KINDS, limit=limit)
         position = rows[-1].seq if len(rows) == limit else win.upto
         if rows:
@@ -65,6 +71,22 @@ def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int
         if position > win.after:
             changes.advance(session, workspace.id, CONSUMER, position, now)
         return len(rows)
+
+
+def _nothing_before(session: Session, workspace_id: str, upto: int) -> int:
+    """The change number up to which reading could not matter: the first apply of any playbook
+    (triggers act only after it), when no enrolment is active and no segment exists. 0 else."""
+    first_apply = session.scalar(select(func.min(Playbook.start_seq)).where(Playbook.workspace_id == workspace_id))
+    if first_apply is None:
+        first_apply = upto  # no playbook at all: nothing acts on any change yet
+    if first_apply <= 0:
+        return 0
+    busy = session.scalar(
+        select(Enrollment.id).where(Enrollment.workspace_id == workspace_id, Enrollment.status == "active").limit(1)
+    )
+    if busy is not None or segments.known(session, workspace_id):
+        return 0
+    return int(min(first_apply, upto))
 
 
 def _active_flows(session: Session, workspace_id: str) -> dict[str, Flow]:

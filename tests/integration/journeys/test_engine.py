@@ -427,3 +427,19 @@ def test_staff_task_capacity_overflows_to_the_next_day(db, settings, ws, clock):
     worker.drain()
     assert len(channels.list_tasks(db, ws.id, location="loc-1")) == 5
     assert all(e.status == "completed" for e in journeys.list_enrollments(db, ws.id))
+
+
+def test_history_before_the_first_playbook_is_skipped_whole(db, settings, ws, clock):
+    from signalbox.changes import service as changes
+
+    pipeline = Pipeline(db, settings, clock)
+    pipeline.ingest(ws, BatchInput([identify(f"h-{n}", email=f"h{n}@example.com") for n in range(30)]))
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+    worker.drain()
+    status = changes.status(db, ws.id)
+    assert status.consumers["journeys"] == status.head  # read nothing row by row, skipped it all
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", PLAYBOOK)], clock.now())
+    pipeline.ingest(ws, BatchInput([track("payment_failed", "h-1", invoice_id="i", amount=40)]))
+    worker.drain()
+    assert [e.user_id for e in journeys.list_enrollments(db, ws.id)] == ["h-1"]
