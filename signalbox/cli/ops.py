@@ -141,7 +141,7 @@ def demo(
         typer.echo(f"admin key: {keys.admin_key}")
         write_key = keys.write_key
     typer.echo(f'try: curl -u {write_key}: {base}/v1/track -d \'{{"userId":"u1","event":"visit"}}\'')
-    serve(host=host, port=port)
+    serve(host=host, port=port, no_worker=False)
 
 
 def register(app: typer.Typer) -> None:
