@@ -8,12 +8,13 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 from fastapi.concurrency import run_in_threadpool
-from pydantic import BaseModel
+from pydantic import AfterValidator, BaseModel
 
 from signalbox import documents
 from signalbox.api.deps import AdminWorkspace, ServicesDep
-from signalbox.api.errors import SERVER_RESPONSES
+from signalbox.api.errors import SERVER_RESPONSES, ApiError
 from signalbox.channels import service as channels
+from signalbox.ingestion.content import is_storable_text
 from signalbox.ingestion.schemas import ErrorBody
 from signalbox.journeys import report
 from signalbox.journeys import service as journeys
@@ -26,7 +27,15 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **SERVER_RESPONSES,
 }
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first.")]
-Text = Annotated[str | None, Query(min_length=1, max_length=255)]
+def _storable(value: str | None) -> str | None:
+    # A NUL or a lone surrogate names nothing we could have stored; PostgreSQL would refuse
+    # the query, so it is the client's 400, not our 5xx.
+    if value is not None and not is_storable_text(value, 255):
+        raise ValueError("text a database cannot store (NUL or a lone surrogate)")
+    return value
+
+
+Text = Annotated[str | None, Query(min_length=1, max_length=255), AfterValidator(_storable)]
 
 
 class PlaybookOut(BaseModel):
@@ -126,6 +135,8 @@ async def list_playbooks(workspace: AdminWorkspace, svc: ServicesDep) -> list[di
 
 @router.get("/playbooks/{name}/report", response_model=ReportOut, responses=_ERRORS, summary="Treated vs holdout, lift")
 async def playbook_report(name: str, workspace: AdminWorkspace, svc: ServicesDep) -> dict[str, Any]:
+    if not is_storable_text(name, 64):
+        raise ApiError(404, "not_found", "no such playbook in this workspace")
     return await run_in_threadpool(report.report, svc.db, workspace.id, name)
 
 

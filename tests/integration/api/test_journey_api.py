@@ -63,3 +63,12 @@ def test_consent_is_written_through_the_admin_api(live_server, db, settings, wor
     missing = f"{live_server.url}/api/v1/profiles/nobody/consent"
     assert httpx.post(missing, headers=headers, json={"channel": "sms", "status": "revoked"}).status_code == 404
     assert httpx.post(url, json={"channel": "sms", "status": "revoked"}).status_code == 401
+
+
+def test_awkward_query_text_is_a_400_not_a_5xx(live_server, workspace):
+    headers = {"Authorization": f"Bearer {workspace.admin_key}"}
+    for query in ["/enrollments?playbook=a%00b", "/decisions?user_id=%00", "/sends?status=" + "x" * 300]:
+        answer = httpx.get(f"{live_server.url}/api/v1{query}", headers=headers)
+        assert answer.status_code == 400, (query, answer.status_code, answer.text)
+    report = httpx.get(f"{live_server.url}/api/v1/playbooks/a%00b/report", headers=headers)
+    assert report.status_code == 404
