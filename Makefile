@@ -37,9 +37,12 @@ test: lint
 BENCH_PROFILES ?= 1000000
 BENCH_PG_URL ?=
 
+BENCH_KILLS ?= 1000
+
 bench: install
 	$(BIN)/python bench/ingest.py
 	$(if $(BENCH_PG_URL),$(BIN)/python bench/ingest.py --database-url $(BENCH_PG_URL))
 	$(BIN)/python bench/scoring.py --profiles $(BENCH_PROFILES)
 	$(BIN)/python bench/churn_quality.py
 	$(BIN)/python bench/identity_quality.py
+	$(BIN)/python bench/soak.py --kills $(BENCH_KILLS)
