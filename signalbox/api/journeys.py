@@ -27,6 +27,8 @@ _ERRORS: dict[int | str, dict[str, Any]] = {
     **SERVER_RESPONSES,
 }
 Limit = Annotated[int, Query(ge=1, le=10_000, description="At most this many, newest first.")]
+
+
 def _storable(value: str | None) -> str | None:
     # A NUL or a lone surrogate names nothing we could have stored; PostgreSQL would refuse
     # the query, so it is the client's 400, not our 5xx.

@@ -35,6 +35,7 @@ from signalbox.journeys.flow import Flow
 from signalbox.journeys.models import Decision, Enrollment, Playbook
 from signalbox.journeys.spec import DAYS
 from signalbox.segments import conditions
+from signalbox.segments import service as segments
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
@@ -454,28 +455,12 @@ class Engine:
         kinds: dict[str, str] = {}
         for ident in doc.identifiers:
             kinds.setdefault(ident.type, ident.value)
-        s = doc.signals
-        scores = {
-            "at_risk_score": s.at_risk_score if s else None,
-            "at_risk_band": s.at_risk_band if s else None,
-            "churn_probability": s.churn_probability if s else None,
-        }
         zone = policy.zone_of(session, ws.id, doc.traits, doc.profile_ids, ws.timezone)
-        profile = {
-            "user_id": doc.user_id,
-            "email": kinds.get("email"),
-            "phone": kinds.get("phone"),
-            "first_seen": doc.first_seen.isoformat() if doc.first_seen else None,
-            "last_seen": doc.last_seen.isoformat() if doc.last_seen else None,
-            "timezone": zone,
-            "home_location": doc.traits.get("home_location"),
-        }
-        context = {
-            "traits": doc.traits,
-            "scores": scores,
-            "profile": profile,
-            "event": enr.trigger.get("properties", {}),
-        }
+        context: dict[str, Any] = segments.context_of(
+            doc.traits, doc.signals, doc.first_seen, doc.last_seen, doc.user_id
+        )
+        context["profile"].update(email=kinds.get("email"), phone=kinds.get("phone"), timezone=zone)
+        context["event"] = enr.trigger.get("properties", {})
         return policy.Recipient(
             ws.id,
             doc.id,

@@ -316,32 +316,13 @@ def _enters(batch: _Batch, roots: dict[str, _Before]) -> None:
         doc = identity.person(session, ws.id, root)
         if doc is None or doc.id != root:
             continue
-        context = identity_context(doc)
+        context = segments.context_of(doc.traits, doc.signals, doc.first_seen, doc.last_seen, doc.user_id)
         for flow in flows:
             condition = flow.definition["trigger"]["enters"]
             if before.seq <= flow.start_seq or not conditions.evaluate(condition, context):
                 continue
             if not conditions.evaluate(condition, before.context(context, flow.start_seq)):
                 enroll(session, ws.id, flow, root, {"kind": "enters"}, batch.now, context=context)
-
-
-def identity_context(doc: Any) -> dict[str, dict[str, Any]]:
-    s = doc.signals
-    return {
-        "traits": doc.traits,
-        "scores": {
-            "at_risk_score": s.at_risk_score if s else None,
-            "at_risk_band": s.at_risk_band if s else None,
-            "churn_probability": s.churn_probability if s else None,
-        },
-        "profile": {
-            "user_id": doc.user_id,
-            "first_seen": doc.first_seen.isoformat() if doc.first_seen else None,
-            "last_seen": doc.last_seen.isoformat() if doc.last_seen else None,
-            "timezone": doc.traits.get("timezone"),
-            "home_location": doc.traits.get("home_location"),
-        },
-    }
 
 
 def enroll(

@@ -24,7 +24,7 @@ from signalbox.core import yamlsource
 from signalbox.core.db import Database
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.profiles import service as profiles
-from signalbox.profiles.schemas import ProfileState
+from signalbox.profiles.schemas import ProfileState, Signals
 from signalbox.segments import conditions, spec
 from signalbox.segments.models import Segment, SegmentMember
 from signalbox.segments.schemas import MemberInfo, RefreshResult, SegmentInfo
@@ -38,24 +38,34 @@ class InvalidSegmentError(InvalidInputError):
         self.lines = lines
 
 
-def context_of(state: ProfileState, user_id: str | None) -> dict[str, dict[str, Any]]:
-    """What a condition can read of a person: `traits.`, `scores.`, `profile.`."""
-    s = state.signals
+def context_of(
+    traits: dict[str, Any],
+    signals: Signals | None,
+    first_seen: datetime | None,
+    last_seen: datetime | None,
+    user_id: str | None,
+) -> dict[str, dict[str, Any]]:
+    """What a condition can read of a person: `traits.`, `scores.`, `profile.` (one shape for
+    segments, `enters` triggers and branches)."""
     return {
-        "traits": state.traits,
+        "traits": traits,
         "scores": {
-            "at_risk_score": s.at_risk_score if s else None,
-            "at_risk_band": s.at_risk_band if s else None,
-            "churn_probability": s.churn_probability if s else None,
+            "at_risk_score": signals.at_risk_score if signals else None,
+            "at_risk_band": signals.at_risk_band if signals else None,
+            "churn_probability": signals.churn_probability if signals else None,
         },
         "profile": {
             "user_id": user_id,
-            "first_seen": state.first_seen.isoformat() if state.first_seen else None,
-            "last_seen": state.last_seen.isoformat() if state.last_seen else None,
-            "timezone": state.traits.get("timezone"),
-            "home_location": state.traits.get("home_location"),
+            "first_seen": first_seen.isoformat() if first_seen else None,
+            "last_seen": last_seen.isoformat() if last_seen else None,
+            "timezone": traits.get("timezone"),
+            "home_location": traits.get("home_location"),
         },
     }
+
+
+def context_of_state(state: ProfileState, user_id: str | None) -> dict[str, dict[str, Any]]:
+    return context_of(state.traits, state.signals, state.first_seen, state.last_seen, user_id)
 
 
 def known(session: Session, workspace_id: str) -> set[str]:
@@ -166,7 +176,7 @@ def update_members(
     moves: list[NewChange] = []
     for pid in ids:
         state = states.get(pid)
-        context = context_of(state, users.get(pid)) if state is not None else None
+        context = context_of_state(state, users.get(pid)) if state is not None else None
         for key, definition in definitions.items():
             matched = context is not None and conditions.evaluate(definition["where"], context)
             was = (key, pid) in current
