@@ -112,48 +112,66 @@ def _plan_dates(db: Database, workspace_id: str, applied: list[Applied], now: da
             dates.backfill(db, ws, Flow.of(done.key, version, found), now)
 
 
-def _store_playbook(
-    session: Session, workspace_id: str, label: str, definition: dict[str, Any], now: datetime
-) -> Applied:
-    key, digest = definition["playbook"], _digest(definition)
-    row = session.scalar(select(Playbook).where(Playbook.workspace_id == workspace_id, Playbook.key == key))
-    if row is not None:
+def _new_version(
+    session: Session,
+    model: type[PlaybookVersion] | type[TemplateVersion],
+    key_field: str,
+    workspace_id: str,
+    key: str,
+    current: int | None,
+    definition: dict[str, Any],
+    label: str,
+    now: datetime,
+) -> int | None:
+    """Store the definition as the next version, or None when it equals the current one."""
+    digest = _digest(definition)
+    key_column = getattr(model, key_field)
+    if current is not None:
         latest = session.scalar(
-            select(PlaybookVersion.digest).where(
-                PlaybookVersion.workspace_id == workspace_id,
-                PlaybookVersion.playbook_key == key,
-                PlaybookVersion.version == row.current_version,
-            )
+            select(model.digest).where(model.workspace_id == workspace_id, key_column == key, model.version == current)
         )
         if latest == digest:
-            return Applied("playbook", key, row.current_version, False, label)
-    version = 1 if row is None else row.current_version + 1
+            return None
+    version = 1 if current is None else current + 1
     session.add(
-        PlaybookVersion(
+        model(
             workspace_id=workspace_id,
-            playbook_key=key,
             version=version,
             digest=digest,
             definition=definition,
             source=label[:500],
             created_at=now,
+            **{key_field: key},
         )
     )
+    return version
+
+
+def _store_playbook(
+    session: Session, workspace_id: str, label: str, definition: dict[str, Any], now: datetime
+) -> Applied:
+    key, name = definition["playbook"], definition["name"][:200]
+    row = session.scalar(select(Playbook).where(Playbook.workspace_id == workspace_id, Playbook.key == key))
+    current = None if row is None else row.current_version
+    version = _new_version(session, PlaybookVersion, "playbook_key", workspace_id, key, current, definition, label, now)
+    if version is None:
+        return Applied("playbook", key, int(current or 0), False, label)
     if row is None:
+        start = changes.head(session, workspace_id)
         session.add(
             Playbook(
                 workspace_id=workspace_id,
                 key=key,
-                name=definition["name"][:200],
+                name=name,
                 status="active",
                 current_version=version,
-                start_seq=changes.head(session, workspace_id),
+                start_seq=start,
                 created_at=now,
                 updated_at=now,
             )
         )
     else:
-        row.current_version, row.name, row.updated_at = version, definition["name"][:200], now
+        row.current_version, row.name, row.updated_at = version, name, now
     session.flush()
     return Applied("playbook", key, version, True, label)
 
@@ -161,41 +179,23 @@ def _store_playbook(
 def _store_template(
     session: Session, workspace_id: str, label: str, definition: dict[str, Any], now: datetime
 ) -> Applied:
-    key, digest = definition["template"], _digest(definition)
+    key, channel = definition["template"], definition["channel"]
     row = session.scalar(
         select(MessageTemplate).where(MessageTemplate.workspace_id == workspace_id, MessageTemplate.key == key)
     )
-    if row is not None:
-        latest = session.scalar(
-            select(TemplateVersion.digest).where(
-                TemplateVersion.workspace_id == workspace_id,
-                TemplateVersion.template_key == key,
-                TemplateVersion.version == row.current_version,
-            )
-        )
-        if latest == digest:
-            return Applied("template", key, row.current_version, False, label)
-        if row.channel != definition["channel"]:
-            # Playbooks were checked against the old channel; a send step must not change medium.
-            raise InvalidFilesError([f"{label}:1: channel: template {key!r} is for {row.channel}; use a new id"])
-    version = 1 if row is None else row.current_version + 1
-    session.add(
-        TemplateVersion(
-            workspace_id=workspace_id,
-            template_key=key,
-            version=version,
-            digest=digest,
-            definition=definition,
-            source=label[:500],
-            created_at=now,
-        )
-    )
+    if row is not None and row.channel != channel:
+        # Playbooks were checked against the old channel; a send step must not change medium.
+        raise InvalidFilesError([f"{label}:1: channel: template {key!r} is for {row.channel}; use a new id"])
+    current = None if row is None else row.current_version
+    version = _new_version(session, TemplateVersion, "template_key", workspace_id, key, current, definition, label, now)
+    if version is None:
+        return Applied("template", key, int(current or 0), False, label)
     if row is None:
         session.add(
             MessageTemplate(
                 workspace_id=workspace_id,
                 key=key,
-                channel=definition["channel"],
+                channel=channel,
                 current_version=version,
                 created_at=now,
                 updated_at=now,
