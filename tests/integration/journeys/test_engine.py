@@ -206,6 +206,16 @@ def test_a_crash_after_the_ledger_row_never_sends_twice(world, db, ws, monkeypat
     assert ("email-now", "sent", "reconciled") in world.decisions()
 
 
+def test_a_changed_template_is_rendered_new_although_compiled_templates_are_kept(world, db, ws, clock):
+    world.send(failed("in_1"))
+    world.run()
+    changed = TEMPLATES["payment-failed-1.yaml"].replace("body: Hi", "body: Hello again")
+    journeys.apply(db, ws.id, "template", [("payment-failed-1.yaml", changed)], clock.now())
+    world.send(failed("in_2"))
+    world.run()
+    assert sorted(m.body for m in world.outbox("email")) == ["Hello again m-1", "Hi m-1"]
+
+
 def test_history_enrols_nobody(world, db, ws):
     world.send({**failed("in_old"), "timestamp": (START - timedelta(days=3)).isoformat()})
     world.run()
