@@ -35,3 +35,4 @@ bench: install
 	$(BIN)/python bench/ingest.py
 	$(BIN)/python bench/scoring.py
 	$(BIN)/python bench/churn_quality.py
+	$(BIN)/python bench/journeys.py

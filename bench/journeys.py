@@ -209,7 +209,7 @@ ENROLL_SQL = """
 INSERT INTO enrollments (id, workspace_id, playbook_key, version, profile_id, user_id, entry_key,
     entry_lock, status, exit_reason, holdout, "trigger", position, waiting, due_at, lease_until,
     created_at, updated_at, exited_at)
-SELECT {prefix} || p.id, p.workspace_id, {key}, 1, p.id, p.user_id, '', {prefix} || p.id,
+SELECT {prefix} || replace(p.id, 'prof_', ''), p.workspace_id, {key}, 1, p.id, p.user_id, '', {prefix} || p.id,
     'active', NULL, false, {trigger}, 'hello', NULL, {now}, NULL, {now}, {now}, NULL
 FROM profiles p WHERE p.workspace_id = {ws} AND p.id = p.canonical_id
 """
@@ -475,7 +475,9 @@ def main() -> None:
             if name in only:
                 started = time.perf_counter()
                 report[name] = run()
-                print(f"{name}: {time.perf_counter() - started:.0f} s", file=sys.stderr)
+                # Each section as it ends, so a later failure does not lose the figures.
+                seconds = time.perf_counter() - started
+                print(f"{name} ({seconds:.0f} s): {orjson.dumps(report[name]).decode()}", file=sys.stderr)
     finally:
         target.drop()
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
