@@ -277,17 +277,18 @@ def _engine_process(url: str, go: Any, results: Any) -> None:
     db = Database(make_settings(url))
     engine = Engine(db, db.settings, SystemClock())
     go.wait()
+    cpu = time.process_time()
     done = 0
     while True:
         got = engine.run_due()
         if not got:
             break
         done += got
-    results.put((done, time.time()))
+    results.put((done, time.time(), time.process_time() - cpu))
     db.dispose()
 
 
-def engine_steps(url: str, processes: int) -> tuple[int, float]:
+def engine_steps(url: str, processes: int) -> tuple[int, float, float]:
     """Engine.run_due (claim, then each enrolment's send to the sandbox and its commit) in
     `processes` worker processes until nothing is due."""
     ctx = mp.get_context("spawn")
@@ -301,7 +302,8 @@ def engine_steps(url: str, processes: int) -> tuple[int, float]:
     outs = [results.get(timeout=3600) for _ in procs]
     for p in procs:
         p.join()
-    return sum(d for d, _ in outs), max(t for _, t in outs) - started
+    # CPU seconds of the worker processes themselves (not the database server's).
+    return sum(o[0] for o in outs), max(o[1] for o in outs) - started, sum(o[2] for o in outs)
 
 
 def steps(target: Target, people: int, rounds: int) -> dict[str, Any]:
@@ -309,6 +311,7 @@ def steps(target: Target, people: int, rounds: int) -> dict[str, Any]:
     db, ws = setup(url, people, [playbook("bench-steps", "never_sent")])
     counts = [1, 2, 4] if target.is_pg else [1]
     engine_rates: dict[int, list[float]] = {c: [] for c in counts}
+    cpu_ms: dict[int, list[float]] = {c: [] for c in counts}
     bare_rates: list[float] = []
     for r in range(rounds):
         rows, _ = bare_enroll(url, ws.id, "bench-bare", f"enr_b{r}_")
@@ -317,9 +320,10 @@ def steps(target: Target, people: int, rounds: int) -> dict[str, Any]:
         bare_rates.append(done / elapsed)
         for c in counts:
             rows, _ = bare_enroll(url, ws.id, "bench-steps", f"enr_s{r}_{c}_")
-            done, elapsed = engine_steps(url, c)
+            done, elapsed, cpu = engine_steps(url, c)
             assert done == rows, (done, rows)
             engine_rates[c].append(done / elapsed)
+            cpu_ms[c].append(cpu / done * 1000)
     sent = _outbox_count(db, ws.id)
     db.dispose()
     bare = statistics.median(bare_rates)
@@ -328,6 +332,7 @@ def steps(target: Target, people: int, rounds: int) -> dict[str, Any]:
         rate = statistics.median(engine_rates[c])
         out[f"engine_{c}_worker_steps_per_s"] = round(rate)
         out[f"engine_{c}_worker_ratio"] = round(rate / bare, 3)
+        out[f"engine_{c}_worker_cpu_ms_per_step"] = round(statistics.median(cpu_ms[c]), 1)
     out["sandbox_messages"] = sent
     out["expected_messages"] = people * rounds * len(counts)
     return out
@@ -456,6 +461,7 @@ def main() -> None:
     parser.add_argument(
         "--low-rate", type=float, default=20.0, help="a second latency run at a rate the engine keeps up with"
     )
+    parser.add_argument("--rounds", type=int, default=3, help="rounds of the steps and ingest sections (median)")
     parser.add_argument("--profiles", type=int, default=None, help="bulk enrolment size")
     args = parser.parse_args()
     target = Target(args.database_url)
@@ -465,9 +471,9 @@ def main() -> None:
         "latency": lambda: {
             f"{rate:g}_per_s": latency(target, 60 if full else 10, rate) for rate in (100.0, args.low_rate)
         },
-        "steps": lambda: steps(target, 5000 if full else 1000, 3),
+        "steps": lambda: steps(target, 5000 if full else 1000, args.rounds),
         "bulk": lambda: bulk(target, args.profiles or (1_000_000 if full else 100_000), 20_000 if full else 2_000),
-        "ingest": lambda: ingest(target, 2000 if full else 500, 20_000 if full else 5_000, 3),
+        "ingest": lambda: ingest(target, 2000 if full else 500, 20_000 if full else 5_000, args.rounds),
     }
     report: dict[str, Any] = {"database": "postgresql" if target.is_pg else "sqlite", "full": full}
     try:
