@@ -413,3 +413,99 @@ def _when(trigger: dict[str, Any], fallback: datetime) -> datetime:
         except ValueError:
             pass
     return fallback
+
+
+def enroll_set(
+    session: Session, workspace_id: str, flow: Flow, roots: list[str], origin: dict[str, Any], now: datetime
+) -> int:
+    """`enroll` for a whole set of people (a segment) in a few statements per thousand instead
+    of a few per person: the same entry rule (the unique index), holdout, cooldown and
+    `skipped` decisions. There is no trigger event, so the entry key is empty. Returns how many
+    were enrolled."""
+    entry, share = flow.definition["entry"], float(flow.definition["holdout"])
+    reentry, cooldown = entry["reentry"], entry.get("cooldown")
+    insert_rows = dialect_insert(session, Enrollment)
+    enrolled = 0
+    for start in range(0, len(roots), _SET_CHUNK):
+        chunk = sorted(set(roots[start : start + _SET_CHUNK]))
+        users = profiles.tree_user_ids(session, workspace_id, chunk)
+        cooling = _cooling_set(session, workspace_id, flow.key, chunk, now, cooldown) if cooldown else set()
+        rows: list[dict[str, Any]] = []
+        skipped = [(root, "cooldown") for root in chunk if root in cooling]
+        for root in chunk:
+            if root in cooling:
+                continue
+            # The same locks as `enroll` with an empty entry key; every_time: one per call.
+            if reentry == "every_time":
+                lock = f"set:{new_id('set')}|{root}"
+            else:
+                lock = f"{'once' if reentry == 'once' else 'active'}|{root}|"
+            rows.append(
+                {
+                    "id": new_id("enr"),
+                    "workspace_id": workspace_id,
+                    "playbook_key": flow.key,
+                    "version": flow.version,
+                    "profile_id": root,
+                    "user_id": users.get(root),
+                    "entry_key": "",
+                    "entry_lock": lock[:400],
+                    "status": "active",
+                    "exit_reason": None,
+                    "holdout": holdout_of(workspace_id, flow.key, root, share),
+                    "trigger": origin,
+                    "position": flow.first,
+                    "waiting": None,
+                    "due_at": now,
+                    "lease_until": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "exited_at": None,
+                }
+            )
+        if rows:
+            stmt = insert_rows.on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
+            done = set(session.scalars(stmt.returning(Enrollment.profile_id), rows))
+            enrolled += len(done)
+            skipped += [(str(r["profile_id"]), "already_enrolled") for r in rows if r["profile_id"] not in done]
+        if skipped:
+            session.execute(
+                insert(Decision),
+                [
+                    {
+                        "workspace_id": workspace_id,
+                        "enrollment_id": None,
+                        "profile_id": root,
+                        "user_id": users.get(root),
+                        "playbook_key": flow.key,
+                        "step_id": None,
+                        "outcome": "skipped",
+                        "reason": reason,
+                        "channel": None,
+                        "detail": None,
+                        "at": now,
+                    }
+                    for root, reason in skipped
+                ],
+            )
+    return enrolled
+
+
+# 19 columns a row: 1,000 rows stay under SQLite's 32,766 bound parameters per statement.
+_SET_CHUNK = 1000
+
+
+def _cooling_set(
+    session: Session, workspace_id: str, key: str, roots: list[str], now: datetime, seconds: int
+) -> set[str]:
+    rows = session.execute(
+        select(Enrollment.profile_id, func.max(Enrollment.exited_at))
+        .where(
+            Enrollment.workspace_id == workspace_id,
+            Enrollment.playbook_key == key,
+            Enrollment.profile_id.in_(roots),
+            Enrollment.entry_key == "",
+        )
+        .group_by(Enrollment.profile_id)
+    )
+    return {root for root, last in rows if last is not None and last > now - timedelta(seconds=seconds)}

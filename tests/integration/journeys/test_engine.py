@@ -339,3 +339,20 @@ def test_report_counts_goal_conversions_and_revenue_per_arm(db, settings, ws, cl
     assert low <= doc["lift"]["absolute"] <= high and doc["lift"]["interval"] == "newcombe-wilson"
     with pytest.raises(Exception, match="no playbook 'nope'"):
         report.report(db, ws.id, "nope")
+
+
+def test_a_set_of_people_enrols_in_one_call_under_the_same_entry_rule(world, db, ws, clock):
+    from signalbox.journeys import triggers
+
+    world.send(identify("m-2", email="sam@example.com"), identify("m-3", email="kim@example.com"))
+    roots = [identity.profile_document(db, ws.id, user).id for user in ("m-1", "m-2", "m-3")]
+    with db.transaction() as session:
+        flow = triggers._active_flows(session, ws.id)["failed-payment-recovery"]
+        assert triggers.enroll_set(session, ws.id, flow, roots, {"kind": "segment"}, clock.now()) == 3
+    with db.transaction() as session:
+        assert triggers.enroll_set(session, ws.id, flow, roots, {"kind": "segment"}, clock.now()) == 0
+    assert sorted(e.profile_id for e in world.enrollments()) == sorted(roots)
+    assert all(e.entry_key == "" and e.user_id for e in world.enrollments())
+    assert world.decisions().count((None, "skipped", "already_enrolled")) == 3
+    world.run()
+    assert sorted(m.to for m in world.outbox("email")) == ["kim@example.com", "pat@example.com", "sam@example.com"]
