@@ -343,11 +343,16 @@ def steps(target: Target, people: int, rounds: int) -> dict[str, Any]:
 
 def bulk(target: Target, profiles: int, sample: int) -> dict[str, Any]:
     url = target.fresh("bulk")
-    db, ws = setup(url, 10, [playbook("bench-bulk", "never_sent", reentry="once")])
+    db, ws = setup(
+        url,
+        10,
+        [playbook(key, "never_sent", reentry="once") for key in ("bench-bulk", "bench-bulk-set")],
+    )
     _make_profiles(url, ws.id, profiles)
     rows, ref_s = bare_enroll(url, ws.id, "bench-bulk-ref", "enr_r_")
     with db.session() as session:
-        flow = triggers._active_flows(session, ws.id)["bench-bulk"]
+        flows = triggers._active_flows(session, ws.id)
+    flow = flows["bench-bulk"]
     roots = [f"bp-{i}" for i in range(sample)]
     now = datetime.now(UTC)
     started = time.perf_counter()
@@ -356,6 +361,11 @@ def bulk(target: Target, profiles: int, sample: int) -> dict[str, Any]:
             for root in roots[i : i + 1000]:
                 triggers.enroll(session, ws.id, flow, root, {"kind": "segment"}, now)
     per_person_s = time.perf_counter() - started
+    everyone = [f"bp-{i}" for i in range(profiles)]
+    started = time.perf_counter()
+    with db.transaction() as session:
+        set_rows = triggers.enroll_set(session, ws.id, flows["bench-bulk-set"], everyone, {"kind": "segment"}, now)
+    set_s = time.perf_counter() - started
     db.dispose()
     estimate = per_person_s / sample * profiles
     return {
@@ -366,6 +376,9 @@ def bulk(target: Target, profiles: int, sample: int) -> dict[str, Any]:
         "enroll_per_person_sample_s": round(per_person_s, 2),
         "enroll_per_person_estimated_s": round(estimate, 1),
         "ratio_to_reference": round(estimate / ref_s, 1),
+        "enroll_set_s": round(set_s, 2),
+        "enroll_set_rows": set_rows,
+        "enroll_set_ratio_to_reference": round(set_s / ref_s, 1),
     }
 
 
