@@ -13,11 +13,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+import orjson
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
-from signalbox.core.db import Database, dialect_insert
+from signalbox.core.db import Database, UTCDateTime, dialect_insert
 from signalbox.core.ids import new_id
 from signalbox.core.logging import get_logger
 from signalbox.events import service as events
@@ -465,7 +466,10 @@ def enroll_set(
             )
         if rows:
             stmt = insert_rows.on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
-            done = set(session.scalars(stmt.returning(Enrollment.profile_id), rows))
+            if session.get_bind().dialect.name == "postgresql":
+                done = _insert_unnest(session, rows)
+            else:
+                done = set(session.scalars(stmt.returning(Enrollment.profile_id), rows))
             enrolled += len(done)
             skipped += [(str(r["profile_id"]), "already_enrolled") for r in rows if r["profile_id"] not in done]
         if skipped:
@@ -489,6 +493,41 @@ def enroll_set(
                 ],
             )
     return enrolled
+
+
+# The per-person columns as five arrays: psycopg parses a 19,000-parameter VALUES list on the
+# client for every chunk (it caches only short statements), which made this 6x slower there.
+_UNNEST = text(
+    """
+INSERT INTO enrollments (id, workspace_id, playbook_key, version, profile_id, user_id, entry_key,
+    entry_lock, status, exit_reason, holdout, "trigger", position, waiting, due_at, lease_until,
+    created_at, updated_at, exited_at)
+SELECT u.id, :ws, :key, :version, u.profile_id, u.user_id, '', u.lock, 'active', NULL, u.holdout,
+    CAST(:trigger AS jsonb), :position, NULL, :now, NULL, :now, :now, NULL
+FROM unnest(CAST(:ids AS text[]), CAST(:profiles AS text[]), CAST(:users AS text[]),
+    CAST(:locks AS text[]), CAST(:holdouts AS boolean[])) AS u(id, profile_id, user_id, lock, holdout)
+ON CONFLICT (workspace_id, playbook_key, entry_lock) DO NOTHING
+RETURNING profile_id
+"""
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _insert_unnest(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    first = rows[0]
+    params = {
+        "ws": first["workspace_id"],
+        "key": first["playbook_key"],
+        "version": first["version"],
+        "trigger": orjson.dumps(first["trigger"]).decode(),
+        "position": first["position"],
+        "now": first["created_at"],
+        "ids": [r["id"] for r in rows],
+        "profiles": [r["profile_id"] for r in rows],
+        "users": [r["user_id"] for r in rows],
+        "locks": [r["entry_lock"] for r in rows],
+        "holdouts": [r["holdout"] for r in rows],
+    }
+    return set(session.scalars(_UNNEST, params))
 
 
 # 19 columns a row: 1,000 rows stay under SQLite's 32,766 bound parameters per statement.
