@@ -356,3 +356,23 @@ def test_a_set_of_people_enrols_in_one_call_under_the_same_entry_rule(world, db,
     assert world.decisions().count((None, "skipped", "already_enrolled")) == 3
     world.run()
     assert sorted(m.to for m in world.outbox("email")) == ["kim@example.com", "pat@example.com", "sam@example.com"]
+
+
+def test_a_set_enrolment_keeps_the_cooldown_after_an_exit(world, db, ws, clock):
+    from sqlalchemy import update
+
+    from signalbox.journeys import triggers
+
+    root = identity.profile_document(db, ws.id, "m-1").id
+    with db.transaction() as session:
+        flow = triggers._active_flows(session, ws.id)["failed-payment-recovery"]
+        assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, clock.now()) == 1
+        session.execute(
+            update(Enrollment).values(status="exited", exit_reason="goal_met", exited_at=clock.now(), entry_lock=None)
+        )
+    with db.transaction() as session:  # after_exit with a 30-day cooldown: not yet
+        assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, clock.now()) == 0
+    assert (None, "skipped", "cooldown") in world.decisions()
+    with db.transaction() as session:
+        later = clock.now() + timedelta(days=31)
+        assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, later) == 1
