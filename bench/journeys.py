@@ -23,6 +23,7 @@ import argparse
 import multiprocessing as mp
 import os
 import random
+import shutil
 import sqlite3
 import statistics
 import sys
@@ -92,6 +93,8 @@ class Target:
 
     def drop(self) -> None:
         if self.base is None:
+            # The full run leaves over a gigabyte of SQLite files.
+            shutil.rmtree(self.folder, ignore_errors=True)
             return
         engine = create_engine(self.base)
         for schema in self.schemas:
