@@ -46,3 +46,4 @@ bench: install
 	$(BIN)/python bench/churn_quality.py
 	$(BIN)/python bench/identity_quality.py
 	$(BIN)/python bench/soak.py --kills $(BENCH_KILLS)
+	$(BIN)/python bench/journeys.py

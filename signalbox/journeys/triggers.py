@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, insert, select, update
+import orjson
+from sqlalchemy import bindparam, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
-from signalbox.core.db import Database, dialect_insert
+from signalbox.core.db import Database, UTCDateTime, dialect_insert
 from signalbox.core.ids import new_id
 from signalbox.core.logging import get_logger
 from signalbox.events import service as events
@@ -465,3 +466,137 @@ def _when(trigger: dict[str, Any], fallback: datetime) -> datetime:
         except ValueError:
             pass
     return fallback
+
+
+def enroll_set(
+    session: Session, workspace_id: str, flow: Flow, roots: list[str], origin: dict[str, Any], now: datetime
+) -> int:
+    """`enroll` for a whole set of people (a segment) in a few statements per thousand instead
+    of a few per person: the same entry rule (the unique index), holdout, cooldown and
+    `skipped` decisions. There is no trigger event, so the entry key is empty. Returns how many
+    were enrolled."""
+    entry, share = flow.definition["entry"], float(flow.definition["holdout"])
+    reentry, cooldown = entry["reentry"], entry.get("cooldown")
+    insert_rows = dialect_insert(session, Enrollment)
+    enrolled = 0
+    for start in range(0, len(roots), _SET_CHUNK):
+        chunk = sorted(set(roots[start : start + _SET_CHUNK]))
+        users = profiles.tree_user_ids(session, workspace_id, chunk)
+        cooling = _cooling_set(session, workspace_id, flow.key, chunk, now, cooldown) if cooldown else set()
+        rows: list[dict[str, Any]] = []
+        skipped = [(root, "cooldown") for root in chunk if root in cooling]
+        for root in chunk:
+            if root in cooling:
+                continue
+            # The same locks as `enroll` with an empty entry key; every_time: one per call.
+            if reentry == "every_time":
+                lock = f"set:{new_id('set')}|{root}"
+            else:
+                lock = f"{'once' if reentry == 'once' else 'active'}|{root}|"
+            rows.append(
+                {
+                    "id": new_id("enr"),
+                    "workspace_id": workspace_id,
+                    "playbook_key": flow.key,
+                    "version": flow.version,
+                    "profile_id": root,
+                    "user_id": users.get(root),
+                    "entry_key": "",
+                    "entry_lock": lock[:400],
+                    "status": "active",
+                    "exit_reason": None,
+                    "holdout": holdout_of(workspace_id, flow.key, root, share),
+                    "trigger": origin,
+                    "position": flow.first,
+                    "waiting": None,
+                    "due_at": now,
+                    "lease_until": None,
+                    "created_at": now,
+                    "updated_at": now,
+                    "exited_at": None,
+                }
+            )
+        if rows:
+            stmt = insert_rows.on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
+            if session.get_bind().dialect.name == "postgresql":
+                done = _insert_unnest(session, rows)
+            else:
+                done = set(session.scalars(stmt.returning(Enrollment.profile_id), rows))
+            enrolled += len(done)
+            skipped += [(str(r["profile_id"]), "already_enrolled") for r in rows if r["profile_id"] not in done]
+        if skipped:
+            session.execute(
+                insert(Decision),
+                [
+                    {
+                        "workspace_id": workspace_id,
+                        "enrollment_id": None,
+                        "profile_id": root,
+                        "user_id": users.get(root),
+                        "playbook_key": flow.key,
+                        "step_id": None,
+                        "outcome": "skipped",
+                        "reason": reason,
+                        "channel": None,
+                        "detail": None,
+                        "at": now,
+                    }
+                    for root, reason in skipped
+                ],
+            )
+    return enrolled
+
+
+# The per-person columns as five arrays: psycopg parses a 19,000-parameter VALUES list on the
+# client for every chunk (it caches only short statements), which made this 6x slower there.
+_UNNEST = text(
+    """
+INSERT INTO enrollments (id, workspace_id, playbook_key, version, profile_id, user_id, entry_key,
+    entry_lock, status, exit_reason, holdout, "trigger", position, waiting, due_at, lease_until,
+    created_at, updated_at, exited_at)
+SELECT u.id, :ws, :key, :version, u.profile_id, u.user_id, '', u.lock, 'active', NULL, u.holdout,
+    CAST(:trigger AS jsonb), :position, NULL, :now, NULL, :now, :now, NULL
+FROM unnest(CAST(:ids AS text[]), CAST(:profiles AS text[]), CAST(:users AS text[]),
+    CAST(:locks AS text[]), CAST(:holdouts AS boolean[])) AS u(id, profile_id, user_id, lock, holdout)
+ON CONFLICT (workspace_id, playbook_key, entry_lock) DO NOTHING
+RETURNING profile_id
+"""
+).bindparams(bindparam("now", type_=UTCDateTime()))
+
+
+def _insert_unnest(session: Session, rows: list[dict[str, Any]]) -> set[str]:
+    first = rows[0]
+    params = {
+        "ws": first["workspace_id"],
+        "key": first["playbook_key"],
+        "version": first["version"],
+        "trigger": orjson.dumps(first["trigger"]).decode(),
+        "position": first["position"],
+        "now": first["created_at"],
+        "ids": [r["id"] for r in rows],
+        "profiles": [r["profile_id"] for r in rows],
+        "users": [r["user_id"] for r in rows],
+        "locks": [r["entry_lock"] for r in rows],
+        "holdouts": [r["holdout"] for r in rows],
+    }
+    return set(session.scalars(_UNNEST, params))
+
+
+# 19 columns a row: 1,000 rows stay under SQLite's 32,766 bound parameters per statement.
+_SET_CHUNK = 1000
+
+
+def _cooling_set(
+    session: Session, workspace_id: str, key: str, roots: list[str], now: datetime, seconds: int
+) -> set[str]:
+    rows = session.execute(
+        select(Enrollment.profile_id, func.max(Enrollment.exited_at))
+        .where(
+            Enrollment.workspace_id == workspace_id,
+            Enrollment.playbook_key == key,
+            Enrollment.profile_id.in_(roots),
+            Enrollment.entry_key == "",
+        )
+        .group_by(Enrollment.profile_id)
+    )
+    return {root for root, last in rows if last is not None and last > now - timedelta(seconds=seconds)}

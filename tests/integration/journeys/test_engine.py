@@ -206,6 +206,16 @@ def test_a_crash_after_the_ledger_row_never_sends_twice(world, db, ws, monkeypat
     assert ("email-now", "sent", "reconciled") in world.decisions()
 
 
+def test_a_changed_template_is_rendered_new_although_compiled_templates_are_kept(world, db, ws, clock):
+    world.send(failed("in_1"))
+    world.run()
+    changed = TEMPLATES["payment-failed-1.yaml"].replace("body: Hi", "body: Hello again")
+    journeys.apply(db, ws.id, "template", [("payment-failed-1.yaml", changed)], clock.now())
+    world.send(failed("in_2"))
+    world.run()
+    assert sorted(m.body for m in world.outbox("email")) == ["Hello again m-1", "Hi m-1"]
+
+
 def test_history_enrols_nobody(world, db, ws):
     world.send({**failed("in_old"), "timestamp": (START - timedelta(days=3)).isoformat()})
     world.run()
@@ -443,3 +453,40 @@ def test_history_before_the_first_playbook_is_skipped_whole(db, settings, ws, cl
     pipeline.ingest(ws, BatchInput([track("payment_failed", "h-1", invoice_id="i", amount=40)]))
     worker.drain()
     assert [e.user_id for e in journeys.list_enrollments(db, ws.id)] == ["h-1"]
+
+
+def test_a_set_of_people_enrols_in_one_call_under_the_same_entry_rule(world, db, ws, clock):
+    from signalbox.journeys import triggers
+
+    world.send(identify("m-2", email="sam@example.com"), identify("m-3", email="kim@example.com"))
+    roots = [identity.profile_document(db, ws.id, user).id for user in ("m-1", "m-2", "m-3")]
+    with db.transaction() as session:
+        flow = triggers._active_flows(session, ws.id)["failed-payment-recovery"]
+        assert triggers.enroll_set(session, ws.id, flow, roots, {"kind": "segment"}, clock.now()) == 3
+    with db.transaction() as session:
+        assert triggers.enroll_set(session, ws.id, flow, roots, {"kind": "segment"}, clock.now()) == 0
+    assert sorted(e.profile_id for e in world.enrollments()) == sorted(roots)
+    assert all(e.entry_key == "" and e.user_id for e in world.enrollments())
+    assert world.decisions().count((None, "skipped", "already_enrolled")) == 3
+    world.run()
+    assert sorted(m.to for m in world.outbox("email")) == ["kim@example.com", "pat@example.com", "sam@example.com"]
+
+
+def test_a_set_enrolment_keeps_the_cooldown_after_an_exit(world, db, ws, clock):
+    from sqlalchemy import update
+
+    from signalbox.journeys import triggers
+
+    root = identity.profile_document(db, ws.id, "m-1").id
+    with db.transaction() as session:
+        flow = triggers._active_flows(session, ws.id)["failed-payment-recovery"]
+        assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, clock.now()) == 1
+        session.execute(
+            update(Enrollment).values(status="exited", exit_reason="goal_met", exited_at=clock.now(), entry_lock=None)
+        )
+    with db.transaction() as session:  # after_exit with a 30-day cooldown: not yet
+        assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, clock.now()) == 0
+    assert (None, "skipped", "cooldown") in world.decisions()
+    with db.transaction() as session:
+        later = clock.now() + timedelta(days=31)
+        assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, later) == 1
