@@ -111,11 +111,12 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
     root_of = {n.id: n.canonical_id for n in profiles.nodes(session, ws.id, named).values()}
     active = _active_enrollments(session, ws.id, set(root_of.values()), root_of)
     touched: dict[str, _Before] = {}
+    entrants: dict[str, list[tuple[str, int]]] = defaultdict(list)  # segment -> (person, change)
     for change in rows:
         root = root_of.get(change.profile_id)
         if change.kind == "segment":
             if root is not None and (change.data or {}).get("entered"):
-                _segment_triggers(batch, root, change.name or "", change.seq)
+                entrants[change.name or ""].append((root, change.seq))
             continue
         if change.kind != "event":
             if root is not None:
@@ -131,6 +132,8 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
         _goals_and_waits(batch, active.get(root, []), event)
         if event.type == "track" and event.event and event.timestamp >= batch.now - MAX_TRIGGER_AGE:
             _event_triggers(batch, root, event, change.seq)
+    for segment, people in entrants.items():
+        _segment_triggers(batch, segment, people)
     if touched:
         _enters(batch, touched)
         dates.schedule(session, ws, _with_trait_changes(batch.flows.values(), touched), touched, batch.now)
@@ -164,11 +167,16 @@ def fire_dates(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: 
         return len(fired)
 
 
-def _segment_triggers(batch: _Batch, root: str, segment: str, seq: int) -> None:
+def _segment_triggers(batch: _Batch, segment: str, people: list[tuple[str, int]]) -> None:
+    """Everyone who entered a segment in this window, enrolled as one set per playbook."""
     for flow in batch.flows.values():
         enters = flow.definition["trigger"].get("enters") or {}
-        if enters.get("segment") == segment and seq > flow.start_seq:
-            enroll(batch.session, batch.workspace.id, flow, root, {"kind": "segment", "segment": segment}, batch.now)
+        if enters.get("segment") != segment:
+            continue
+        roots = [root for root, seq in people if seq > flow.start_seq]
+        if roots:
+            origin = {"kind": "segment", "segment": segment}
+            enroll_set(batch.session, batch.workspace.id, flow, roots, origin, batch.now)
 
 
 def _active_enrollments(
