@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from signalbox.channels.models import OutboxMessage, Send, StaffTask
 from signalbox.channels.schemas import Delivery, Email, OutboxItem, SendInfo, Sms, TaskInfo
 from signalbox.core.clock import Clock
-from signalbox.core.db import Database, dialect_insert
+from signalbox.core.db import Database, advisory_xact_lock, dialect_insert
 from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
 
 
@@ -117,9 +117,8 @@ def tasks_created_since(
 ) -> int:
     """Tasks for a location created since a moment; with `lock`, serialised per location
     until the transaction ends (a capacity check followed by its insert)."""
-    if lock and session.get_bind().dialect.name == "postgresql":
-        key = f"{workspace_id}|tasks|{location}"
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    if lock:
+        advisory_xact_lock(session, f"{workspace_id}|tasks|{location}")
     place = StaffTask.location.is_(None) if location is None else StaffTask.location == location
     found = session.scalar(
         select(func.count())
@@ -201,9 +200,7 @@ class LedgerRow:
 def lock_recipient(session: Session, workspace_id: str, profile_id: str, channel: str) -> None:
     """Serialise sends to one person on one channel until this transaction ends (PostgreSQL;
     SQLite has one writer), so a frequency cap holds when workers race."""
-    if session.get_bind().dialect.name == "postgresql":
-        key = f"{workspace_id}|{profile_id}|{channel}"
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+    advisory_xact_lock(session, f"{workspace_id}|{profile_id}|{channel}")
 
 
 def ledger_row(db: Database, workspace_id: str, idempotency_key: str) -> LedgerRow | None:

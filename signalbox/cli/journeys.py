@@ -26,7 +26,6 @@ from signalbox.cli.common import (
 from signalbox.core.clock import SystemClock
 from signalbox.core.logging import configure_logging
 from signalbox.documents import iso
-from signalbox.identity import service as identity
 from signalbox.journeys import policy
 from signalbox.journeys import service as journeys
 from signalbox.journeys.worker import Worker
@@ -186,11 +185,9 @@ def tasks_snooze(
 
 def _automation(workspace_name: str, user_id: str, paused: bool, json: bool) -> None:
     db = database()
-    ws = workspace(db, workspace_name)
-    doc = identity.profile_document(db, ws.id, user_id)
-    journeys.set_automation(db, ws.id, doc.profile_ids, paused, SystemClock().now())
-    out = {"user_id": doc.user_id, "automation": "paused" if paused else "active"}
-    print_json(out) if json else typer.echo(f"{doc.user_id}: automation {out['automation']}")
+    found = journeys.set_automation(db, workspace(db, workspace_name).id, user_id, paused, SystemClock().now())
+    out = {"user_id": found, "automation": "paused" if paused else "active"}
+    print_json(out) if json else typer.echo(f"{found}: automation {out['automation']}")
 
 
 @automation_app.command("pause")

@@ -91,7 +91,6 @@ def segments_refresh(
     """
     db = database()
     ws = workspace(db, workspace_name)
-    segments.members(db, ws.id, name, limit=1)  # a clear error for an unknown name
     done = segments.refresh(db, ws.id, name, SystemClock().now())
     doc = {"segment": done.segment, "members": done.members, "entered": done.entered, "left": done.left}
     print_json(doc) if json else typer.echo(" ".join(f"{k}={v}" for k, v in doc.items()))

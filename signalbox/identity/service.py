@@ -25,7 +25,7 @@ from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.consent import service as consent
 from signalbox.consent.schemas import ConsentRecord
-from signalbox.core.db import Database
+from signalbox.core.db import Database, advisory_xact_lock
 from signalbox.core.errors import ConflictError, NotFoundError
 from signalbox.core.ids import new_id
 from signalbox.events import service as events
@@ -610,8 +610,7 @@ def _remember_rejection(session: Session, workspace_id: str, a: str, b: str, now
 
 def _lock_workspace(session: Session, workspace_id: str) -> None:
     """Serialize identity writes per workspace on PostgreSQL (SQLite has one writer anyway)."""
-    if session.get_bind().dialect.name == "postgresql":
-        session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(workspace_id, 0))))
+    advisory_xact_lock(session, workspace_id)
 
 
 lock_workspace = _lock_workspace

@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateError
 from jinja2.sandbox import SandboxedEnvironment
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from signalbox.channels import service as channels
@@ -291,7 +291,7 @@ class Engine:
         if existing is not None and existing.status in ("sent", "failed"):
             return Step(after)  # done before a crash; the decision was recorded then
         to = person.email if channel == "email" else person.phone
-        settings = policy.get_settings(self.db, enr.workspace_id)
+        settings = person.settings
         window = policy.quiet_hours(settings, channel, spec.get("window"), person.phone)
         if existing is None and window is not None:
             allowed = window.next_allowed(now, person.zone)
@@ -424,7 +424,7 @@ class Engine:
             "due_at": now + timedelta(seconds=spec["sla"]),
         }
         result = Step(after, task=task, decisions=[self._decision(enr, step["id"], "sent", None, now, "task")])
-        capacity = policy.get_settings(self.db, enr.workspace_id).capacity_for(location)
+        capacity = person.settings.capacity_for(location)
         if capacity is not None:
             # Checked again under a lock when the task is written (`_commit`): two workers must
             # not both take the last slot of the day.
@@ -484,6 +484,7 @@ class Engine:
             context,
             kinds.get("anonymous_id"),
             ws.timezone,
+            policy.get_settings(self.db, ws.id),
         )
 
     def _goal_seen(
@@ -510,19 +511,19 @@ class Engine:
         channel: str | None = None,
         detail: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        return {
-            "workspace_id": enr.workspace_id,
-            "enrollment_id": enr.id,
-            "profile_id": enr.profile_id,
-            "user_id": enr.user_id,
-            "playbook_key": enr.playbook_key,
-            "step_id": step_id,
-            "outcome": outcome,
-            "reason": reason,
-            "channel": channel,
-            "detail": detail,
-            "at": at,
-        }
+        return journeys.decision_row(
+            enr.workspace_id,
+            enr.playbook_key,
+            enr.profile_id,
+            enr.user_id,
+            outcome,
+            reason,
+            at,
+            enrollment_id=enr.id,
+            step_id=step_id,
+            channel=channel,
+            detail=detail,
+        )
 
     def _commit(self, enr: Snapshot, result: Step, now: datetime, *, quiet_repeat: bool = False) -> bool:
         """The step's effect, its decisions and the enrolment's new position, together; only if
@@ -553,8 +554,7 @@ class Engine:
             decisions = result.decisions
             if quiet_repeat and decisions and _same_as_last(session, enr, decisions[0]):
                 decisions = []
-            if decisions:
-                session.execute(insert(Decision), decisions)
+            journeys.record_decisions(session, decisions)
             if result.task is not None:
                 channels.create_task(session, enr.workspace_id, now=now, **result.task)
         return True

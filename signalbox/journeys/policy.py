@@ -137,6 +137,7 @@ class Recipient:
     context: dict[str, Any] = field(default_factory=dict)  # traits, scores, profile, event
     anonymous_id: str | None = None
     zone_of_workspace: str = "UTC"  # the business's zone: a location's working day
+    settings: JourneySettings = field(default_factory=JourneySettings)  # read once per run
 
 
 def zone_of(session: Session, workspace_id: str, traits: dict[str, Any], nodes: list[str], fallback: str) -> str:

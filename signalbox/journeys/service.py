@@ -13,13 +13,14 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, insert, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.core import yamlsource as yaml_source
 from signalbox.core.db import Database, dialect_insert
 from signalbox.core.errors import InvalidInputError, NotFoundError
+from signalbox.identity import service as identity
 from signalbox.journeys import dates, spec
 from signalbox.journeys.flow import Flow
 from signalbox.journeys.models import (
@@ -371,8 +372,11 @@ def list_decisions(
         ]
 
 
-def set_automation(db: Database, workspace_id: str, profile_ids: list[str], paused: bool, now: datetime) -> None:
-    """Take a person out of (or back into) every playbook's automated steps."""
+def set_automation(db: Database, workspace_id: str, user_id: str, paused: bool, now: datetime) -> str | None:
+    """Take a person (every node of their tree) out of, or back into, every playbook's
+    automated steps. Returns their user_id."""
+    doc = identity.profile_document(db, workspace_id, user_id)
+    profile_ids = doc.profile_ids
     with db.transaction() as session:
         if paused:
             base = dialect_insert(session, AutomationHold)
@@ -387,3 +391,43 @@ def set_automation(db: Database, workspace_id: str, profile_ids: list[str], paus
                     AutomationHold.workspace_id == workspace_id, AutomationHold.profile_id.in_(profile_ids)
                 )
             )
+    return doc.user_id
+
+
+# ---- the decision trace ------------------------------------------------------------------
+
+
+def decision_row(
+    workspace_id: str,
+    playbook: str,
+    profile_id: str,
+    user_id: str | None,
+    outcome: str,
+    reason: str | None,
+    at: datetime,
+    *,
+    enrollment_id: str | None = None,
+    step_id: str | None = None,
+    channel: str | None = None,
+    detail: dict[str, Any] | None = None,
+) -> dict[str, Any]:
+    """One row of the decision trace, in the shape `record_decisions` writes."""
+    return {
+        "workspace_id": workspace_id,
+        "enrollment_id": enrollment_id,
+        "profile_id": profile_id,
+        "user_id": user_id,
+        "playbook_key": playbook,
+        "step_id": step_id,
+        "outcome": outcome,
+        "reason": reason,
+        "channel": channel,
+        "detail": detail,
+        "at": at,
+    }
+
+
+def record_decisions(session: Session, rows: list[dict[str, Any]]) -> None:
+    """The one write path for decisions (the engine's, the triggers', set enrolment's)."""
+    if rows:
+        session.execute(insert(Decision), rows)

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, insert, select, text, update
+from sqlalchemy import bindparam, func, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
@@ -29,7 +29,7 @@ from signalbox.journeys import dates
 from signalbox.journeys import service as journeys
 from signalbox.journeys.engine import holdout_of
 from signalbox.journeys.flow import Flow
-from signalbox.journeys.models import Decision, Enrollment, Playbook, PlaybookVersion
+from signalbox.journeys.models import Enrollment, Playbook, PlaybookVersion
 from signalbox.profiles import service as profiles
 from signalbox.segments import conditions
 from signalbox.segments import service as segments
@@ -251,7 +251,7 @@ def _exit(batch: _Batch, enr: Enrollment, reason: str, detail: dict[str, Any]) -
     )
     if getattr(moved, "rowcount", 0):
         enr.status = "exited"
-        _decide(batch, enr.profile_id, enr.user_id, enr.playbook_key, enr.id, None, "exited", reason, detail)
+        _decide(batch, enr, "exited", reason, detail)
 
 
 def _event_triggers(batch: _Batch, root: str, event: StoredEvent, seq: int) -> None:
@@ -421,49 +421,24 @@ def _user_of(session: Session, workspace_id: str, root: str) -> str | None:
 def _decide_skip(
     session: Session, workspace_id: str, root: str, user_id: str | None, key: str, reason: str, now: datetime
 ) -> None:
-    session.execute(
-        insert(Decision).values(
-            workspace_id=workspace_id,
-            enrollment_id=None,
-            profile_id=root,
-            user_id=user_id,
-            playbook_key=key,
-            step_id=None,
-            outcome="skipped",
-            reason=reason,
-            channel=None,
-            detail=None,
-            at=now,
-        )
+    journeys.record_decisions(
+        session, [journeys.decision_row(workspace_id, key, root, user_id, "skipped", reason, now)]
     )
 
 
-def _decide(
-    batch: _Batch,
-    profile_id: str,
-    user_id: str | None,
-    key: str,
-    enrollment_id: str,
-    step_id: str | None,
-    outcome: str,
-    reason: str,
-    detail: dict[str, Any],
-) -> None:
-    batch.session.execute(
-        insert(Decision).values(
-            workspace_id=batch.workspace.id,
-            enrollment_id=enrollment_id,
-            profile_id=profile_id,
-            user_id=user_id,
-            playbook_key=key,
-            step_id=step_id,
-            outcome=outcome,
-            reason=reason,
-            channel=None,
-            detail=detail,
-            at=batch.now,
-        )
+def _decide(batch: _Batch, enr: Enrollment, outcome: str, reason: str, detail: dict[str, Any]) -> None:
+    row = journeys.decision_row(
+        batch.workspace.id,
+        enr.playbook_key,
+        enr.profile_id,
+        enr.user_id,
+        outcome,
+        reason,
+        batch.now,
+        enrollment_id=enr.id,
+        detail=detail,
     )
+    journeys.record_decisions(batch.session, [row])
 
 
 def _when(trigger: dict[str, Any], fallback: datetime) -> datetime:
@@ -533,22 +508,10 @@ def enroll_set(
             enrolled += len(done)
             skipped += [(str(r["profile_id"]), "already_enrolled") for r in rows if r["profile_id"] not in done]
         if skipped:
-            session.execute(
-                insert(Decision),
+            journeys.record_decisions(
+                session,
                 [
-                    {
-                        "workspace_id": workspace_id,
-                        "enrollment_id": None,
-                        "profile_id": root,
-                        "user_id": users.get(root),
-                        "playbook_key": flow.key,
-                        "step_id": None,
-                        "outcome": "skipped",
-                        "reason": reason,
-                        "channel": None,
-                        "detail": None,
-                        "at": now,
-                    }
+                    journeys.decision_row(workspace_id, flow.key, root, users.get(root), "skipped", reason, now)
                     for root, reason in skipped
                 ],
             )

@@ -127,6 +127,9 @@ def _store(db: Database, workspace_id: str, definition: dict[str, Any], now: dat
 
 def refresh(db: Database, workspace_id: str, key: str, now: datetime) -> RefreshResult:
     """Re-evaluate every person (a page at a time, each page its own transaction)."""
+    with db.session() as session:
+        if key not in known(session, workspace_id):
+            raise NotFoundError(f"no segment {key!r} in this workspace (see `signalbox segments list`)")
     entered = left = 0
     after = ""
     while True:
