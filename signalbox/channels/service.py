@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.channels.models import OutboxMessage, Send, StaffTask
@@ -19,6 +19,14 @@ from signalbox.channels.schemas import Delivery, Email, OutboxItem, SendInfo, Sm
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database, advisory_xact_lock, dialect_insert
 from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
+
+_CHUNK = 500
+# The table, not the mapped class: an UPDATE with WHERE over many parameter sets is plain SQL
+# (the ORM would take a list of parameters as its bulk-by-primary-key form).
+SENDS: Table = Send.__table__  # type: ignore[assignment]
+OUTBOX: Table = OutboxMessage.__table__  # type: ignore[assignment]
+# Built once: a provider call is one row, and building the statement cost more than running it.
+_STORE_OUTBOX = insert(OUTBOX).returning(OUTBOX.c.id)
 
 
 class SandboxProvider:
@@ -43,19 +51,18 @@ class SandboxProvider:
         return None if found is None else Delivery(f"sandbox-{found}", "delivered")
 
     def _store(self, workspace_id: str, channel: str, to: str, subject: str | None, body: str, key: str) -> Delivery:
+        values = {
+            "workspace_id": workspace_id,
+            "idempotency_key": key,
+            "channel": channel,
+            "to": to,
+            "subject": subject,
+            "body": body,
+            "created_at": self.clock.now(),
+        }
         with self.db.transaction() as session:
-            row = OutboxMessage(
-                workspace_id=workspace_id,
-                idempotency_key=key,
-                channel=channel,
-                to=to,
-                subject=subject,
-                body=body,
-                created_at=self.clock.now(),
-            )
-            session.add(row)
-            session.flush()
-            return Delivery(f"sandbox-{row.id}", "delivered")
+            row_id = session.connection().execute(_STORE_OUTBOX, values).scalar_one()
+        return Delivery(f"sandbox-{row_id}", "delivered")
 
 
 def list_outbox(
@@ -203,9 +210,49 @@ def lock_recipient(session: Session, workspace_id: str, profile_id: str, channel
     advisory_xact_lock(session, f"{workspace_id}|{profile_id}|{channel}")
 
 
+@dataclass(frozen=True, slots=True)
+class SendRequest:
+    workspace_id: str
+    idempotency_key: str
+    profile_id: str
+    user_id: str | None
+    playbook: str | None
+    step_id: str | None
+    channel: str
+    purpose: str
+    to: str
+
+
+@dataclass(frozen=True, slots=True)
+class SendOutcome:
+    workspace_id: str
+    idempotency_key: str
+    status: str  # sent | failed | unknown
+    provider_id: str | None = None
+    error: str | None = None
+
+
 def ledger_row(db: Database, workspace_id: str, idempotency_key: str) -> LedgerRow | None:
     with db.session() as session:
         return _ledger(session, workspace_id, idempotency_key)
+
+
+def ledger_rows(session: Session, keys: list[tuple[str, str]]) -> dict[str, LedgerRow]:
+    """The ledger rows of these (workspace, idempotency key) pairs that exist, by key."""
+    by_workspace: dict[str, list[str]] = {}
+    for workspace_id, key in keys:
+        by_workspace.setdefault(workspace_id, []).append(key)
+    out: dict[str, LedgerRow] = {}
+    for workspace_id, wanted in by_workspace.items():
+        for start in range(0, len(wanted), _CHUNK):
+            rows = session.execute(
+                select(Send.id, Send.idempotency_key, Send.status, Send.provider_id).where(
+                    Send.workspace_id == workspace_id, Send.idempotency_key.in_(wanted[start : start + _CHUNK])
+                )
+            )
+            for row_id, key, status, provider_id in rows:
+                out[key] = LedgerRow(row_id, key, status, provider_id)
+    return out
 
 
 def begin_send(
@@ -223,36 +270,61 @@ def begin_send(
     now: datetime,
     precheck: Callable[[Session], str | None] | None = None,
 ) -> tuple[LedgerRow | None, str | None]:
-    """The one write path for sends, step one: commit a `pending` row before any provider
-    call. `precheck` runs in the same transaction (consent, caps) and may refuse with a
-    reason. Returns (row, None), or (None, reason) when refused; an existing row is returned
-    as it is (the step already began a send)."""
+    """One send through `begin_sends`: (row, None), or (None, reason) when refused; an
+    existing row is returned as it is (the step already began a send)."""
+    request = SendRequest(workspace_id, idempotency_key, profile_id, user_id, playbook, step_id, channel, purpose, to)
+
+    def check(session: Session, fresh: list[SendRequest]) -> dict[str, str]:
+        refused = precheck(session) if precheck is not None and fresh else None
+        return {} if refused is None else {idempotency_key: refused}
+
+    rows, _fresh, refused = begin_sends(db, [request], now, check)
+    if idempotency_key in refused:
+        return None, refused[idempotency_key]
+    return rows[idempotency_key], None
+
+
+def begin_sends(
+    db: Database,
+    requests: list[SendRequest],
+    now: datetime,
+    precheck: Callable[[Session, list[SendRequest]], dict[str, str]] | None = None,
+) -> tuple[dict[str, LedgerRow], set[str], dict[str, str]]:
+    """The one write path for sends, step one: commit a `pending` row per send before any
+    provider call, a batch in one transaction. `precheck` runs in that transaction (consent,
+    caps) over the sends not begun before and may refuse some, by key with a reason. Returns
+    the rows by key (existing ones as they are: the step already began that send), the keys
+    begun now (only those may call the provider) and the refusals."""
     with db.transaction() as session:
-        existing = _ledger(session, workspace_id, idempotency_key)
-        if existing is not None:
-            return existing, None
-        refused = precheck(session) if precheck is not None else None
-        if refused is not None:
-            return None, refused
-        row = Send(
-            workspace_id=workspace_id,
-            idempotency_key=idempotency_key,
-            profile_id=profile_id,
-            user_id=user_id,
-            playbook=playbook,
-            step_id=step_id,
-            channel=channel,
-            purpose=purpose,
-            to=to[:320],
-            status="pending",
-            provider_id=None,
-            error=None,
-            created_at=now,
-            updated_at=now,
-        )
-        session.add(row)
-        session.flush()
-        return LedgerRow(row.id, idempotency_key, "pending", None), None
+        existing = ledger_rows(session, [(r.workspace_id, r.idempotency_key) for r in requests])
+        fresh = [r for r in requests if r.idempotency_key not in existing]
+        refused = precheck(session, fresh) if precheck is not None and fresh else {}
+        rows = [
+            {
+                "workspace_id": r.workspace_id,
+                "idempotency_key": r.idempotency_key,
+                "profile_id": r.profile_id,
+                "user_id": r.user_id,
+                "playbook": r.playbook,
+                "step_id": r.step_id,
+                "channel": r.channel,
+                "purpose": r.purpose,
+                "to": r.to[:320],
+                "status": "pending",
+                "provider_id": None,
+                "error": None,
+                "created_at": now,
+                "updated_at": now,
+            }
+            for r in fresh
+            if r.idempotency_key not in refused
+        ]
+        began = dict(existing)
+        if rows:
+            returned = session.execute(insert(Send).returning(Send.id, Send.idempotency_key), rows)
+            for row_id, key in returned:
+                began[key] = LedgerRow(row_id, key, "pending", None)
+        return began, {str(row["idempotency_key"]) for row in rows}, refused
 
 
 def finish_send(
@@ -265,14 +337,31 @@ def finish_send(
     provider_id: str | None = None,
     error: str | None = None,
 ) -> None:
-    """Step two: what the provider said (`sent`, `failed`), or `unknown` for review."""
-    if status not in ("sent", "failed", "unknown"):
-        raise ValueError(f"unknown send status {status!r}")
     with db.transaction() as session:
+        finish_sends(session, [SendOutcome(workspace_id, idempotency_key, status, provider_id, error)], now)
+
+
+def finish_sends(session: Session, outcomes: list[SendOutcome], now: datetime) -> None:
+    """Step two, in the caller's transaction: what the provider said (`sent`, `failed`), or
+    `unknown` for review."""
+    for outcome in outcomes:
+        if outcome.status not in ("sent", "failed", "unknown"):
+            raise ValueError(f"unknown send status {outcome.status!r}")
+    if outcomes:
         session.execute(
-            update(Send)
-            .where(Send.workspace_id == workspace_id, Send.idempotency_key == idempotency_key)
-            .values(status=status, provider_id=provider_id, error=(error or None) and error[:500], updated_at=now)
+            update(SENDS)
+            .where(SENDS.c.workspace_id == bindparam("ws"), SENDS.c.idempotency_key == bindparam("key"))
+            .values(status=bindparam("st"), provider_id=bindparam("pid"), error=bindparam("err"), updated_at=now),
+            [
+                {
+                    "ws": o.workspace_id,
+                    "key": o.idempotency_key,
+                    "st": o.status,
+                    "pid": o.provider_id,
+                    "err": (o.error or None) and o.error[:500],
+                }
+                for o in outcomes
+            ],
         )
 
 

@@ -174,6 +174,71 @@ def latest_context_value(session: Session, workspace_id: str, node_ids: Sequence
     return None
 
 
+def latest_context_values(
+    session: Session, workspace_id: str, trees: dict[str, Sequence[str]], key: str
+) -> dict[str, Any]:
+    """`latest_context_value` for many people (root -> its nodes) at once: the 50 newest
+    messages of each node, of which each person's 50 newest are the same as above."""
+    owner = {node: root for root, nodes in trees.items() for node in nodes}
+    seen: dict[str, list[tuple[datetime, int, Any]]] = {}
+    nodes = list(owner)
+    for start in range(0, len(nodes), 500):
+        ranked = (
+            select(
+                Event.profile_id,
+                Event.timestamp,
+                Event.id,
+                Event.context,
+                func.row_number()
+                .over(partition_by=Event.profile_id, order_by=(Event.timestamp.desc(), Event.id.desc()))
+                .label("n"),
+            )
+            .where(Event.workspace_id == workspace_id, Event.profile_id.in_(nodes[start : start + 500]))
+            .subquery()
+        )
+        rows = session.execute(
+            select(ranked.c.profile_id, ranked.c.timestamp, ranked.c.id, ranked.c.context).where(ranked.c.n <= 50)
+        )
+        for node, at, row_id, context in rows:
+            seen.setdefault(owner[node], []).append((at, row_id, context))
+    out: dict[str, Any] = {}
+    for root, found in seen.items():
+        found.sort(key=lambda item: (item[0], item[1]), reverse=True)
+        for _, _, context in found[:50]:
+            if isinstance(context, dict) and context.get(key) not in (None, ""):
+                out[root] = context[key]
+                break
+    return out
+
+
+def named_events_of(
+    session: Session, workspace_id: str, node_ids: Sequence[str], names: Sequence[str], since: datetime
+) -> list[tuple[str, StoredEvent]]:
+    """`named_events_since` for many nodes at once, each event with its node."""
+    out: list[tuple[str, StoredEvent]] = []
+    ids = list(node_ids)
+    for start in range(0, len(ids), 500):
+        rows = session.scalars(
+            select(Event)
+            .where(
+                Event.workspace_id == workspace_id,
+                Event.profile_id.in_(ids[start : start + 500]),
+                Event.type == "track",
+                Event.event.in_(list(names)),
+                Event.timestamp >= since,
+            )
+            .order_by(Event.timestamp, Event.id)
+        )
+        out.extend(
+            (
+                r.profile_id,
+                StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at),
+            )
+            for r in rows
+        )
+    return out
+
+
 def track_rows(
     session: Session,
     workspace_id: str,

@@ -10,7 +10,7 @@ it through the provider's lookup instead of calling again.
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -27,6 +27,7 @@ from signalbox.core.db import Database
 from signalbox.core.logging import get_logger
 from signalbox.core.settings import Settings
 from signalbox.events import service as events
+from signalbox.events.schemas import StoredEvent
 from signalbox.identity import service as identity
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.journeys import policy
@@ -75,6 +76,39 @@ class Snapshot:
     created_at: datetime
 
 
+@dataclass(frozen=True)
+class _Live:
+    """An enrolment in a running batch, with what its steps read."""
+
+    enr: Snapshot
+    flow: Flow
+    person: policy.Recipient
+    ws: WorkspaceInfo
+
+
+@dataclass(frozen=True)
+class _Outgoing:
+    """A send that passed the rules needing no transaction, to begin with the round's others."""
+
+    live: _Live
+    key: str
+    channel: str
+    to: str
+    message: Email | Sms
+    step_id: str
+    after: str | None
+    purpose: str
+    cap: policy.Cap | None
+
+
+@dataclass
+class _Result:
+    enr: Snapshot
+    step: Step
+    live: _Live | None = None  # None: decided without running (a paused playbook)
+    quiet_repeat: bool = False  # a repeated "still paused" decision is not written again
+
+
 def holdout_of(workspace_id: str, playbook: str, profile_id: str, share: float) -> bool:
     """Deterministic and sticky across versions and re-entries: a hash of who and which playbook."""
     digest = hashlib.sha256(f"{workspace_id}:{playbook}:{profile_id}".encode()).digest()
@@ -117,6 +151,8 @@ class Engine:
         self._flows: dict[tuple[str, str, int], Flow] = {}
         self._jinja = SandboxedEnvironment(undefined=StrictUndefined, autoescape=False)
         self._compiled: dict[str, Template] = {}
+        # Templates as they are when a batch starts: read once per batch, not once per send.
+        self._templates: dict[tuple[str, str], dict[str, Any]] = {}
 
     # ---- claiming ----------------------------------------------------------------------
 
@@ -144,16 +180,11 @@ class Engine:
 
     def run_due(self, limit: int = 100) -> int:
         ids = self.claim(limit)
-        for enrollment_id in ids:
-            try:
-                self.advance(enrollment_id)
-            except Exception:
-                # One person's failure must not stop everyone else's steps; the lease runs out
-                # and the step is tried again.
-                log.exception("step failed", extra={"enrollment_id": enrollment_id})
+        if ids:
+            self.advance_many(ids)
         return len(ids)
 
-    # ---- one enrolment -----------------------------------------------------------------
+    # ---- a claimed batch -----------------------------------------------------------------
 
     def flow(self, session: Session, workspace_id: str, key: str, version: int) -> Flow:
         cached = self._flows.get((workspace_id, key, version))
@@ -164,75 +195,156 @@ class Engine:
         return cached
 
     def advance(self, enrollment_id: str) -> None:
-        with self.db.session() as session:
-            row = session.get(Enrollment, enrollment_id)
-            if row is None or row.status != "active":
+        self.advance_many([enrollment_id])
+
+    def advance_many(self, ids: list[str]) -> None:
+        """Run claimed enrolments from their positions until each waits, exits or ends.
+
+        A batch moves in rounds of one step per enrolment: what the steps need is read once
+        for all of them, the sends of a round begin in one transaction, go to the provider one
+        by one, and every outcome commits in one more. If the batch as a whole fails, each
+        enrolment is tried alone, so one person's failure never holds up everyone else's."""
+        try:
+            self._advance_batch(ids)
+        except Exception:
+            if len(ids) == 1:
+                # The lease runs out and the step is tried again.
+                log.exception("step failed", extra={"enrollment_id": ids[0]})
                 return
-            enr = _snapshot(row)
-            status = session.scalar(
-                select(Playbook.status).where(
-                    Playbook.workspace_id == enr.workspace_id, Playbook.key == enr.playbook_key
-                )
-            )
-            flow = self.flow(session, enr.workspace_id, enr.playbook_key, enr.version)
-        ws = workspaces.get_workspace(self.db, enr.workspace_id)
+            log.warning("batch failed; running its enrolments one by one", exc_info=True)
+            for enrollment_id in ids:
+                self.advance_many([enrollment_id])
+
+    def _advance_batch(self, ids: list[str]) -> None:
         now = self.clock.now()
-        if status == "paused":
-            self._commit(
-                enr,
-                Step(
-                    enr.position,
-                    now + PAUSED_RECHECK,
-                    enr.waiting,
-                    decisions=[self._decision(enr, enr.position, "delayed", "playbook_paused", now)],
-                ),
-                now,
-                quiet_repeat=True,
-            )
-            return
-        with self.db.session() as session:
-            person = self._recipient(session, ws, enr)
-            goal = self._goal_seen(session, enr, flow, person)
-        if goal is not None:
-            self._commit(
-                enr,
-                Step(
-                    None,
-                    exit_reason="goal_met",
-                    decisions=[self._decision(enr, enr.position, "exited", "goal_met", now, detail=goal)],
-                ),
-                now,
-            )
-            return
-        position, waiting = enr.position, enr.waiting
+        self._templates.clear()
+        live, pending = self._load(ids, now)
         for _ in range(MAX_STEPS_PER_RUN):
-            if position is None:
-                self._commit(enr, Step(None, exit_reason="completed"), now)
+            if not live and not pending:
                 return
-            result = self._run(flow, flow.steps[position], enr, waiting, person, ws, now)
-            if not self._commit(enr, result, now):
-                return  # moved by someone else (a goal, a resumed wait): their move wins
-            if result.exit_reason is not None or result.due_at is not None:
-                return
-            enr = _moved(enr, result.position, result.waiting)
-            position, waiting = result.position, result.waiting
-        log.error("step limit reached", extra={"enrollment_id": enr.id})
+            ledger = self._ledger_for(live)
+            outgoing: list[_Outgoing] = []
+            for lv in live:
+                try:
+                    result = self._next(lv, ledger, now)
+                except Exception:
+                    log.exception("step failed", extra={"enrollment_id": lv.enr.id})
+                    continue
+                if isinstance(result, _Outgoing):
+                    outgoing.append(result)
+                else:
+                    pending.append(_Result(lv.enr, result, lv))
+            sent, finished = self._send_all(outgoing, now)
+            pending.extend(sent)
+            moved = self._commit_all(pending, finished, now)
+            live = [
+                _Live(_moved(r.live.enr, r.step.position, r.step.waiting), r.live.flow, r.live.person, r.live.ws)
+                for r in pending
+                if r.live is not None
+                and r.live.enr.id in moved  # else moved by someone else (a goal, a resumed wait): theirs wins
+                and r.step.exit_reason is None
+                and r.step.due_at is None
+            ]
+            pending = []
+        for lv in live:
+            log.error("step limit reached", extra={"enrollment_id": lv.enr.id})
+
+    def _load(self, ids: list[str], now: datetime) -> tuple[list[_Live], list[_Result]]:
+        """The batch's enrolments with all their steps will read: flows, playbook states,
+        people (with zone, settings and consent), goals already seen. Paused playbooks and met
+        goals are decided here."""
+        live: list[_Live] = []
+        decided: list[_Result] = []
+        with self.db.session() as session:
+            snaps = [
+                _snapshot(row)
+                for row in session.scalars(
+                    select(Enrollment).where(Enrollment.id.in_(ids), Enrollment.status == "active")
+                )
+            ]
+            by_workspace: dict[str, list[Snapshot]] = {}
+            for enr in snaps:
+                by_workspace.setdefault(enr.workspace_id, []).append(enr)
+            for workspace_id, group in by_workspace.items():
+                ws = self._workspace(workspace_id)
+                paused = set(
+                    session.scalars(
+                        select(Playbook.key).where(
+                            Playbook.workspace_id == workspace_id,
+                            Playbook.key.in_({e.playbook_key for e in group}),
+                            Playbook.status == "paused",
+                        )
+                    )
+                )
+                running: list[Snapshot] = []
+                for enr in group:
+                    if enr.playbook_key in paused:
+                        step = Step(
+                            enr.position,
+                            now + PAUSED_RECHECK,
+                            enr.waiting,
+                            decisions=[self._decision(enr, enr.position, "delayed", "playbook_paused", now)],
+                        )
+                        decided.append(_Result(enr, step, quiet_repeat=True))
+                    else:
+                        running.append(enr)
+                people = self._recipients(session, ws, running)
+                for enr in running:
+                    person = people.get(enr.profile_id)
+                    if person is None:
+                        log.error("profile is gone", extra={"enrollment_id": enr.id, "profile_id": enr.profile_id})
+                        continue
+                    flow = self.flow(session, enr.workspace_id, enr.playbook_key, enr.version)
+                    live.append(_Live(enr, flow, _with_event(person, enr), ws))
+            goals = self._goals_seen(session, live)
+        going: list[_Live] = []
+        for lv in live:
+            goal = goals.get(lv.enr.id)
+            if goal is None:
+                going.append(lv)
+                continue
+            step = Step(
+                None,
+                exit_reason="goal_met",
+                decisions=[self._decision(lv.enr, lv.enr.position, "exited", "goal_met", now, detail=goal)],
+            )
+            decided.append(_Result(lv.enr, step, lv))
+        return going, decided
+
+    def _workspace(self, workspace_id: str) -> WorkspaceInfo:
+        return workspaces.get_workspace(self.db, workspace_id)
+
+    def _next(self, lv: _Live, ledger: dict[str, channels.LedgerRow], now: datetime) -> Step | _Outgoing:
+        if lv.enr.position is None:
+            return Step(None, exit_reason="completed")
+        return self._run(lv.flow, lv.flow.steps[lv.enr.position], lv, ledger, now)
+
+    def _ledger_for(self, live: list[_Live]) -> dict[str, channels.LedgerRow]:
+        """The ledger rows of the sends this round is about to run (a send begun before a crash)."""
+        keys = [
+            (lv.enr.workspace_id, f"{lv.enr.id}:{lv.enr.position}")
+            for lv in live
+            if lv.enr.position is not None and lv.flow.steps[lv.enr.position]["verb"] == "send"
+        ]
+        if not keys:
+            return {}
+        with self.db.session() as session:
+            return channels.ledger_rows(session, keys)
 
     def _run(  # noqa: PLR0911 - one return per verb of the exhaustive match
         self,
         flow: Flow,
         step: dict[str, Any],
-        enr: Snapshot,
-        waiting: dict[str, Any] | None,
-        person: policy.Recipient,
-        ws: WorkspaceInfo,
+        lv: _Live,
+        ledger: dict[str, channels.LedgerRow],
         now: datetime,
-    ) -> Step:
+    ) -> Step | _Outgoing:
+        enr, waiting, person, ws = lv.enr, lv.enr.waiting, lv.person, lv.ws
         verb: str = step["verb"]
         after = flow.after[step["id"]]
         match verb:
             case "send":
-                return self._send(flow, step, enr, person, ws, now)
+                return self._send(flow, step, lv, ledger.get(f"{enr.id}:{step['id']}"), now)
             case "wait":
                 return Step(after, due_at=now + timedelta(seconds=step["wait"]["seconds"]))
             case "wait_until":
@@ -273,11 +385,13 @@ class Engine:
         self,
         flow: Flow,
         step: dict[str, Any],
-        enr: Snapshot,
-        person: policy.Recipient,
-        ws: WorkspaceInfo,
+        lv: _Live,
+        existing: channels.LedgerRow | None,
         now: datetime,
-    ) -> Step:
+    ) -> Step | _Outgoing:
+        """What the rules that need no transaction decide (quiet hours, holdout, address,
+        rendering), or the send to begin with the batch's others."""
+        enr, person = lv.enr, lv.person
         spec, after = step["send"], flow.after[step["id"]]
         channel: str = spec["channel"]
         key = f"{enr.id}:{step['id']}"
@@ -287,7 +401,6 @@ class Engine:
                 after, decisions=[self._decision(enr, step["id"], outcome, reason, now, channel, detail or None)]
             )
 
-        existing = channels.ledger_row(self.db, enr.workspace_id, key)
         if existing is not None and existing.status in ("sent", "failed"):
             return Step(after)  # done before a crash; the decision was recorded then
         to = person.email if channel == "email" else person.phone
@@ -310,29 +423,55 @@ class Engine:
         if not to:
             return decided("suppressed", "no_address")
         try:
-            message = self._render(enr.workspace_id, spec["template"], channel, to, person, ws)
+            message = self._render(enr.workspace_id, spec["template"], channel, to, person, lv.ws)
         except TemplateError as exc:
             return decided("failed", "template_error", error=str(exc)[:300])
         if existing is not None:
             return self._reconcile(existing.status, key, channel, message, enr, after, step["id"], now)
-        cap = settings.caps.get(channel)
-        _row, refused = channels.begin_send(
+        return _Outgoing(lv, key, channel, to, message, step["id"], after, flow.purpose, settings.caps.get(channel))
+
+    def _send_all(self, outgoing: list[_Outgoing], now: datetime) -> tuple[list[_Result], list[channels.SendOutcome]]:
+        """A round's sends: ledger rows (after consent, holds and caps) in one transaction,
+        then each provider call; the outcomes commit with the round's moves."""
+        if not outgoing:
+            return [], []
+        requests = [
+            channels.SendRequest(
+                o.live.enr.workspace_id,
+                o.key,
+                o.live.person.root,
+                o.live.person.user_id,
+                o.live.enr.playbook_key,
+                o.step_id,
+                o.channel,
+                o.purpose,
+                o.to,
+            )
+            for o in outgoing
+        ]
+        asks = {o.key: policy.Outgoing(o.key, o.live.person, o.channel, o.purpose, o.cap) for o in outgoing}
+        _rows, fresh, refused = channels.begin_sends(
             self.db,
-            enr.workspace_id,
-            idempotency_key=key,
-            profile_id=person.root,
-            user_id=person.user_id,
-            playbook=enr.playbook_key,
-            step_id=step["id"],
-            channel=channel,
-            purpose=flow.purpose,
-            to=to,
-            now=now,
-            precheck=lambda session: policy.precheck(session, person, channel, flow.purpose, cap, now),
+            requests,
+            now,
+            lambda session, new: policy.precheck_many(session, [asks[r.idempotency_key] for r in new], now),
         )
-        if refused is not None:
-            return decided("suppressed", refused)
-        return self._deliver(key, channel, message, enr, after, step["id"], now)
+        results: list[_Result] = []
+        outcomes: list[channels.SendOutcome] = []
+        for o in outgoing:
+            enr = o.live.enr
+            if o.key in refused:
+                decision = self._decision(enr, o.step_id, "suppressed", refused[o.key], now, o.channel)
+                results.append(_Result(enr, Step(o.after, decisions=[decision]), o.live))
+            elif o.key not in fresh:
+                # Another worker began this send since the round started (an expired lease);
+                # it owns the outcome, and the guarded commit leaves the enrolment to it.
+                results.append(_Result(enr, Step(o.after), o.live))
+            else:
+                step, outcome = self._deliver(o.key, o.channel, o.message, enr, o.after, o.step_id, now)
+                results.append(_Result(enr, step, o.live))
+                outcomes.append(outcome)
+        return results, outcomes
 
     def _deliver(
         self,
@@ -343,7 +482,7 @@ class Engine:
         after: str | None,
         step_id: str,
         now: datetime,
-    ) -> Step:
+    ) -> tuple[Step, channels.SendOutcome]:
         try:
             if isinstance(message, Email):
                 delivery: Delivery = self.email.send_email(enr.workspace_id, message, key)
@@ -351,12 +490,14 @@ class Engine:
                 delivery = self.sms.send_sms(enr.workspace_id, message, key)
         except Exception as exc:
             # The provider may or may not have acted: `unknown`, never a blind retry.
-            channels.finish_send(self.db, enr.workspace_id, key, "unknown", self.clock.now(), error=type(exc).__name__)
-            return Step(after, decisions=[self._decision(enr, step_id, "failed", "provider_error", now, channel)])
+            outcome = channels.SendOutcome(enr.workspace_id, key, "unknown", error=type(exc).__name__)
+            return Step(
+                after, decisions=[self._decision(enr, step_id, "failed", "provider_error", now, channel)]
+            ), outcome
         status = "failed" if delivery.status == "failed" else "sent"
-        channels.finish_send(self.db, enr.workspace_id, key, status, self.clock.now(), provider_id=delivery.provider_id)
         reason = "provider_refused" if status == "failed" else None
-        return Step(after, decisions=[self._decision(enr, step_id, status, reason, now, channel)])
+        outcome = channels.SendOutcome(enr.workspace_id, key, status, delivery.provider_id)
+        return Step(after, decisions=[self._decision(enr, step_id, status, reason, now, channel)]), outcome
 
     def _reconcile(
         self,
@@ -377,13 +518,27 @@ class Engine:
             return Step(after, decisions=[self._decision(enr, step_id, "sent", "reconciled", now, channel)])
         if status == "pending":
             # The provider never saw the call: sending it now is the first and only time.
-            return self._deliver(key, channel, message, enr, after, step_id, now)
+            step, outcome = self._deliver(key, channel, message, enr, after, step_id, now)
+            channels.finish_send(
+                self.db,
+                enr.workspace_id,
+                key,
+                outcome.status,
+                now,
+                provider_id=outcome.provider_id,
+                error=outcome.error,
+            )
+            return step
         return Step(after, decisions=[self._decision(enr, step_id, "failed", "unknown_delivery", now, channel)])
 
     def _render(
         self, workspace_id: str, template: str, channel: str, to: str, person: policy.Recipient, ws: WorkspaceInfo
     ) -> Email | Sms:
-        definition = journeys.template_definition(self.db, workspace_id, template)
+        definition = self._templates.get((workspace_id, template))
+        if definition is None:
+            definition = self._templates[(workspace_id, template)] = journeys.template_definition(
+                self.db, workspace_id, template
+            )
         variables = {**person.context, "links": {}, "workspace": {"name": ws.name}, "location": {}}
         body = self._compile(definition["body"]).render(variables)
         if channel == "sms":
@@ -460,46 +615,64 @@ class Engine:
 
     # ---- reading and writing -------------------------------------------------------------
 
-    def _recipient(self, session: Session, ws: WorkspaceInfo, enr: Snapshot) -> policy.Recipient:
-        doc = identity.person(session, ws.id, enr.profile_id)
-        if doc is None:
-            raise LookupError(f"enrolment {enr.id}: profile {enr.profile_id} is gone")
-        kinds: dict[str, str] = {}
-        for ident in doc.identifiers:
-            kinds.setdefault(ident.type, ident.value)
-        zone = policy.zone_of(session, ws.id, doc.traits, doc.profile_ids, ws.timezone)
-        context: dict[str, Any] = segments.context_of(
-            doc.traits, doc.signals, doc.first_seen, doc.last_seen, doc.user_id
-        )
-        context["profile"].update(email=kinds.get("email"), phone=kinds.get("phone"), timezone=zone)
-        context["event"] = enr.trigger.get("properties", {})
-        return policy.Recipient(
-            ws.id,
-            doc.id,
-            doc.profile_ids,
-            doc.user_id,
-            kinds.get("email"),
-            kinds.get("phone"),
-            zone,
-            context,
-            kinds.get("anonymous_id"),
-            ws.timezone,
-            policy.get_settings(self.db, ws.id),
-        )
+    def _recipients(self, session: Session, ws: WorkspaceInfo, enrolled: list[Snapshot]) -> dict[str, policy.Recipient]:
+        """By enrolled profile id: who each person is today, in a handful of queries."""
+        if not enrolled:
+            return {}
+        docs = identity.people(session, ws.id, sorted({e.profile_id for e in enrolled}))
+        zones = policy.zones_of(session, ws.id, {d.id: (d.traits, d.profile_ids) for d in docs.values()}, ws.timezone)
+        settings = policy.get_settings(self.db, ws.id)
+        out: dict[str, policy.Recipient] = {}
+        for node, doc in docs.items():
+            kinds: dict[str, str] = {}
+            for ident in doc.identifiers:
+                kinds.setdefault(ident.type, ident.value)
+            zone = zones[doc.id]
+            context: dict[str, Any] = segments.context_of(
+                doc.traits, doc.signals, doc.first_seen, doc.last_seen, doc.user_id
+            )
+            context["profile"].update(email=kinds.get("email"), phone=kinds.get("phone"), timezone=zone)
+            out[node] = policy.Recipient(
+                ws.id,
+                doc.id,
+                doc.profile_ids,
+                doc.user_id,
+                kinds.get("email"),
+                kinds.get("phone"),
+                zone,
+                context,
+                kinds.get("anonymous_id"),
+                ws.timezone,
+                settings,
+            )
+        return out
 
-    def _goal_seen(
-        self, session: Session, enr: Snapshot, flow: Flow, person: policy.Recipient
-    ) -> dict[str, Any] | None:
-        """A goal event at or after the trigger, also one that arrived before it (out of order)."""
-        goals = flow.goals()
-        if not goals:
-            return None
-        since = _trigger_time(enr)
-        found = events.named_events_since(session, enr.workspace_id, person.nodes, [g["event"] for g in goals], since)
-        for event in found:
-            if journeys.goal_matches(goals, event.event or "", event.properties, enr.trigger):
-                return {"event": event.event, "message_id": event.message_id}
-        return None
+    def _goals_seen(self, session: Session, live: list[_Live]) -> dict[str, dict[str, Any]]:
+        """By enrolment: a goal event at or after the trigger, also one that arrived before
+        it (out of order)."""
+        out: dict[str, dict[str, Any]] = {}
+        by_workspace: dict[str, list[_Live]] = {}
+        for lv in live:
+            if lv.flow.goals():
+                by_workspace.setdefault(lv.enr.workspace_id, []).append(lv)
+        for workspace_id, group in by_workspace.items():
+            names = sorted({g["event"] for lv in group for g in lv.flow.goals()})
+            nodes = sorted({node for lv in group for node in lv.person.nodes})
+            since = min(_trigger_time(lv.enr) for lv in group)
+            by_node: dict[str, list[StoredEvent]] = {}
+            for node, event in events.named_events_of(session, workspace_id, nodes, names, since):
+                by_node.setdefault(node, []).append(event)
+            for lv in group:
+                goals, start = lv.flow.goals(), _trigger_time(lv.enr)
+                mine = sorted(
+                    (e for node in lv.person.nodes for e in by_node.get(node, []) if e.timestamp >= start),
+                    key=lambda e: e.timestamp,
+                )
+                for event in mine:
+                    if journeys.goal_matches(goals, event.event or "", event.properties, lv.enr.trigger):
+                        out[lv.enr.id] = {"event": event.event, "message_id": event.message_id}
+                        break
+        return out
 
     def _decision(
         self,
@@ -525,39 +698,39 @@ class Engine:
             detail=detail,
         )
 
-    def _commit(self, enr: Snapshot, result: Step, now: datetime, *, quiet_repeat: bool = False) -> bool:
-        """The step's effect, its decisions and the enrolment's new position, together; only if
-        the enrolment is still where this run found it."""
+    def _commit_all(self, results: list[_Result], outcomes: list[channels.SendOutcome], now: datetime) -> set[str]:
+        """A round's effects, decisions, send outcomes and the enrolments' new positions in
+        one transaction; each enrolment moves only if it is still where this run found it.
+        Returns the enrolments that moved."""
+        moved: set[str] = set()
+        if not results and not outcomes:
+            return moved
         with self.db.transaction() as session:
-            if result.capacity is not None and result.task is not None:
-                result = self._within_capacity(session, enr, result, now)
-            guard = [Enrollment.id == enr.id, Enrollment.status == "active"]
-            guard.append(Enrollment.position.is_(None) if enr.position is None else Enrollment.position == enr.position)
-            values: dict[str, Any] = {"updated_at": now, "lease_until": None}
-            if result.exit_reason is not None:
-                status = "completed" if result.exit_reason == "completed" else "exited"
-                values.update(
-                    status=status,
-                    exit_reason=None if status == "completed" else result.exit_reason,
-                    exited_at=now,
-                    position=None,
-                    due_at=None,
-                    waiting=None,
-                )
-                if (enr.entry_lock or "").startswith("active|"):
-                    values["entry_lock"] = None  # after_exit may enter again (after its cooldown)
-            else:
-                values.update(position=result.position, waiting=result.waiting, due_at=result.due_at or now)
-            moved = session.execute(update(Enrollment).where(*guard).values(**values))
-            if not getattr(moved, "rowcount", 0):
-                return False
-            decisions = result.decisions
-            if quiet_repeat and decisions and _same_as_last(session, enr, decisions[0]):
-                decisions = []
+            channels.finish_sends(session, outcomes, now)
+            stmt = select(Enrollment.id, Enrollment.status, Enrollment.position).where(
+                Enrollment.id.in_([r.enr.id for r in results])
+            )
+            if session.get_bind().dialect.name == "postgresql":
+                stmt = stmt.with_for_update()  # SQLite's BEGIN IMMEDIATE already holds the writer lock
+            found = {row[0]: (row[1], row[2]) for row in session.execute(stmt)} if results else {}
+            updates: list[dict[str, Any]] = []
+            decisions: list[dict[str, Any]] = []
+            for r in results:
+                enr = r.enr
+                if found.get(enr.id) != ("active", enr.position) or enr.id in moved:
+                    continue
+                if r.step.capacity is not None and r.step.task is not None:
+                    r.step = self._within_capacity(session, enr, r.step, now)
+                updates.append(_moved_values(enr, r.step, now))
+                if not (r.quiet_repeat and r.step.decisions and _same_as_last(session, enr, r.step.decisions[0])):
+                    decisions.extend(r.step.decisions)
+                if r.step.task is not None:
+                    channels.create_task(session, enr.workspace_id, now=now, **r.step.task)
+                moved.add(enr.id)
+            if updates:
+                session.execute(update(Enrollment), updates)
             journeys.record_decisions(session, decisions)
-            if result.task is not None:
-                channels.create_task(session, enr.workspace_id, now=now, **result.task)
-        return True
+        return moved
 
     def _within_capacity(self, session: Session, enr: Snapshot, result: Step, now: datetime) -> Step:
         """The task as planned, or (the location's tasks for today are used up) a delay to the
@@ -578,6 +751,40 @@ def _same_as_last(session: Session, enr: Snapshot, decision: dict[str, Any]) -> 
         .limit(1)
     ).first()
     return last is not None and tuple(last) == (decision["step_id"], decision["outcome"], decision["reason"])
+
+
+def _moved_values(enr: Snapshot, result: Step, now: datetime) -> dict[str, Any]:
+    """The enrolment's row after a step (every key always present: one bulk UPDATE)."""
+    values: dict[str, Any] = {
+        "id": enr.id,
+        "updated_at": now,
+        "lease_until": None,
+        "status": "active",
+        "exit_reason": None,
+        "exited_at": None,
+        "entry_lock": enr.entry_lock,
+        "position": result.position,
+        "waiting": result.waiting,
+        "due_at": result.due_at or now,
+    }
+    if result.exit_reason is not None:
+        status = "completed" if result.exit_reason == "completed" else "exited"
+        values.update(
+            status=status,
+            exit_reason=None if status == "completed" else result.exit_reason,
+            exited_at=now,
+            position=None,
+            due_at=None,
+            waiting=None,
+        )
+        if (enr.entry_lock or "").startswith("active|"):
+            values["entry_lock"] = None  # after_exit may enter again (after its cooldown)
+    return values
+
+
+def _with_event(person: policy.Recipient, enr: Snapshot) -> policy.Recipient:
+    """The person as one enrolment sees them: its trigger's properties are `event`."""
+    return replace(person, context={**person.context, "event": enr.trigger.get("properties", {})})
 
 
 def _trigger_time(enr: Snapshot) -> datetime:

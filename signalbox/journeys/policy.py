@@ -10,13 +10,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, Field, ValidationError, field_validator
-from sqlalchemy import func, select
+from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from signalbox.channels import service as channels
@@ -142,14 +143,30 @@ class Recipient:
 
 def zone_of(session: Session, workspace_id: str, traits: dict[str, Any], nodes: list[str], fallback: str) -> str:
     """The identify trait `timezone`, else the newest `context.timezone`, else the workspace's."""
-    for candidate in (traits.get("timezone"), events.latest_context_value(session, workspace_id, nodes, "timezone")):
-        if isinstance(candidate, str) and candidate:
-            try:
-                ZoneInfo(candidate)
-            except (ZoneInfoNotFoundError, ValueError):
-                continue
-            return candidate
-    return fallback
+    return zones_of(session, workspace_id, {"": (traits, nodes)}, fallback)[""]
+
+
+def zones_of(
+    session: Session, workspace_id: str, people: dict[str, tuple[dict[str, Any], list[str]]], fallback: str
+) -> dict[str, str]:
+    """`zone_of` for many people (root -> (traits, nodes)) in one query."""
+    out = {root: zone for root, (traits, _) in people.items() if (zone := _valid_zone(traits.get("timezone")))}
+    rest: dict[str, Sequence[str]] = {root: nodes for root, (_, nodes) in people.items() if root not in out}
+    if rest:
+        seen = events.latest_context_values(session, workspace_id, rest, "timezone")
+        for root in rest:
+            out[root] = _valid_zone(seen.get(root)) or fallback
+    return out
+
+
+def _valid_zone(candidate: Any) -> str | None:
+    if not isinstance(candidate, str) or not candidate:
+        return None
+    try:
+        ZoneInfo(candidate)
+    except (ZoneInfoNotFoundError, ValueError):
+        return None
+    return candidate
 
 
 def quiet_hours(
@@ -164,30 +181,68 @@ def quiet_hours(
     return QuietHours(start, end, state_of_phone(phone))
 
 
-def held(session: Session, workspace_id: str, nodes: list[str]) -> bool:
-    found = session.scalar(
-        select(func.count())
-        .select_from(AutomationHold)
-        .where(AutomationHold.workspace_id == workspace_id, AutomationHold.profile_id.in_(nodes))
-    )
-    return bool(found)
+def held_nodes(session: Session, workspace_id: str, nodes: list[str]) -> set[str]:
+    """Which of these nodes are taken out of automation."""
+    found: set[str] = set()
+    for start in range(0, len(nodes), 500):
+        found.update(
+            session.scalars(
+                select(AutomationHold.profile_id).where(
+                    AutomationHold.workspace_id == workspace_id,
+                    AutomationHold.profile_id.in_(nodes[start : start + 500]),
+                )
+            )
+        )
+    return found
+
+
+@dataclass(frozen=True)
+class Outgoing:
+    """A send the rules are asked about: to whom, on which channel, for what purpose."""
+
+    key: str
+    person: Recipient
+    channel: str
+    purpose: str
+    cap: Cap | None
 
 
 def precheck(
     session: Session, person: Recipient, channel: str, purpose: str, cap: Cap | None, now: datetime
 ) -> str | None:
     """Inside the transaction that writes the send's ledger row: the reason not to send, or None."""
-    if held(session, person.workspace_id, person.nodes):
-        return "automation_paused"
-    state = consent.states(session, person.workspace_id, {person.root: person.nodes})[person.root][channel]
-    if not state.allows(purpose):
-        return "no_consent"
-    if purpose == "marketing" and cap is not None:
-        channels.lock_recipient(session, person.workspace_id, person.root, channel)
-        since = now - timedelta(seconds=cap.seconds)
-        if channels.recent_sends(session, person.workspace_id, person.root, channel, since) >= cap.count:
-            return "frequency_cap"
-    return None
+    return precheck_many(session, [Outgoing("", person, channel, purpose, cap)], now).get("")
+
+
+def precheck_many(session: Session, sends: list[Outgoing], now: datetime) -> dict[str, str]:
+    """Inside the transaction that writes the sends' ledger rows: the reason not to send, by
+    key, for those that must not go. Sends earlier in the list count against the caps of the
+    later ones, as if each had committed before the next was checked."""
+    refused: dict[str, str] = {}
+    by_workspace: dict[str, list[Outgoing]] = {}
+    for send in sends:
+        by_workspace.setdefault(send.person.workspace_id, []).append(send)
+    for workspace_id, group in by_workspace.items():
+        trees: dict[str, Sequence[str]] = {s.person.root: s.person.nodes for s in group}
+        holds = held_nodes(session, workspace_id, [node for nodes in trees.values() for node in nodes])
+        states = consent.states(session, workspace_id, trees)
+        taken: dict[tuple[str, str], int] = {}
+        for send in group:
+            person, channel = send.person, send.channel
+            if holds.intersection(person.nodes):
+                refused[send.key] = "automation_paused"
+            elif not states[person.root][channel].allows(send.purpose):
+                refused[send.key] = "no_consent"
+            elif send.purpose == "marketing" and send.cap is not None:
+                channels.lock_recipient(session, workspace_id, person.root, channel)
+                since = now - timedelta(seconds=send.cap.seconds)
+                slot = (person.root, channel)
+                used = channels.recent_sends(session, workspace_id, person.root, channel, since) + taken.get(slot, 0)
+                if used >= send.cap.count:
+                    refused[send.key] = "frequency_cap"
+                else:
+                    taken[slot] = taken.get(slot, 0) + 1
+    return refused
 
 
 _PRIORITY_ORDER = {"high": 0, "normal": 1, "low": 2}

@@ -187,7 +187,7 @@ def test_a_crash_after_the_ledger_row_never_sends_twice(world, db, ws, monkeypat
 
     world.send(failed())
     calls = {"n": 0}
-    real = engine_module.channels.finish_send
+    real = engine_module.channels.finish_sends
 
     def crash_once(*args, **kwargs):
         calls["n"] += 1
@@ -195,7 +195,7 @@ def test_a_crash_after_the_ledger_row_never_sends_twice(world, db, ws, monkeypat
             raise RuntimeError("killed between the provider call and the outcome")
         return real(*args, **kwargs)
 
-    monkeypatch.setattr(engine_module.channels, "finish_send", crash_once)
+    monkeypatch.setattr(engine_module.channels, "finish_sends", crash_once)
     world.run()  # the provider got the e-mail; the outcome was never written
     (row,) = channels.list_sends(db, ws.id)
     assert row.status == "pending"
@@ -490,3 +490,77 @@ def test_a_set_enrolment_keeps_the_cooldown_after_an_exit(world, db, ws, clock):
     with db.transaction() as session:
         later = clock.now() + timedelta(days=31)
         assert triggers.enroll_set(session, ws.id, flow, [root], {"kind": "segment"}, later) == 1
+
+
+def _people_fail(world, n):
+    world.send(*[identify(f"b-{i}", email=f"b{i}@example.com") for i in range(n)])
+    world.send(*[track("payment_failed", f"b-{i}", invoice_id=f"in_b{i}", amount=49) for i in range(n)])
+
+
+def test_one_persons_failing_step_does_not_hold_up_the_rest_of_the_batch(world, db, ws, monkeypatch):
+    from signalbox.journeys.engine import Engine
+
+    real = Engine._render
+
+    def broken_for_b1(self, workspace_id, template, channel, to, person, workspace):
+        if person.user_id == "b-1":
+            raise RuntimeError("a bug in one person's step")
+        return real(self, workspace_id, template, channel, to, person, workspace)
+
+    monkeypatch.setattr(Engine, "_render", broken_for_b1)
+    _people_fail(world, 4)
+    world.run()
+    assert sorted(m.to for m in world.outbox("email")) == ["b0@example.com", "b2@example.com", "b3@example.com"]
+    by_user = {e.user_id: e for e in world.enrollments()}
+    assert by_user["b-1"].position == "email-now" and by_user["b-1"].status == "active"  # tried again later
+    monkeypatch.setattr(Engine, "_render", real)
+    world.at(START + timedelta(minutes=2))  # the lease ran out
+    assert len(world.outbox("email")) == 4
+
+
+def test_a_failed_batch_commit_reruns_each_enrolment_alone_and_sends_nothing_twice(world, db, ws, monkeypatch):
+    from signalbox.journeys import engine as engine_module
+
+    real = engine_module.journeys.record_decisions
+    calls = {"n": 0}
+
+    def fail_the_first_batch(session, rows):
+        calls["n"] += 1
+        if calls["n"] == 1 and len(rows) > 1:
+            raise RuntimeError("the batch's commit failed after its provider calls")
+        return real(session, rows)
+
+    monkeypatch.setattr(engine_module.journeys, "record_decisions", fail_the_first_batch)
+    _people_fail(world, 5)
+    world.run()
+    emails = world.outbox("email")
+    assert sorted(m.to for m in emails) == [f"b{i}@example.com" for i in range(5)]  # each once
+    assert {s.status for s in channels.list_sends(db, ws.id)} == {"sent"}
+    assert world.decisions().count(("email-now", "sent", "reconciled")) == 5  # found at the provider, not re-sent
+
+
+def test_bulk_reads_match_the_one_person_reads(world, db, ws):
+    from signalbox.events import service as events
+
+    world.send(
+        identify("z-1", email="z1@example.com"),
+        {**track("visit", "z-1"), "context": {"timezone": "Europe/Paris"}},
+        identify("z-2", email="z2@example.com"),
+    )
+    with db.session() as session:
+        nodes = [identity.person(session, ws.id, n).id for n in identity.people(session, ws.id, _nodes(db, ws))]
+        people = identity.people(session, ws.id, _nodes(db, ws))
+        assert sorted(nodes) == sorted(d.id for d in people.values())
+        trees = {d.id: d.profile_ids for d in people.values()}
+        bulk = events.latest_context_values(session, ws.id, trees, "timezone")
+        for root, tree in trees.items():
+            one = events.latest_context_value(session, ws.id, tree, "timezone")
+            assert bulk.get(root) == one
+        assert "Europe/Paris" in bulk.values()
+
+
+def _nodes(db, ws):
+    from signalbox.profiles.models import Profile
+
+    with db.session() as session:
+        return [p.id for p in session.query(Profile).filter_by(workspace_id=ws.id)]
