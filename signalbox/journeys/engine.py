@@ -721,7 +721,7 @@ class Engine:
                     continue
                 if r.step.capacity is not None and r.step.task is not None:
                     r.step = self._within_capacity(session, enr, r.step, now)
-                updates.append(_moved_values(enr, r.step, now))
+                updates.append(_moved_values(enr, r.step, now, self.lease))
                 if not (r.quiet_repeat and r.step.decisions and _same_as_last(session, enr, r.step.decisions[0])):
                     decisions.extend(r.step.decisions)
                 if r.step.task is not None:
@@ -753,12 +753,15 @@ def _same_as_last(session: Session, enr: Snapshot, decision: dict[str, Any]) -> 
     return last is not None and tuple(last) == (decision["step_id"], decision["outcome"], decision["reason"])
 
 
-def _moved_values(enr: Snapshot, result: Step, now: datetime) -> dict[str, Any]:
-    """The enrolment's row after a step (every key always present: one bulk UPDATE)."""
+def _moved_values(enr: Snapshot, result: Step, now: datetime, lease: timedelta) -> dict[str, Any]:
+    """The enrolment's row after a step (every key always present: one bulk UPDATE). One that
+    goes on at once stays leased, so no other worker claims it while this run takes its next
+    step."""
+    goes_on = result.exit_reason is None and result.due_at is None
     values: dict[str, Any] = {
         "id": enr.id,
         "updated_at": now,
-        "lease_until": None,
+        "lease_until": now + lease if goes_on else None,
         "status": "active",
         "exit_reason": None,
         "exited_at": None,

@@ -50,6 +50,7 @@ class _Batch:
     now: datetime
     flows: dict[str, Flow]  # active playbooks, current versions
     enrolled: int = 0
+    entries: list[EnrollRequest] = field(default_factory=list)  # event triggers, enrolled together
 
 
 def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int = 1000) -> int:
@@ -132,6 +133,8 @@ def _act(batch: _Batch, rows: list[Any]) -> None:
         _goals_and_waits(batch, active.get(root, []), event)
         if event.type == "track" and event.event and event.timestamp >= batch.now - MAX_TRIGGER_AGE:
             _event_triggers(batch, root, event, change.seq)
+    enroll_many(session, ws.id, batch.entries, batch.now)
+    batch.entries.clear()
     for segment, people in entrants.items():
         _segment_triggers(batch, segment, people)
     if touched:
@@ -269,7 +272,7 @@ def _event_triggers(batch: _Batch, root: str, event: StoredEvent, seq: int) -> N
             "properties": event.properties,
             "timestamp": event.timestamp.isoformat(),
         }
-        enroll(batch.session, batch.workspace.id, flow, root, origin, batch.now)
+        batch.entries.append(EnrollRequest(flow, root, origin))
 
 
 @dataclass
@@ -334,6 +337,14 @@ def _enters(batch: _Batch, roots: dict[str, _Before]) -> None:
                 enroll(session, ws.id, flow, root, {"kind": "enters"}, batch.now, context=context)
 
 
+@dataclass(frozen=True)
+class EnrollRequest:
+    flow: Flow
+    root: str
+    origin: dict[str, Any]
+    context: dict[str, Any] | None = None
+
+
 def enroll(
     session: Session,
     workspace_id: str,
@@ -344,86 +355,109 @@ def enroll(
     *,
     context: dict[str, Any] | None = None,
 ) -> str | None:
-    """The one write path for enrolments: the entry rule is a unique index, so a repeated
-    trigger is a `skipped` decision, never a second enrolment. Returns the new id or None."""
-    entry = flow.definition["entry"]
-    key_value: Any = None
-    if entry.get("key"):
-        looked = conditions.lookup({"event": origin.get("properties", {}), **(context or {})}, entry["key"])
-        key_value = None if looked is conditions.MISSING else looked
-    if key_value is None and origin.get("kind") == "date":
-        key_value = origin.get("value")  # a renewed date is a new entry, the same one is not
-    entry_key = "" if key_value is None else str(key_value)[:255]
-    user_id = _user_of(session, workspace_id, root)
-    reentry = entry["reentry"]
-    if reentry == "every_time":
-        lock = f"event:{origin.get('message_id') or new_id('chg')}"
-    elif reentry == "once":
-        lock = f"once|{root}|{entry_key}"
-    else:
-        lock = f"active|{root}|{entry_key}"
-        if entry.get("cooldown") and _cooling(session, workspace_id, flow.key, root, entry_key, now, entry["cooldown"]):
-            _decide_skip(session, workspace_id, root, user_id, flow.key, "cooldown", now)
-            return None
-    enrollment_id = new_id("enr")
-    base = dialect_insert(session, Enrollment)
-    row = {
-        "id": enrollment_id,
-        "workspace_id": workspace_id,
-        "playbook_key": flow.key,
-        "version": flow.version,
-        "profile_id": root,
-        "user_id": user_id,
-        "entry_key": entry_key,
-        "entry_lock": lock[:400],
-        "status": "active",
-        "exit_reason": None,
-        "holdout": holdout_of(workspace_id, flow.key, root, float(flow.definition["holdout"])),
-        "trigger": origin,
-        "position": flow.first,
-        "waiting": None,
-        "due_at": now,
-        "lease_until": None,
-        "created_at": now,
-        "updated_at": now,
-        "exited_at": None,
-    }
-    # RETURNING, not rowcount: psycopg reports -1 for this statement on PostgreSQL.
-    done = session.execute(
-        base.values(row)
-        .on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
-        .returning(Enrollment.id)
-    ).scalar_one_or_none()
-    if done is None:
-        _decide_skip(session, workspace_id, root, user_id, flow.key, "already_enrolled", now)
-        return None
-    return enrollment_id
+    """One enrolment through `enroll_many`. Returns the new id or None."""
+    return enroll_many(session, workspace_id, [EnrollRequest(flow, root, origin, context)], now)[0]
 
 
-def _cooling(
-    session: Session, workspace_id: str, key: str, root: str, entry_key: str, now: datetime, seconds: int
-) -> bool:
-    last = session.scalar(
-        select(func.max(Enrollment.exited_at)).where(
-            Enrollment.workspace_id == workspace_id,
-            Enrollment.playbook_key == key,
-            Enrollment.profile_id == root,
-            Enrollment.entry_key == entry_key,
+def enroll_many(session: Session, workspace_id: str, requests: list[EnrollRequest], now: datetime) -> list[str | None]:
+    """The one write path for triggered enrolments, a window's at once: the entry rule is a
+    unique index, so a repeated trigger is a `skipped` decision, never a second enrolment (also
+    within one call: the later request is the one skipped). Returns, per request, the new id
+    or None."""
+    if not requests:
+        return []
+    users = profiles.tree_user_ids(session, workspace_id, sorted({r.root for r in requests}))
+    last_exit = _last_exits(session, workspace_id, [r for r in requests if r.flow.definition["entry"].get("cooldown")])
+    rows: list[dict[str, Any]] = []
+    out: list[str | None] = []
+    skipped: list[tuple[EnrollRequest, str]] = []
+    for request in requests:
+        flow, root, origin = request.flow, request.root, request.origin
+        entry = flow.definition["entry"]
+        key_value: Any = None
+        if entry.get("key"):
+            looked = conditions.lookup({"event": origin.get("properties", {}), **(request.context or {})}, entry["key"])
+            key_value = None if looked is conditions.MISSING else looked
+        if key_value is None and origin.get("kind") == "date":
+            key_value = origin.get("value")  # a renewed date is a new entry, the same one is not
+        entry_key = "" if key_value is None else str(key_value)[:255]
+        reentry = entry["reentry"]
+        if reentry == "every_time":
+            lock = f"event:{origin.get('message_id') or new_id('chg')}"
+        elif reentry == "once":
+            lock = f"once|{root}|{entry_key}"
+        else:
+            lock = f"active|{root}|{entry_key}"
+            last = last_exit.get((flow.key, root, entry_key))
+            if entry.get("cooldown") and last is not None and last > now - timedelta(seconds=entry["cooldown"]):
+                skipped.append((request, "cooldown"))
+                out.append(None)
+                continue
+        enrollment_id = new_id("enr")
+        out.append(enrollment_id)
+        rows.append(
+            {
+                "id": enrollment_id,
+                "workspace_id": workspace_id,
+                "playbook_key": flow.key,
+                "version": flow.version,
+                "profile_id": root,
+                "user_id": users.get(root),
+                "entry_key": entry_key,
+                "entry_lock": lock[:400],
+                "status": "active",
+                "exit_reason": None,
+                "holdout": holdout_of(workspace_id, flow.key, root, float(flow.definition["holdout"])),
+                "trigger": origin,
+                "position": flow.first,
+                "waiting": None,
+                "due_at": now,
+                "lease_until": None,
+                "created_at": now,
+                "updated_at": now,
+                "exited_at": None,
+            }
         )
+    done: set[str] = set()
+    for start in range(0, len(rows), _SET_CHUNK):
+        # RETURNING, not rowcount: psycopg reports -1 for this statement on PostgreSQL.
+        stmt = (
+            dialect_insert(session, Enrollment)
+            .on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
+            .returning(Enrollment.id)
+        )
+        done.update(session.scalars(stmt, rows[start : start + _SET_CHUNK]))
+    for i, made in enumerate(out):
+        if made is not None and made not in done:
+            skipped.append((requests[i], "already_enrolled"))
+            out[i] = None
+    if skipped:
+        journeys.record_decisions(
+            session,
+            [
+                journeys.decision_row(workspace_id, r.flow.key, r.root, users.get(r.root), "skipped", reason, now)
+                for r, reason in skipped
+            ],
+        )
+    return out
+
+
+def _last_exits(
+    session: Session, workspace_id: str, requests: list[EnrollRequest]
+) -> dict[tuple[str, str, str], datetime]:
+    """(playbook, person, entry key) -> when the last enrolment of it ended."""
+    if not requests:
+        return {}
+    rows = session.execute(
+        select(Enrollment.playbook_key, Enrollment.profile_id, Enrollment.entry_key, func.max(Enrollment.exited_at))
+        .where(
+            Enrollment.workspace_id == workspace_id,
+            Enrollment.playbook_key.in_(sorted({r.flow.key for r in requests})),
+            Enrollment.profile_id.in_(sorted({r.root for r in requests})),
+        )
+        .group_by(Enrollment.playbook_key, Enrollment.profile_id, Enrollment.entry_key)
     )
-    return last is not None and last > now - timedelta(seconds=seconds)
-
-
-def _user_of(session: Session, workspace_id: str, root: str) -> str | None:
-    return profiles.tree_user_ids(session, workspace_id, [root]).get(root)
-
-
-def _decide_skip(
-    session: Session, workspace_id: str, root: str, user_id: str | None, key: str, reason: str, now: datetime
-) -> None:
-    journeys.record_decisions(
-        session, [journeys.decision_row(workspace_id, key, root, user_id, "skipped", reason, now)]
-    )
+    return {(key, root, entry_key): last for key, root, entry_key, last in rows if last is not None}
 
 
 def _decide(batch: _Batch, enr: Enrollment, outcome: str, reason: str, detail: dict[str, Any]) -> None:
