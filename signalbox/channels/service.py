@@ -60,8 +60,8 @@ class SandboxProvider:
             "body": body,
             "created_at": self.clock.now(),
         }
-        with self.db.transaction() as session:
-            row_id = session.connection().execute(_STORE_OUTBOX, values).scalar_one()
+        with self.db.write() as conn:
+            row_id = conn.execute(_STORE_OUTBOX, values).scalar_one()
         return Delivery(f"sandbox-{row_id}", "delivered")
 
 

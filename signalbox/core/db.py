@@ -13,7 +13,7 @@ import orjson
 from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, Table, create_engine, event, func, select, text
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
-from sqlalchemy.engine import Dialect, make_url
+from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
 from sqlalchemy.types import TypeDecorator
@@ -80,6 +80,19 @@ class Database:
         else:
             with self._sessions() as session, _commit_or_rollback(session):
                 yield session
+
+    @contextmanager
+    def write(self) -> Iterator[Connection]:
+        """`transaction` on a bare connection, for a hot path of a statement or two where
+        building an ORM session would cost more than the write."""
+        if self._write_lock is not None:
+            with self._write_lock, self.engine.connect() as conn:
+                conn.execution_options(sqlite_begin="BEGIN IMMEDIATE")
+                with conn.begin():
+                    yield conn
+        else:
+            with self.engine.begin() as conn:
+                yield conn
 
     def ping(self) -> bool:
         try:
