@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from signalbox.channels import service as channels
 from signalbox.channels.schemas import Delivery, Email, EmailSender, Sms, SmsSender
+from signalbox.consent.schemas import ConsentState
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.logging import get_logger
@@ -99,6 +100,7 @@ class _Outgoing:
     after: str | None
     purpose: str
     cap: policy.Cap | None
+    note: dict[str, Any] | None = None  # a fallback: which channel was passed over, and why
 
 
 @dataclass
@@ -394,16 +396,25 @@ class Engine:
         enr, person = lv.enr, lv.person
         spec, after = step["send"], flow.after[step["id"]]
         channel: str = spec["channel"]
+        template: str = spec["template"]
         key = f"{enr.id}:{step['id']}"
+        note: dict[str, Any] = {}
+        if spec.get("fallback"):
+            why = person.unreachable(channel, flow.purpose)
+            if why is not None and person.unreachable(spec["fallback"], flow.purpose) is None:
+                # The decision says which channel went and why the first did not.
+                note = {"fallback_from": channel, "fallback_reason": why}
+                channel, template = spec["fallback"], spec["fallback_template"]
 
         def decided(outcome: str, reason: str | None, **detail: Any) -> Step:
+            detail = {**note, **detail}
             return Step(
                 after, decisions=[self._decision(enr, step["id"], outcome, reason, now, channel, detail or None)]
             )
 
         if existing is not None and existing.status in ("sent", "failed"):
             return Step(after)  # done before a crash; the decision was recorded then
-        to = person.email if channel == "email" else person.phone
+        to = person.address(channel)
         settings = person.settings
         window = policy.quiet_hours(settings, channel, spec.get("window"), person.phone)
         if existing is None and window is not None:
@@ -414,21 +425,28 @@ class Engine:
                     due_at=allowed,
                     decisions=[
                         self._decision(
-                            enr, step["id"], "delayed", "quiet_hours", now, channel, {"until": allowed.isoformat()}
+                            enr,
+                            step["id"],
+                            "delayed",
+                            "quiet_hours",
+                            now,
+                            channel,
+                            {**note, "until": allowed.isoformat()},
                         )
                     ],
                 )
         if enr.holdout:
-            return decided("held_out", "holdout", template=spec["template"])
+            return decided("held_out", "holdout", template=template)
         if not to:
             return decided("suppressed", "no_address")
         try:
-            message = self._render(enr.workspace_id, spec["template"], channel, to, person, lv.ws)
+            message = self._render(enr.workspace_id, template, channel, to, person, lv.ws)
         except TemplateError as exc:
             return decided("failed", "template_error", error=str(exc)[:300])
         if existing is not None:
             return self._reconcile(existing.status, key, channel, message, enr, after, step["id"], now)
-        return _Outgoing(lv, key, channel, to, message, step["id"], after, flow.purpose, settings.caps.get(channel))
+        cap = settings.caps.get(channel)
+        return _Outgoing(lv, key, channel, to, message, step["id"], after, flow.purpose, cap, note or None)
 
     def _send_all(self, outgoing: list[_Outgoing], now: datetime) -> tuple[list[_Result], list[channels.SendOutcome]]:
         """A round's sends: ledger rows (after consent, holds and caps) in one transaction,
@@ -461,14 +479,14 @@ class Engine:
         for o in outgoing:
             enr = o.live.enr
             if o.key in refused:
-                decision = self._decision(enr, o.step_id, "suppressed", refused[o.key], now, o.channel)
+                decision = self._decision(enr, o.step_id, "suppressed", refused[o.key], now, o.channel, o.note)
                 results.append(_Result(enr, Step(o.after, decisions=[decision]), o.live))
             elif o.key not in fresh:
                 # Another worker began this send since the round started (an expired lease);
                 # it owns the outcome, and the guarded commit leaves the enrolment to it.
                 results.append(_Result(enr, Step(o.after), o.live))
             else:
-                step, outcome = self._deliver(o.key, o.channel, o.message, enr, o.after, o.step_id, now)
+                step, outcome = self._deliver(o.key, o.channel, o.message, enr, o.after, o.step_id, now, o.note)
                 results.append(_Result(enr, step, o.live))
                 outcomes.append(outcome)
         return results, outcomes
@@ -482,6 +500,7 @@ class Engine:
         after: str | None,
         step_id: str,
         now: datetime,
+        note: dict[str, Any] | None = None,
     ) -> tuple[Step, channels.SendOutcome]:
         try:
             if isinstance(message, Email):
@@ -492,12 +511,12 @@ class Engine:
             # The provider may or may not have acted: `unknown`, never a blind retry.
             outcome = channels.SendOutcome(enr.workspace_id, key, "unknown", error=type(exc).__name__)
             return Step(
-                after, decisions=[self._decision(enr, step_id, "failed", "provider_error", now, channel)]
+                after, decisions=[self._decision(enr, step_id, "failed", "provider_error", now, channel, note)]
             ), outcome
         status = "failed" if delivery.status == "failed" else "sent"
         reason = "provider_refused" if status == "failed" else None
         outcome = channels.SendOutcome(enr.workspace_id, key, status, delivery.provider_id)
-        return Step(after, decisions=[self._decision(enr, step_id, status, reason, now, channel)]), outcome
+        return Step(after, decisions=[self._decision(enr, step_id, status, reason, now, channel, note)]), outcome
 
     def _reconcile(
         self,
@@ -644,6 +663,7 @@ class Engine:
                 kinds.get("anonymous_id"),
                 ws.timezone,
                 settings,
+                {ch: ConsentState(c["status"], c["purpose"], None, None) for ch, c in doc.consent.items()},
             )
         return out
 

@@ -23,6 +23,7 @@ from sqlalchemy.orm import Session
 from signalbox.channels import service as channels
 from signalbox.consent import service as consent
 from signalbox.consent.quiet_hours import QuietHours, parse_window, state_of_phone
+from signalbox.consent.schemas import UNKNOWN, ConsentState
 from signalbox.core.db import Database
 from signalbox.core.errors import InvalidInputError
 from signalbox.events import service as events
@@ -139,6 +140,20 @@ class Recipient:
     anonymous_id: str | None = None
     zone_of_workspace: str = "UTC"  # the business's zone: a location's working day
     settings: JourneySettings = field(default_factory=JourneySettings)  # read once per run
+    # Consent as the batch read it: only to choose a fallback channel; the send itself is
+    # checked against the ledger in its own transaction (`precheck_many`).
+    consent: dict[str, ConsentState] = field(default_factory=dict)
+
+    def address(self, channel: str) -> str | None:
+        return self.email if channel == "email" else self.phone
+
+    def unreachable(self, channel: str, purpose: str) -> str | None:
+        """Why a send on this channel cannot go (`no_address`, `no_consent`), or None."""
+        if not self.address(channel):
+            return "no_address"
+        if not self.consent.get(channel, UNKNOWN).allows(purpose):
+            return "no_consent"
+        return None
 
 
 def zone_of(session: Session, workspace_id: str, traits: dict[str, Any], nodes: list[str], fallback: str) -> str:

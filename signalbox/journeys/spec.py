@@ -71,21 +71,42 @@ class _Checker(Checker):
         return out
 
     def _send(self, value: Any, path: Path) -> dict[str, Any]:
-        if not self.mapping(value, path, ("channel", "template", "window"), ("channel", "template")):
+        keys = ("channel", "template", "window", "fallback", "fallback_template")
+        if not self.mapping(value, path, keys, ("channel", "template")):
             return {}
         channel = self.choice(value.get("channel"), (*path, "channel"), CHANNELS)
         template = self.text(value.get("template"), (*path, "template"))
-        if template and self.templates is not None:
-            if template not in self.templates:
-                self.problem((*path, "template"), f"no template {template!r} in this workspace: apply it first")
-            elif channel and self.templates[template] != channel:
-                self.problem(
-                    (*path, "template"), f"template {template!r} is for {self.templates[template]}, not {channel}"
-                )
+        self.template_for(template, channel, (*path, "template"))
         out: dict[str, Any] = {"channel": channel, "template": template}
         if "window" in value:
             out["window"] = self.window(value["window"], (*path, "window"))
+        if "fallback" in value or "fallback_template" in value:
+            out.update(self.fallback(value, channel, path))
         return out
+
+    def fallback(self, value: dict[str, Any], channel: str | None, path: Path) -> dict[str, Any]:
+        """`fallback: email` with `fallback_template`: the other channel, used when the first has
+        no consent or no address."""
+        if "fallback" not in value:
+            self.problem((*path, "fallback_template"), "fallback_template needs fallback: email or sms")
+            return {}
+        other = self.choice(value["fallback"], (*path, "fallback"), CHANNELS)
+        if other is not None and other == channel:
+            self.problem((*path, "fallback"), f"the fallback must be the other channel, not {channel} again")
+        if "fallback_template" not in value:
+            self.problem((*path, "fallback"), f"fallback: {other} needs fallback_template: a template for {other}")
+            return {}
+        template = self.text(value["fallback_template"], (*path, "fallback_template"))
+        self.template_for(template, other, (*path, "fallback_template"))
+        return {"fallback": other, "fallback_template": template}
+
+    def template_for(self, template: str | None, channel: str | None, path: Path) -> None:
+        if not template or self.templates is None:
+            return
+        if template not in self.templates:
+            self.problem(path, f"no template {template!r} in this workspace: apply it first")
+        elif channel and self.templates[template] != channel:
+            self.problem(path, f"template {template!r} is for {self.templates[template]}, not {channel}")
 
     def window(self, value: Any, path: Path) -> list[str] | None:
         parts = value.split("-") if isinstance(value, str) else []

@@ -564,3 +564,53 @@ def _nodes(db, ws):
 
     with db.session() as session:
         return [p.id for p in session.query(Profile).filter_by(workspace_id=ws.id)]
+
+
+FALLBACK = """\
+playbook: nudge
+name: Nudge
+purpose: PURPOSE
+trigger: {event: nudge_me}
+entry: {reentry: every_time}
+holdout: 0%
+steps:
+  - id: text
+    send: {channel: sms, template: payment-failed-sms, fallback: email, fallback_template: payment-failed-1}
+"""
+
+
+def _decision_details(db, ws):
+    with db.session() as session:
+        rows = session.query(Decision).filter_by(workspace_id=ws.id, step_id="text").order_by(Decision.id)
+        return {(d.user_id, d.outcome, d.reason, d.channel): d.detail for d in rows}
+
+
+@pytest.mark.parametrize("purpose", ["marketing", "transactional"])
+def test_a_send_falls_back_to_the_other_channel_and_says_why(world, db, ws, clock, purpose):
+    journeys.apply(db, ws.id, "playbook", [("nudge.yaml", FALLBACK.replace("PURPOSE", purpose))], clock.now())
+    world.at(datetime(2026, 1, 13, 16, 0, tzinfo=UTC))  # 10:00 in Chicago
+    world.send(
+        # No SMS consent (marketing needs a grant), e-mail granted.
+        identify("f-1", email="f1@example.com", phone="+14155550133", email_subscribe="opted_in"),
+        # No phone at all.
+        identify("f-2", email="f2@example.com", email_subscribe="opted_in"),
+        # Neither channel reachable for marketing: stays on SMS and is suppressed there.
+        identify("f-3", phone="+14155550134", sms_subscribe="unsubscribed"),
+    )
+    world.send(track("nudge_me", "f-1"), track("nudge_me", "f-2"), track("nudge_me", "f-3"), track("nudge_me", "m-1"))
+    world.run()
+    details = _decision_details(db, ws)
+    sms_to = {m.to for m in world.outbox("sms")}
+    email_to = {m.to for m in world.outbox("email")}
+    assert "+14155550132" in sms_to  # m-1 opted in to SMS: the first channel
+    assert details[("m-1", "sent", None, "sms")] is None
+    assert details[("f-2", "sent", None, "email")] == {"fallback_from": "sms", "fallback_reason": "no_address"}
+    if purpose == "marketing":
+        assert email_to == {"f1@example.com", "f2@example.com"}
+        assert details[("f-1", "sent", None, "email")] == {"fallback_from": "sms", "fallback_reason": "no_consent"}
+        assert ("f-3", "suppressed", "no_consent", "sms") in details
+    else:
+        # A transactional message needs no grant: f-1 gets the SMS; f-3 revoked SMS for all
+        # purposes and has no e-mail address, so nothing can go.
+        assert email_to == {"f2@example.com"} and "+14155550133" in sms_to
+        assert ("f-3", "suppressed", "no_consent", "sms") in details

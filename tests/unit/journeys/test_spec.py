@@ -123,11 +123,41 @@ def _swap(old: str, new: str) -> str:
             _swap("{event.amount: {gte: 30}}", "{event.amount: {between: 30}}"),
             "pb.yaml:6: trigger.where.event.amount.between: unknown operator",
         ),
+        (
+            _swap("template: payment-failed-sms}", "template: payment-failed-sms, fallback: sms}"),
+            "pb.yaml:22: steps[2].send.fallback: the fallback must be the other channel",
+        ),
+        (
+            _swap("template: payment-failed-sms}", "template: payment-failed-sms, fallback: email}"),
+            "pb.yaml:22: steps[2].send.fallback: fallback: email needs fallback_template",
+        ),
+        (
+            _swap("template: payment-failed-sms}", "template: payment-failed-sms, fallback_template: payment-failed-1}"),
+            "pb.yaml:22: steps[2].send.fallback_template: fallback_template needs fallback",
+        ),
+        (
+            _swap(
+                "template: payment-failed-sms}",
+                "template: payment-failed-sms, fallback: email, fallback_template: payment-failed-sms}",
+            ),
+            "pb.yaml:22: steps[2].send.fallback_template: template 'payment-failed-sms' is for sms, not email",
+        ),
+        (
+            _swap("template: payment-failed-sms}", "template: payment-failed-sms, fallback: fax}"),
+            "pb.yaml:22: steps[2].send.fallback: 'fax' is not one of email, sms",
+        ),
     ],
 )
 def test_each_bad_playbook_names_its_line_field_and_problem(text, expected):
     found = lines_of(text)
     assert any(line.startswith(expected) for line in found), found
+
+
+def test_a_fallback_channel_is_accepted_with_its_template():
+    text = GOOD.replace(
+        "template: payment-failed-sms}", "template: payment-failed-sms, fallback: email, fallback_template: payment-failed-1}"
+    )
+    assert lines_of(text) == []
 
 
 def test_a_goal_that_can_never_match_and_event_paths_without_an_event():
