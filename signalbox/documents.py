@@ -140,6 +140,7 @@ def decision_doc(d: DecisionInfo) -> dict[str, Any]:
         "reason": d.reason,
         "channel": d.channel,
         "at": iso(d.at),
+        "detail": d.detail,
     }
 
 

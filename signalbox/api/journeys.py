@@ -73,6 +73,7 @@ class DecisionOut(BaseModel):
     reason: str | None
     channel: str | None
     at: datetime
+    detail: dict[str, Any] | None = None
 
 
 class SendOut(BaseModel):

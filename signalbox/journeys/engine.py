@@ -373,10 +373,10 @@ class Engine:
             case "set":
                 return self._set(step, after, enr, person, ws, now)
             case "exit":
+                # `exit: {reason: unhappy_customer}` names why; a bare `exit` is `exit_step`.
+                reason = str(step["exit"].get("reason") or "exit_step")[:64]
                 return Step(
-                    None,
-                    exit_reason="exit_step",
-                    decisions=[self._decision(enr, step["id"], "exited", "exit_step", now)],
+                    None, exit_reason=reason, decisions=[self._decision(enr, step["id"], "exited", reason, now)]
                 )
             case _:
                 raise AssertionError(f"unknown verb {verb!r}: the schema lets no such step through")

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,3 +60,4 @@ class DecisionInfo:
     reason: str | None
     channel: str | None
     at: datetime
+    detail: dict[str, Any] | None = None  # e.g. a delay's `until`, a fallback's reason

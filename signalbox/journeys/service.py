@@ -367,7 +367,9 @@ def list_decisions(
             stmt = stmt.where(Decision.user_id == user_id)
         rows = session.scalars(stmt.order_by(Decision.id.desc()).limit(limit))
         return [
-            DecisionInfo(r.enrollment_id, r.user_id, r.playbook_key, r.step_id, r.outcome, r.reason, r.channel, r.at)
+            DecisionInfo(
+                r.enrollment_id, r.user_id, r.playbook_key, r.step_id, r.outcome, r.reason, r.channel, r.at, r.detail
+            )
             for r in rows
         ]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import csv
 from datetime import date
+from pathlib import Path
 
 import orjson
 import pytest
@@ -158,7 +159,9 @@ def test_first_demo_run_has_playbooks_at_work_within_a_tick(cli, db, settings, t
     monkeypatch.chdir(tmp_path)
     demo_cli.seed_if_empty(db, "first-playbooks", 300)
     ws = workspaces.get_workspace(db, "first-playbooks")
-    assert {p.playbook for p in journeys.list_playbooks(db, ws.id)} == {"at-risk-re-engagement", "onboarding-rescue"}
+    shipped = {p.stem for p in (Path(__file__).resolve().parents[3] / "playbooks").glob("*.yaml")}
+    assert {p.playbook for p in journeys.list_playbooks(db, ws.id)} == shipped
+    assert {"at-risk-re-engagement", "onboarding-rescue", "failed-payment-recovery"} <= shipped
     Worker(db, settings, SystemClock(), stale_every_seconds=1e9).drain()
     enrolled = journeys.list_enrollments(db, ws.id)
     outcomes = {d.outcome for d in journeys.list_decisions(db, ws.id)}

@@ -132,7 +132,9 @@ def _swap(old: str, new: str) -> str:
             "pb.yaml:22: steps[2].send.fallback: fallback: email needs fallback_template",
         ),
         (
-            _swap("template: payment-failed-sms}", "template: payment-failed-sms, fallback_template: payment-failed-1}"),
+            _swap(
+                "template: payment-failed-sms}", "template: payment-failed-sms, fallback_template: payment-failed-1}"
+            ),
             "pb.yaml:22: steps[2].send.fallback_template: fallback_template needs fallback",
         ),
         (
@@ -155,7 +157,8 @@ def test_each_bad_playbook_names_its_line_field_and_problem(text, expected):
 
 def test_a_fallback_channel_is_accepted_with_its_template():
     text = GOOD.replace(
-        "template: payment-failed-sms}", "template: payment-failed-sms, fallback: email, fallback_template: payment-failed-1}"
+        "template: payment-failed-sms}",
+        "template: payment-failed-sms, fallback: email, fallback_template: payment-failed-1}",
     )
     assert lines_of(text) == []
 
