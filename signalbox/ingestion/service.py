@@ -60,6 +60,9 @@ class BatchInput:
     batch_sent_at: datetime | None = None
     implied_type: str | None = None
     received_at: datetime | None = None
+    # Our own connectors (Stripe) name people by external ids and traits in `context` alone,
+    # with no userId or anonymousId; Segment's clients may not.
+    identified_by_context: bool = False
 
 
 class Pipeline:
@@ -80,6 +83,7 @@ class Pipeline:
             batch_context=batch.batch_context,
             batch_sent_at=batch.batch_sent_at,
             implied_type=batch.implied_type,
+            identified_by_context=batch.identified_by_context,
         )
         result = BatchResult(received=len(batch.messages))
         fresh = self._prepare(batch.messages, ctx, result)
@@ -107,6 +111,9 @@ class Pipeline:
                 result.rejected.append(Rejected(index, checked.step, checked.reason))
                 continue
             msg = normalize(checked, raw, index, ctx)
+            if not msg.identifiers:  # only possible when identified_by_context
+                result.rejected.append(Rejected(index, "validate", "message names nobody (no usable identifier)"))
+                continue
             if msg.message_id in seen:
                 result.duplicates += 1
                 continue
