@@ -131,9 +131,15 @@ def _invoice(ev: StripeEvent, name: str, amount_key: str) -> MappedEvent:
         "hosted_invoice_url": _optional_text(obj, "hosted_invoice_url"),
         "subscription_id": _subscription_of(obj),
     }
-    # Stripe sends both invoice.paid and invoice.payment_succeeded for one payment, and an
-    # invoice is paid once: keyed by the invoice, the pair is stored as one event.
-    key = f"invoice-paid:{props['invoice_id']}" if name == "payment_succeeded" else None
+    key = None
+    if name == "payment_succeeded":
+        # Stripe sends both invoice.paid and invoice.payment_succeeded for one payment; both
+        # carry the invoice's `status_transitions.paid_at`, which makes the pair one event.
+        transitions = obj.get("status_transitions")
+        paid_at = transitions.get("paid_at") if isinstance(transitions, dict) else None
+        if isinstance(paid_at, int) and not isinstance(paid_at, bool):
+            props["paid_at"] = _unix(paid_at, "data.object.status_transitions.paid_at").isoformat()
+            key = f"invoice-paid:{props['invoice_id']}:{paid_at}"
     return MappedEvent(name, _with_source(ev, props), _customer(obj), _optional_text(obj, "customer_email"), key)
 
 
