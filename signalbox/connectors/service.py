@@ -44,6 +44,7 @@ from signalbox.core.secretbox import SecretBox, UnreadableSecretError, fingerpri
 from signalbox.core.settings import Settings
 from signalbox.identity import identifiers as ids
 from signalbox.identity import service as identity
+from signalbox.ingestion.schemas import BatchResult
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
@@ -184,8 +185,12 @@ class StripeInbound:
         if _processed(self.db, workspace.id, event.id):
             return WebhookResult(event.id, event.type, "duplicate_event")
         mapped = mapping.map_event(event)
-        outcome: Outcome = "ignored" if mapped is None else self._ingest(workspace, event, mapped)
-        _mark_processed(self.db, workspace.id, event, outcome, self.clock.now())
+        outcome: Outcome = "ignored"
+        if mapped is None:
+            with self.db.transaction() as session:
+                _mark_processed(session, workspace.id, event, outcome, self.clock.now())
+        else:
+            outcome = self._ingest(workspace, event, mapped)
         log.info(
             "stripe event",
             extra={"workspace_id": workspace.id, "event_id": event.id, "type": event.type, "outcome": outcome},
@@ -195,6 +200,8 @@ class StripeInbound:
     def _ingest(self, workspace: WorkspaceInfo, event: StripeEvent, mapped: MappedEvent) -> Outcome:
         context = _identity_context(self.db, workspace.id, mapped)
         if context is None:
+            with self.db.transaction() as session:
+                _mark_processed(session, workspace.id, event, "no_customer", self.clock.now())
             return "no_customer"
         message = {
             "type": "track",
@@ -206,14 +213,23 @@ class StripeInbound:
             "timestamp": event.created.isoformat(),
             "context": context,
         }
-        result = self.pipeline.ingest(workspace, BatchInput([message], source=SOURCE, identified_by_context=True))
-        if result.dead_lettered:
+        outcome: list[Outcome] = []
+
+        def mark(session: Session, result: BatchResult) -> None:
+            # In the batch's own transaction: the event id counts as processed exactly when
+            # what it brought is stored.
+            found: Outcome = "rejected" if result.rejected else "stored" if result.accepted else "duplicate_message"
+            _mark_processed(session, workspace.id, event, found, self.clock.now())
+            outcome.append(found)
+
+        result = self.pipeline.ingest(
+            workspace, BatchInput([message], source=SOURCE, identified_by_context=True), along=mark
+        )
+        if result.dead_lettered or not outcome:
             # Our failure; the message waits in the dead-letter table and Stripe retries on
             # a 5xx. The message id keeps the two from storing it twice.
             raise RuntimeError("the Stripe event could not be stored; it was dead-lettered")
-        if result.rejected:
-            return "rejected"
-        return "stored" if result.accepted else "duplicate_message"
+        return outcome[0]
 
 
 def _identity_context(db: Database, workspace_id: str, mapped: MappedEvent) -> dict[str, Any] | None:
@@ -245,19 +261,15 @@ def _may_link(db: Database, workspace_id: str, customer: str, email: str) -> boo
 
 def _processed(db: Database, workspace_id: str, event_id: str) -> bool:
     with db.session() as session:
-        return _processed_in(session, workspace_id, event_id)
-
-
-def _processed_in(session: Session, workspace_id: str, event_id: str) -> bool:
-    found = session.scalar(
-        select(StripeProcessedEvent.id).where(
-            StripeProcessedEvent.workspace_id == workspace_id, StripeProcessedEvent.event_id == event_id
+        found = session.scalar(
+            select(StripeProcessedEvent.id).where(
+                StripeProcessedEvent.workspace_id == workspace_id, StripeProcessedEvent.event_id == event_id
+            )
         )
-    )
     return found is not None
 
 
-def _mark_processed(db: Database, workspace_id: str, event: StripeEvent, outcome: str, now: datetime) -> None:
+def _mark_processed(session: Session, workspace_id: str, event: StripeEvent, outcome: str, now: datetime) -> None:
     row = {
         "workspace_id": workspace_id,
         "event_id": event.id,
@@ -266,11 +278,10 @@ def _mark_processed(db: Database, workspace_id: str, event: StripeEvent, outcome
         "created": event.created,
         "processed_at": now,
     }
-    with db.transaction() as session:
-        dialect = session.get_bind().dialect.name
-        base = postgresql.insert(PROCESSED) if dialect == "postgresql" else sqlite.insert(PROCESSED)
-        # Two deliveries of one event racing: the first row stays, the second does nothing.
-        session.execute(base.on_conflict_do_nothing(index_elements=["workspace_id", "event_id"]), [row])
+    dialect = session.get_bind().dialect.name
+    base = postgresql.insert(PROCESSED) if dialect == "postgresql" else sqlite.insert(PROCESSED)
+    # Two deliveries of one event racing: the first row stays, the second does nothing.
+    session.execute(base.on_conflict_do_nothing(index_elements=["workspace_id", "event_id"]), [row])
 
 
 def processed_events(db: Database, workspace_id: str, limit: int = 10_000) -> list[dict[str, Any]]:
