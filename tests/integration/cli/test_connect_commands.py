@@ -101,3 +101,12 @@ def test_a_changed_secret_key_marks_secrets_unreadable(cli, ws_name, monkeypatch
     get_settings.cache_clear()
     (listed,) = jrun(cli, "connect", "stripe", "-w", ws_name)["signing_secrets"]
     assert listed["usable"] is False
+
+
+def test_production_without_a_secret_key_is_one_clear_error(cli, ws_name, monkeypatch):
+    from signalbox.core.settings import get_settings
+
+    monkeypatch.setenv("SIGNALBOX_ENVIRONMENT", "production")
+    get_settings.cache_clear()
+    result = cli("connect", "stripe", "-w", ws_name, "--signing-secret", sf.SECRET, ok=False)
+    assert_one_error_line(result, says="SIGNALBOX_SECRET_KEY must be set")
