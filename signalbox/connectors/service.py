@@ -16,9 +16,12 @@ or shared billing e-mail can never merge two people either.
 
 from __future__ import annotations
 
+import hashlib
 import re
-from dataclasses import dataclass
+import threading
+import zlib
 from datetime import datetime
+from functools import lru_cache
 from typing import Any
 
 from sqlalchemy import Table, delete, select
@@ -52,6 +55,8 @@ from signalbox.workspaces.schemas import WorkspaceInfo
 log = get_logger("connectors.stripe")
 STRIPE_CUSTOMER_ID = "stripe_customer_id"
 SOURCE = "stripe"
+MAX_MESSAGE_ID = 255
+LINK_STRIPES = 64
 MAX_BODY_BYTES = 512 * 1024  # Stripe's events are far smaller; an invoice with many lines stays under
 _SECRET = re.compile(r"^whsec_[!-~]{8,249}$")
 _FINGERPRINT = re.compile(r"^sha256:[0-9a-f]{16}$")
@@ -59,8 +64,14 @@ _API_KEY_PREFIXES = ("sk_", "rk_", "pk_")
 PROCESSED: Table = StripeProcessedEvent.__table__  # type: ignore[assignment]
 
 
+@lru_cache(maxsize=4)
+def _box_for(secret_key: str) -> SecretBox:
+    return SecretBox(secret_key, "stripe-signing-secrets")
+
+
 def _box(settings: Settings) -> SecretBox:
-    return SecretBox(settings.secret_key, "stripe-signing-secrets")
+    # Derived once per key, not once per webhook.
+    return _box_for(settings.secret_key)
 
 
 # ---- signing secrets -------------------------------------------------------------------
@@ -160,14 +171,15 @@ def _usable_secrets(db: Database, settings: Settings, workspace_id: str) -> list
 # ---- webhooks --------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
 class StripeInbound:
     """What a webhook needs, wired once by the app (the clock decides the tolerance window)."""
 
-    db: Database
-    settings: Settings
-    pipeline: Pipeline
-    clock: Clock
+    def __init__(self, db: Database, settings: Settings, pipeline: Pipeline, clock: Clock) -> None:
+        self.db, self.settings, self.pipeline, self.clock = db, settings, pipeline, clock
+        # Deliveries that may link a new customer by the same e-mail take turns (check, then
+        # store), so two new customers sharing an e-mail cannot both pass the check before
+        # either is stored. Striped by e-mail: different e-mails never wait for each other.
+        self._linking = [threading.Lock() for _ in range(LINK_STRIPES)]
 
     def receive(self, workspace_ref: str, body: bytes, signature: str | None) -> WebhookResult:
         workspace = workspaces.get_workspace(self.db, workspace_ref)
@@ -185,34 +197,45 @@ class StripeInbound:
         if _processed(self.db, workspace.id, event.id):
             return WebhookResult(event.id, event.type, "duplicate_event")
         mapped = mapping.map_event(event)
-        outcome: Outcome = "ignored"
-        if mapped is None:
-            with self.db.transaction() as session:
-                _mark_processed(session, workspace.id, event, outcome, self.clock.now())
-        else:
-            outcome = self._ingest(workspace, event, mapped)
+        outcome = self._ingest(workspace, event, mapped)
         log.info(
             "stripe event",
             extra={"workspace_id": workspace.id, "event_id": event.id, "type": event.type, "outcome": outcome},
         )
         return WebhookResult(event.id, event.type, outcome, mapped.event if mapped else None)
 
-    def _ingest(self, workspace: WorkspaceInfo, event: StripeEvent, mapped: MappedEvent) -> Outcome:
-        context = _identity_context(self.db, workspace.id, mapped)
-        if context is None:
+    def _ingest(self, workspace: WorkspaceInfo, event: StripeEvent, mapped: MappedEvent | None) -> Outcome:
+        customer, email = _who(self.db, workspace.id, mapped) if mapped else (None, None)
+        if mapped is None or (customer is None and email is None):
+            outcome: Outcome = "ignored" if mapped is None else "no_customer"
             with self.db.transaction() as session:
-                _mark_processed(session, workspace.id, event, "no_customer", self.clock.now())
-            return "no_customer"
+                _mark_processed(session, workspace.id, event, outcome, self.clock.now())
+            return outcome
+        context: dict[str, Any] = {}
+        if customer is not None:
+            context["externalIds"] = [
+                {"type": STRIPE_CUSTOMER_ID, "id": customer, "collection": "users", "encoding": "none"}
+            ]
+        if email is not None:
+            context["traits"] = {"email": email}
         message = {
             "type": "track",
             "event": mapped.event,
-            "messageId": f"stripe:{mapped.dedupe_key or event.id}",
+            "messageId": _message_id(mapped.dedupe_key or event.id),
             "properties": mapped.properties,
             # Stripe's `created` orders the events: a success older than a failure of the
             # same invoice stays older however late it arrives.
             "timestamp": event.created.isoformat(),
             "context": context,
         }
+        if customer is None or email is None:
+            return self._store(workspace, event, message)
+        with self._linking[zlib.crc32(email.encode()) % LINK_STRIPES]:
+            if not _may_link(self.db, workspace.id, customer, email):  # again, now that we take turns
+                message["context"] = {k: v for k, v in context.items() if k != "traits"}
+            return self._store(workspace, event, message)
+
+    def _store(self, workspace: WorkspaceInfo, event: StripeEvent, message: dict[str, Any]) -> Outcome:
         outcome: list[Outcome] = []
 
         def mark(session: Session, result: BatchResult) -> None:
@@ -232,17 +255,19 @@ class StripeInbound:
         return outcome[0]
 
 
-def _identity_context(db: Database, workspace_id: str, mapped: MappedEvent) -> dict[str, Any] | None:
+def _message_id(key: str) -> str:
+    text = f"stripe:{key}"
+    # Stripe's ids are short; a key too long for the column is hashed rather than refused.
+    return text if len(text) <= MAX_MESSAGE_ID else "stripe:sha256:" + hashlib.sha256(key.encode()).hexdigest()
+
+
+def _who(db: Database, workspace_id: str, mapped: MappedEvent) -> tuple[str | None, str | None]:
+    """The customer id, and the e-mail when it may go along (to find or link the profile)."""
     customer = ids.clean_id(mapped.customer_id)
     email = ids.normalize_email(mapped.email) if mapped.email else None
-    context: dict[str, Any] = {}
-    if customer is not None:
-        context["externalIds"] = [
-            {"type": STRIPE_CUSTOMER_ID, "id": customer, "collection": "users", "encoding": "none"}
-        ]
-    if email is not None and (customer is None or _may_link(db, workspace_id, customer, email)):
-        context["traits"] = {"email": email}
-    return context or None
+    if email is not None and customer is not None and not _may_link(db, workspace_id, customer, email):
+        email = None
+    return customer, email
 
 
 def _may_link(db: Database, workspace_id: str, customer: str, email: str) -> bool:

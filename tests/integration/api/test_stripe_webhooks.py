@@ -321,3 +321,40 @@ def test_an_older_success_does_not_close_a_newer_failure(clocked_server, db, set
     worker.drain()
     (enr,) = journeys.list_enrollments(db, ws.id, playbook="failed-payment-recovery")
     assert enr.status == "exited" and enr.exit_reason == "goal_met"
+
+
+def test_a_concurrent_burst_keeps_every_rule(clocked_server, db, ws, clock):
+    """40 deliveries at once: the same event twice, two new customers sharing a billing e-mail,
+    the paid/payment_succeeded pair of one payment, and plain failures."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    now = clock.now()
+    repeated = sf.event("invoice.payment_failed", sf.invoice("in_test_b0", "cus_test_b0", "b0@example.com"), now)
+    bodies = [repeated, repeated]
+    bodies += [
+        sf.event("invoice.payment_failed", sf.invoice(f"in_test_s{n}", f"cus_test_s{n}", "family@example.com"), now)
+        for n in range(2)
+    ]
+    bodies += [
+        sf.event(kind, sf.invoice("in_test_pp", "cus_test_pp", "pp@example.com", paid=True, paid_at=now), now)
+        for kind in ("invoice.paid", "invoice.payment_succeeded")
+    ]
+    bodies += [
+        sf.event("invoice.payment_failed", sf.invoice(f"in_test_f{n}", f"cus_test_f{n}", f"f{n}@example.com"), now)
+        for n in range(34)
+    ]
+    with ThreadPoolExecutor(max_workers=20) as pool:
+        answers = list(pool.map(lambda body: deliver(clocked_server, ws.name, body, clock=clock), bodies))
+    assert all(a.status_code == 200 for a in answers), [a.text for a in answers if a.status_code != 200]
+    outcomes = [a.json()["outcome"] for a in answers]
+    # The second copy is caught by the event id, or (both in flight at once) by the message id.
+    assert sorted(outcomes[:2]) in (["duplicate_event", "stored"], ["duplicate_message", "stored"])
+    assert sorted(outcomes[4:6]) == ["duplicate_message", "stored"]
+    assert outcomes[6:] == ["stored"] * 34
+    assert len(stored(db, ws.id)) == 1 + 2 + 1 + 34
+    assert len(connectors.processed_events(db, ws.id)) == 39
+    first = person(db, ws.id, "stripe_customer_id", "cus_test_s0")
+    second = person(db, ws.id, "stripe_customer_id", "cus_test_s1")
+    assert first.id != second.id and identity.merge_log(db, ws.id) == []
+    # Exactly one of the two is linked to the shared e-mail.
+    assert [("email", "family@example.com") in identifiers(d) for d in (first, second)].count(True) == 1
