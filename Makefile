@@ -47,3 +47,4 @@ bench: install
 	$(BIN)/python bench/identity_quality.py
 	$(BIN)/python bench/soak.py --kills $(BENCH_KILLS)
 	$(BIN)/python bench/journeys.py
+	$(BIN)/python bench/stripe_webhooks.py

@@ -6,6 +6,7 @@ from __future__ import annotations
 def load_all_models() -> None:
     import signalbox.changes.models
     import signalbox.channels.models
+    import signalbox.connectors.models
     import signalbox.consent.models
     import signalbox.events.models
     import signalbox.identity.models

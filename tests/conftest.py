@@ -133,11 +133,11 @@ def _free_port() -> int:
 
 
 class LiveServer:
-    def __init__(self, settings: Settings, db: Database) -> None:
+    def __init__(self, settings: Settings, db: Database, clock: FixedClock | None = None) -> None:
         self.port = _free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         config = uvicorn.Config(
-            create_app(settings, db), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
+            create_app(settings, db, clock), host="127.0.0.1", port=self.port, log_level="warning", access_log=False
         )
         self.server = uvicorn.Server(config)
         self.thread = threading.Thread(target=self.server.run, daemon=True)
@@ -159,6 +159,13 @@ class LiveServer:
 @pytest.fixture
 def live_server(settings: Settings, db: Database) -> Iterator[LiveServer]:
     with LiveServer(settings, db) as server:
+        yield server
+
+
+@pytest.fixture
+def clocked_server(settings: Settings, db: Database, clock: FixedClock) -> Iterator[LiveServer]:
+    """A live server whose clock is the test's `clock` fixture (move it, the server follows)."""
+    with LiveServer(settings, db, clock) as server:
         yield server
 
 

@@ -12,8 +12,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from signalbox import __version__
-from signalbox.api import admin, errors, ingest, journeys
+from signalbox.api import admin, errors, ingest, journeys, webhooks
 from signalbox.api.deps import Services
+from signalbox.connectors.service import StripeInbound
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.logging import configure_logging
@@ -29,10 +30,11 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     app = FastAPI(
         title="signalbox",
         version=__version__,
-        description="Segment-compatible ingestion and the signalbox admin API.",
+        description="Segment-compatible ingestion, the signalbox admin API and inbound webhooks.",
         default_response_class=JSONResponse,
     )
-    app.state.services = Services(settings, db, clock, Pipeline(db, settings, clock))
+    pipeline = Pipeline(db, settings, clock)
+    app.state.services = Services(settings, db, clock, pipeline, StripeInbound(db, settings, pipeline, clock))
     # First, so that CORS (added next, outermost) also wraps the error answers.
     errors.install(app)
     # Browsers (analytics.js, sendBeacon) post from any site that embeds the snippet.
@@ -46,6 +48,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     app.include_router(ingest.router)
     app.include_router(admin.router)
     app.include_router(journeys.router)
+    app.include_router(webhooks.router)
 
     @app.get(
         "/",

@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signalbox.api.errors import ApiError
+from signalbox.connectors.service import StripeInbound
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
@@ -23,6 +24,7 @@ class Services:
     db: Database
     clock: Clock
     pipeline: Pipeline
+    stripe: StripeInbound
 
 
 def services(request: Request) -> Services:

@@ -11,6 +11,7 @@ from typing import Any, ParamSpec, TypeVar
 
 import orjson
 import typer
+from pydantic import ValidationError
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from sqlalchemy.exc import DBAPIError
@@ -69,6 +70,12 @@ def _first_line(exc: BaseException) -> str:
 def settings() -> Settings:
     try:
         return get_settings()
+    except ValidationError as exc:
+        # pydantic's first line only counts the errors; the first error itself names the problem.
+        first = exc.errors()[0]
+        where = ".".join(str(p) for p in first.get("loc", ()))
+        fail(f"invalid settings: {where + ': ' if where else ''}{first['msg']}".splitlines()[0])
+        raise
     except ValueError as exc:
         fail(f"invalid settings: {exc}".splitlines()[0])
         raise

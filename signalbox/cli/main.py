@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import changes, consent, data, journeys, model, ops, playbooks, segments, signals
+from signalbox.cli import changes, connect, consent, data, journeys, model, ops, playbooks, segments, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -22,6 +22,7 @@ playbooks.register(app)
 consent.register(app)
 journeys.register(app)
 segments.register(app)
+connect.register(app)
 
 
 if __name__ == "__main__":

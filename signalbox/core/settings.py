@@ -9,6 +9,9 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite:///./signalbox.db"
+# Good enough to try signalbox on a laptop, useless as protection: anyone can read it here.
+INSECURE_SECRET_KEY = "signalbox-development-only-secret-key-do-not-use"  # noqa: S105
+MIN_SECRET_KEY_LENGTH = 32
 
 
 class Settings(BaseSettings):
@@ -32,6 +35,10 @@ class Settings(BaseSettings):
     pg_pool_size: int = Field(default=5, gt=0)
     # How long a worker owns the steps it claimed; a crashed worker's steps wait this long.
     worker_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    # Encrypts secrets that must be read back to be used (Stripe webhook signing secrets are
+    # HMAC keys, so they cannot be stored as digests). Changing it makes those unreadable:
+    # connect them again. repr=False keeps it out of any printed or logged Settings.
+    secret_key: str = Field(default=INSECURE_SECRET_KEY, repr=False)
 
     @model_validator(mode="after")
     def _refuse_insecure_defaults(self) -> Settings:
@@ -39,6 +46,14 @@ class Settings(BaseSettings):
         # production deployment must say where its data lives.
         if self.environment == "production" and self.database_url == DEFAULT_DATABASE_URL:
             raise ValueError("SIGNALBOX_DATABASE_URL must be set explicitly when SIGNALBOX_ENVIRONMENT=production")
+        if self.environment == "production" and (
+            self.secret_key == INSECURE_SECRET_KEY or len(self.secret_key) < MIN_SECRET_KEY_LENGTH
+        ):
+            raise ValueError(
+                f"SIGNALBOX_SECRET_KEY must be set to a random value of at least {MIN_SECRET_KEY_LENGTH} "
+                "characters when SIGNALBOX_ENVIRONMENT=production "
+                "(e.g. python -c 'import secrets; print(secrets.token_urlsafe(48))')"
+            )
         return self
 
     @property

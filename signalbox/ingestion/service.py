@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -60,6 +60,9 @@ class BatchInput:
     batch_sent_at: datetime | None = None
     implied_type: str | None = None
     received_at: datetime | None = None
+    # Our own connectors (Stripe) name people by external ids and traits in `context` alone,
+    # with no userId or anonymousId; Segment's clients may not.
+    identified_by_context: bool = False
 
 
 class Pipeline:
@@ -68,7 +71,16 @@ class Pipeline:
         self.settings = settings
         self.clock = clock or SystemClock()
 
-    def ingest(self, workspace: WorkspaceInfo, batch: BatchInput, *, keep_rejects: bool = True) -> BatchResult:
+    def ingest(
+        self,
+        workspace: WorkspaceInfo,
+        batch: BatchInput,
+        *,
+        keep_rejects: bool = True,
+        along: Callable[[Session, BatchResult], None] | None = None,
+    ) -> BatchResult:
+        """`along` is the caller's own write that must commit with the batch, or not at all
+        (a connector's processed-event record); it sees the batch's result."""
         started = time.perf_counter()
         received_at = batch.received_at or self.clock.now()
         ctx = StepContext(
@@ -80,12 +92,13 @@ class Pipeline:
             batch_context=batch.batch_context,
             batch_sent_at=batch.batch_sent_at,
             implied_type=batch.implied_type,
+            identified_by_context=batch.identified_by_context,
         )
         result = BatchResult(received=len(batch.messages))
         fresh = self._prepare(batch.messages, ctx, result)
         stored_rejects = self._rejects(workspace, batch, result, received_at) if keep_rejects else []
         try:
-            self._persist(workspace, fresh, stored_rejects, result, received_at)
+            self._persist(workspace, fresh, stored_rejects, result, along)
         except Exception as exc:
             log.exception("batch failed; dead-lettering", extra={"workspace_id": workspace.id, "messages": len(fresh)})
             if keep_rejects:  # a replay keeps its one dead-letter row instead of adding more
@@ -107,6 +120,9 @@ class Pipeline:
                 result.rejected.append(Rejected(index, checked.step, checked.reason))
                 continue
             msg = normalize(checked, raw, index, ctx)
+            if not msg.identifiers:  # only possible when identified_by_context
+                result.rejected.append(Rejected(index, "validate", "message names nobody (no usable identifier)"))
+                continue
             if msg.message_id in seen:
                 result.duplicates += 1
                 continue
@@ -128,39 +144,45 @@ class Pipeline:
         fresh: list[NormalizedMessage],
         rejects: list[dict[str, Any]],
         result: BatchResult,
-        received_at: datetime,
+        along: Callable[[Session, BatchResult], None] | None,
     ) -> None:
-        now = self.clock.now()
         with self.db.transaction() as session:
             if rejects:
                 session.execute(insert(DEAD_LETTERS), rejects)
-            if not fresh:
-                return
-            identity.lock_workspace(session, workspace.id)
-            stored = events.existing_message_ids(session, workspace.id, [m.message_id for m in fresh])
-            todo = [m for m in fresh if m.message_id not in stored]
-            result.duplicates += len(fresh) - len(todo)
-            if not todo:
-                return
-            stats = identity.resolve_batch(session, workspace.id, todo, now)
-            # The workspace lock is held since the check above, so every row of `todo` is new.
-            inserted = events.insert_events(session, workspace.id, [_event_row(workspace.id, m) for m in todo], now)
-            if inserted != len(todo):
-                raise RuntimeError(f"{len(todo) - inserted} messages changed under the workspace lock")
-            result.accepted += inserted
-            result.merges += stats.merges
-            result.reviews += stats.reviews
-            contributions: dict[str, Contribution] = {}
-            for msg in todo:
-                root = stats.root_of[msg.profile_id]
-                if root not in stats.rebuild:
-                    contributions.setdefault(root, Contribution()).add(
-                        msg.type, msg.event, msg.timestamp, msg.profile_traits
-                    )
-            _record_consent(session, workspace.id, todo, now)
-            profiles.apply_contributions(session, workspace.id, contributions, now)
-            profiles.recompute(session, workspace.id, stats.rebuild, now)
-            wakeup.notify_in(session)
+            if fresh:
+                self._store(session, workspace, fresh, result)
+            if along is not None:
+                along(session, result)
+
+    def _store(
+        self, session: Session, workspace: WorkspaceInfo, fresh: list[NormalizedMessage], result: BatchResult
+    ) -> None:
+        now = self.clock.now()
+        identity.lock_workspace(session, workspace.id)
+        stored = events.existing_message_ids(session, workspace.id, [m.message_id for m in fresh])
+        todo = [m for m in fresh if m.message_id not in stored]
+        result.duplicates += len(fresh) - len(todo)
+        if not todo:
+            return
+        stats = identity.resolve_batch(session, workspace.id, todo, now)
+        # The workspace lock is held since the check above, so every row of `todo` is new.
+        inserted = events.insert_events(session, workspace.id, [_event_row(workspace.id, m) for m in todo], now)
+        if inserted != len(todo):
+            raise RuntimeError(f"{len(todo) - inserted} messages changed under the workspace lock")
+        result.accepted += inserted
+        result.merges += stats.merges
+        result.reviews += stats.reviews
+        contributions: dict[str, Contribution] = {}
+        for msg in todo:
+            root = stats.root_of[msg.profile_id]
+            if root not in stats.rebuild:
+                contributions.setdefault(root, Contribution()).add(
+                    msg.type, msg.event, msg.timestamp, msg.profile_traits
+                )
+        _record_consent(session, workspace.id, todo, now)
+        profiles.apply_contributions(session, workspace.id, contributions, now)
+        profiles.recompute(session, workspace.id, stats.rebuild, now)
+        wakeup.notify_in(session)
 
     def _dead_letter_batch(
         self,

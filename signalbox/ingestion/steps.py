@@ -32,6 +32,7 @@ class StepContext:
     batch_context: dict[str, Any] | None = None
     batch_sent_at: datetime | None = None
     implied_type: str | None = None
+    identified_by_context: bool = False
 
 
 def validate(raw: Any, ctx: StepContext) -> SegmentMessage | Drop:
@@ -53,7 +54,7 @@ def validate(raw: Any, ctx: StepContext) -> SegmentMessage | Drop:
     except ValidationError as exc:
         return Drop("validate", _describe(exc))
     checked = _check_id_lengths(msg) or _check_times(msg, ctx)
-    return checked if checked is not None else _check_required(msg)
+    return checked if checked is not None else _check_required(msg, ctx)
 
 
 def _check_id_lengths(msg: SegmentMessage) -> Drop | None:
@@ -109,12 +110,12 @@ def _describe(exc: ValidationError) -> str:
     return f"{where}: {first['msg']}{more}"
 
 
-def _check_required(msg: SegmentMessage) -> SegmentMessage | Drop:
+def _check_required(msg: SegmentMessage, ctx: StepContext) -> SegmentMessage | Drop:
     user_id, anonymous_id = ids.clean_id(msg.userId), ids.clean_id(msg.anonymousId)
     if msg.type == "alias":
         if user_id is None or ids.clean_id(msg.previousId) is None:
             return Drop("validate", "alias needs a usable userId and previousId")
-    elif user_id is None and anonymous_id is None:
+    elif user_id is None and anonymous_id is None and not ctx.identified_by_context:
         return Drop("validate", "message needs a usable userId or anonymousId")
     if msg.type == "track" and not (msg.event and msg.event.strip()):
         return Drop("validate", "track needs a non-empty event name")

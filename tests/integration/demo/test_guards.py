@@ -48,6 +48,7 @@ def test_demo_seed_refuses_a_demo_workspace_that_holds_events(cli, tmp_path):
 
 def test_demo_commands_refuse_production(cli, database_url, monkeypatch, no_server, tmp_path):
     monkeypatch.setenv("SIGNALBOX_ENVIRONMENT", "production")
+    monkeypatch.setenv("SIGNALBOX_SECRET_KEY", "a-production-grade-secret-key-of-48-characters-x")
     get_settings.cache_clear()
     seed = cli("demo", "seed", "-w", "prod-demo", *TINY, "--ground-truth", str(tmp_path / "t.csv"), ok=False)
     one_line_refusal(seed, "SIGNALBOX_ENVIRONMENT=production")

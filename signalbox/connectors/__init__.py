@@ -1,0 +1,1 @@
+"""Inbound connectors: webhooks from other systems, checked and mapped to events."""
