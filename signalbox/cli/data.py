@@ -20,7 +20,9 @@ from signalbox.cli.common import (
     settings,
     workspace,
 )
+from signalbox.connectors import service as connectors
 from signalbox.core.clock import SystemClock
+from signalbox.core.errors import InvalidInputError
 from signalbox.identity import service as identity
 from signalbox.ingestion import importers
 from signalbox.ingestion import service as ingestion
@@ -44,6 +46,7 @@ def _report(result: importers.ImportResult, json: bool) -> None:
         "duplicates": result.duplicates,
         "rejected": result.rejected,
         "dead_lettered": result.dead_lettered,
+        "skipped": result.skipped,
         "reject_file": result.reject_file,
     }
     if json:
@@ -96,9 +99,14 @@ def import_events(
 def import_transactions(
     path: Path = typer.Argument(..., help="CSV export from a POS or billing system."),
     workspace_name: str = WorkspaceOpt,
-    customer_column: str = typer.Option(..., help="Column holding the customer id (becomes userId)."),
-    timestamp_column: str = typer.Option(..., help="Column holding the purchase time."),
-    amount_column: str = typer.Option(..., help="Column holding the amount."),
+    file_format: str = typer.Option(
+        "columns",
+        "--format",
+        help="columns (name them with the options below) or stripe-invoices (a Stripe invoice export).",
+    ),
+    customer_column: str | None = typer.Option(None, help="Column holding the customer id (becomes userId)."),
+    timestamp_column: str | None = typer.Option(None, help="Column holding the purchase time."),
+    amount_column: str | None = typer.Option(None, help="Column holding the amount."),
     timestamp_format: str | None = typer.Option(
         None, help="strptime format, e.g. '%m/%d/%Y %H:%M'; default ISO 8601. No offset: workspace time zone."
     ),
@@ -106,14 +114,47 @@ def import_transactions(
     rejects: Path | None = RejectsOpt,
     json: bool = JsonOpt,
 ) -> None:
-    """Import purchases from a CSV; other columns become event properties.
+    """Import purchases from a CSV; other columns become event properties. With --format
+    stripe-invoices, a Stripe invoice export becomes payment_succeeded / payment_failed history
+    on the customers it names (by Stripe customer id, else e-mail).
 
     Example: signalbox import transactions sales.csv -w northside --customer-column member
     --timestamp-column sold_at --amount-column total
+    Example: signalbox import transactions invoices.csv -w northside --format stripe-invoices
     """
     _check_file(path)
+    if file_format not in ("columns", "stripe-invoices"):
+        raise InvalidInputError(f"--format {file_format!r} is not one of columns, stripe-invoices")
     db = database()
     ws = workspace(db, workspace_name)
+    if file_format == "stripe-invoices":
+        named = [
+            n
+            for n, v in (
+                ("--customer-column", customer_column),
+                ("--timestamp-column", timestamp_column),
+                ("--amount-column", amount_column),
+            )
+            if v
+        ]
+        if named:
+            raise InvalidInputError(f"{', '.join(named)}: a Stripe invoice export names its own columns")
+        pipeline = Pipeline(db, settings(), SystemClock())
+        with _import_progress(max(importers.count_lines(path) - 1, 0)) as advance:
+            result = connectors.import_invoices(db, pipeline, ws, path, reject_path=rejects, progress=advance)
+        _report(result, json)
+        return
+    lacking = [
+        n
+        for n, v in (
+            ("--customer-column", customer_column),
+            ("--timestamp-column", timestamp_column),
+            ("--amount-column", amount_column),
+        )
+        if not v
+    ]
+    if lacking or customer_column is None or timestamp_column is None or amount_column is None:
+        raise InvalidInputError(f"{', '.join(lacking)}: name the columns, or use --format stripe-invoices")
     columns = importers.TransactionColumns(
         customer_column, timestamp_column, amount_column, timestamp_format, event.strip() or "purchase"
     )

@@ -22,6 +22,7 @@ import threading
 import zlib
 from datetime import datetime
 from functools import lru_cache
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import Table, delete, select
@@ -30,6 +31,7 @@ from sqlalchemy.orm import Session
 
 from signalbox.connectors import signatures
 from signalbox.connectors import stripe_events as mapping
+from signalbox.connectors import stripe_invoices as invoices
 from signalbox.connectors.models import StripeProcessedEvent, StripeSigningSecret
 from signalbox.connectors.schemas import (
     MappedEvent,
@@ -47,6 +49,7 @@ from signalbox.core.secretbox import SecretBox, UnreadableSecretError, fingerpri
 from signalbox.core.settings import Settings
 from signalbox.identity import identifiers as ids
 from signalbox.identity import service as identity
+from signalbox.ingestion import importers
 from signalbox.ingestion.schemas import BatchResult
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.workspaces import service as workspaces
@@ -211,23 +214,10 @@ class StripeInbound:
             with self.db.transaction() as session:
                 _mark_processed(session, workspace.id, event, outcome, self.clock.now())
             return outcome
-        context: dict[str, Any] = {}
-        if customer is not None:
-            context["externalIds"] = [
-                {"type": STRIPE_CUSTOMER_ID, "id": customer, "collection": "users", "encoding": "none"}
-            ]
-        if email is not None:
-            context["traits"] = {"email": email}
-        message = {
-            "type": "track",
-            "event": mapped.event,
-            "messageId": _message_id(mapped.dedupe_key or event.id),
-            "properties": mapped.properties,
-            # Stripe's `created` orders the events: a success older than a failure of the
-            # same invoice stays older however late it arrives.
-            "timestamp": event.created.isoformat(),
-            "context": context,
-        }
+        # Stripe's `created` orders the events: a success older than a failure of the same
+        # invoice stays older however late it arrives.
+        message = _message(mapped, customer, email, mapped.dedupe_key or event.id, event.created)
+        context = message["context"]
         if customer is None or email is None:
             return self._store(workspace, event, message)
         with self._linking[zlib.crc32(email.encode()) % LINK_STRIPES]:
@@ -253,6 +243,60 @@ class StripeInbound:
             # a 5xx. The message id keeps the two from storing it twice.
             raise RuntimeError("the Stripe event could not be stored; it was dead-lettered")
         return outcome[0]
+
+
+def _message(mapped: MappedEvent, customer: str | None, email: str | None, key: str, at: datetime) -> dict[str, Any]:
+    """The track message a Stripe event (or an exported invoice) becomes, naming its person
+    by the customer id and, where it may link, the e-mail."""
+    context: dict[str, Any] = {}
+    if customer is not None:
+        context["externalIds"] = [
+            {"type": STRIPE_CUSTOMER_ID, "id": customer, "collection": "users", "encoding": "none"}
+        ]
+    if email is not None:
+        context["traits"] = {"email": email}
+    return {
+        "type": "track",
+        "event": mapped.event,
+        "messageId": _message_id(key),
+        "properties": mapped.properties,
+        "timestamp": at.isoformat(),
+        "context": context,
+    }
+
+
+def import_invoices(
+    db: Database,
+    pipeline: Pipeline,
+    workspace: WorkspaceInfo,
+    path: Path,
+    *,
+    reject_path: Path | None = None,
+    progress: importers.Progress | None = None,
+) -> importers.ImportResult:
+    """A Stripe invoice export as payment history (`import transactions --format
+    stripe-invoices`). A paid invoice with its paid-at time gets the webhook's own message id,
+    so the export and the webhook never store one payment twice."""
+    found = invoices.Header({})
+
+    def required(names: list[str]) -> list[str]:
+        nonlocal found
+        found = invoices.Header.of(names)
+        return found.missing()
+
+    def to_message(row: dict[str, str]) -> dict[str, Any] | None:
+        mapped = invoices.map_row(found, row)
+        if mapped is None:
+            return None
+        event, at = mapped
+        customer, email = _who(db, workspace.id, event)
+        if customer is None and email is None:
+            raise ValueError("neither the customer id nor the e-mail is usable")
+        return _message(event, customer, email, event.dedupe_key or "", at)
+
+    return importers.import_csv_rows(
+        pipeline, workspace, path, to_message, required=required, reject_path=reject_path, progress=progress
+    )
 
 
 def _message_id(key: str) -> str:

@@ -36,14 +36,16 @@ class ImportResult:
     duplicates: int = 0
     rejected: int = 0
     dead_lettered: int = 0
+    skipped: int = 0  # rows that are not events (e.g. a draft invoice), counted, not rejected
     reject_file: str | None = None
 
 
 @dataclass(frozen=True)
 class _Line:
     number: int
-    message: dict[str, Any] | None  # None: rejected before the pipeline
+    message: dict[str, Any] | None  # None: rejected before the pipeline (or skipped)
     error: str | None = None
+    skip: bool = False
 
 
 class _Rejects:
@@ -75,6 +77,8 @@ def _run(
     rejects: _Rejects,
     raw_of: dict[int, str],
     progress: Progress | None,
+    *,
+    identified_by_context: bool = False,
 ) -> ImportResult:
     result = ImportResult()
     chunk: list[_Line] = []
@@ -82,7 +86,9 @@ def _run(
     def flush() -> None:
         batch = [line.message for line in chunk if line.message is not None]
         numbers = [line.number for line in chunk if line.message is not None]
-        outcome: BatchResult = pipeline.ingest(workspace, BatchInput(batch, source="import"))
+        outcome: BatchResult = pipeline.ingest(
+            workspace, BatchInput(batch, source="import", identified_by_context=identified_by_context)
+        )
         result.accepted += outcome.accepted
         result.duplicates += outcome.duplicates
         result.dead_lettered += outcome.dead_lettered
@@ -96,6 +102,12 @@ def _run(
     try:
         for line in lines:
             result.lines += 1
+            if line.skip:
+                result.skipped += 1
+                raw_of.pop(line.number, None)
+                if progress:
+                    progress(1)
+                continue
             if line.message is None:
                 rejects.write(line.number, line.error or "unreadable line", raw_of.pop(line.number, None))
                 if progress:
@@ -223,6 +235,48 @@ def import_transactions(
 
     rejects = _Rejects(reject_path or default_reject_path(path))
     return _run(pipeline, workspace, lines(), rejects, raw_of, progress)
+
+
+RowMapper = Callable[[dict[str, str]], dict[str, Any] | None]
+
+
+def import_csv_rows(
+    pipeline: Pipeline,
+    workspace: WorkspaceInfo,
+    path: Path,
+    to_message: RowMapper,
+    *,
+    required: Callable[[list[str]], list[str]],
+    reject_path: Path | None = None,
+    progress: Progress | None = None,
+) -> ImportResult:
+    """A CSV whose rows a connector maps to messages (None: a row that is no event, skipped;
+    ValueError: a rejected row). Messages name people by `context` (external ids, traits) as
+    the connector's webhooks do. `required` returns the columns the header lacks."""
+    with path.open("r", encoding="utf-8-sig", newline="") as handle:
+        header = next(csv.reader(handle), None)
+    if header is None:
+        raise InvalidInputError(f"{path} is empty")
+    missing = required(header)
+    if missing:
+        raise InvalidInputError(f"{path} has no column {', '.join(missing)}; its columns are {', '.join(header)}")
+    raw_of: dict[int, str] = {}
+
+    def lines() -> Iterator[_Line]:
+        for number, fields in _csv_rows(path, len(header)):
+            if isinstance(fields, str):
+                yield _Line(number, None, fields)
+                continue
+            raw_of[number] = ",".join(fields)[:2000]
+            try:
+                message = to_message(dict(zip(header, fields, strict=True)))
+            except ValueError as exc:
+                yield _Line(number, None, str(exc))
+                continue
+            yield _Line(number, message, skip=message is None)
+
+    rejects = _Rejects(reject_path or default_reject_path(path))
+    return _run(pipeline, workspace, lines(), rejects, raw_of, progress, identified_by_context=True)
 
 
 def _csv_rows(path: Path, width: int) -> Iterator[tuple[int, list[str] | str]]:
