@@ -32,6 +32,14 @@ def seed(
     ground_truth: Path | None = typer.Option(
         None, "--ground-truth", help="Where to write the ground-truth CSV (default: ./WORKSPACE.ground_truth.csv)."
     ),
+    with_playbooks: bool = typer.Option(
+        False,
+        "--with-playbooks",
+        help="Then run the shipped playbooks on a simulated clock with members who answer them with planted "
+        "effects, and report what was measured beside what was planted.",
+    ),
+    sim_days: int = typer.Option(14, help="With --with-playbooks: simulated days of new triggers (1-120)."),
+    sim_per_day: int = typer.Option(40, help="With --with-playbooks: triggers a day for each planted effect."),
     json: bool = JsonOpt,
 ) -> None:
     """Generate a multi-location fitness chain and feed it through the ingestion pipeline.
@@ -42,8 +50,11 @@ def seed(
     keys are not printed: `signalbox demo -w W --new-keys` issues them.
 
     Example: signalbox demo seed --workspace demo --members 12000 --months 15 --json
+    Example: signalbox demo seed --workspace lift --members 2000 --months 3 --with-playbooks --json
     """
     demo.refuse_production(settings())
+    if with_playbooks:
+        demo.check_simulation(sim_days, sim_per_day)
     wanted = parse_day(end, "--end")
     config = WorldConfig(
         end=demo.world_end(wanted, locations, SystemClock()),
@@ -52,8 +63,9 @@ def seed(
         months=months,
         seed=seed,
     )
-    result = _seed(database(), workspace_name, config, ground_truth)
-    doc = {
+    db = database()
+    result = _seed(db, workspace_name, config, ground_truth)
+    doc: dict[str, object] = {
         "workspace": result.workspace,
         "members": result.members,
         "locations": result.locations,
@@ -63,6 +75,20 @@ def seed(
         "seconds": result.seconds,
         "ground_truth": result.ground_truth,
     }
+    if with_playbooks:
+        with lazy_progress("playbooks on a simulated clock") as report:
+            planted = demo.run_playbooks(
+                db,
+                settings(),
+                result.workspace,
+                result.end,
+                days=sim_days,
+                per_day=sim_per_day,
+                seed=seed,
+                ground_truth=Path(result.ground_truth),
+                progress=report,
+            )
+        doc["planted"] = [p.to_dict() for p in planted]
     if json:
         print_json(doc)
     else:

@@ -15,16 +15,20 @@ import csv
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
-from datetime import date, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
+from datetime import time as time_of_day
 from itertools import islice
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from signalbox.core.clock import Clock, SystemClock
+import orjson
+
+from signalbox.core.clock import Clock, FixedClock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
 from signalbox.core.settings import Settings
+from signalbox.demo import outcomes
 from signalbox.demo.catalog import LOCATIONS
 from signalbox.demo.schemas import GROUND_TRUTH_COLUMNS, GroundTruthRow, SeedResult, WorldConfig
 from signalbox.demo.world import World, build_world
@@ -246,3 +250,48 @@ def _ingest(
         if progress:
             progress(done, total)
     return accepted, duplicates, rejected
+
+
+def check_simulation(days: int, per_day: int) -> None:
+    if not 1 <= days <= 120:
+        raise InvalidInputError(f"--sim-days must be between 1 and 120, not {days}")
+    if not 1 <= per_day <= 10_000:
+        raise InvalidInputError(f"--sim-per-day must be between 1 and 10000, not {per_day}")
+
+
+def run_playbooks(
+    db: Database,
+    settings: Settings,
+    workspace_name: str,
+    after: date,
+    *,
+    days: int,
+    per_day: int,
+    seed: int,
+    ground_truth: Path,
+    progress: Progress | None = None,
+) -> list[outcomes.PlantedResult]:
+    """The shipped playbooks run through the real engine on a simulated clock from the day
+    after the world ends, with members who answer with the planted effects; the effects and
+    what the report measured go beside the ground truth (`*.planted.json`)."""
+    check_simulation(days, per_day)
+    workspace = workspaces.get_workspace(db, workspace_name)
+    start = datetime.combine(after + timedelta(days=1), time_of_day(0), tzinfo=UTC)
+    if apply_shipped_playbooks(db, workspace, FixedClock(start)) == []:
+        raise InvalidInputError("no playbooks/ folder beside this checkout: --with-playbooks needs the shipped ones")
+
+    hours = int((days + max(p.window_days for p in outcomes.PLANTED) + 6) * 24) + 1
+    done = 0
+
+    def tick(n: int) -> None:
+        nonlocal done
+        done += n
+        if progress:
+            progress(done, hours)
+
+    results = outcomes.simulate(
+        db, settings, workspace, start=start, days=days, per_day=per_day, seed=seed, progress=tick
+    )
+    path = ground_truth.with_name(ground_truth.name + ".planted.json")
+    path.write_text(orjson.dumps([r.to_dict() for r in results], option=orjson.OPT_INDENT_2).decode())
+    return results

@@ -117,6 +117,27 @@ def test_cli_seed_prints_the_documented_document(cli, tmp_path):
     assert "already holds events" in again.stderr and len(again.stderr.strip().splitlines()) == 1
 
 
+def test_cli_seed_with_playbooks_reports_planted_beside_measured(cli, tmp_path):
+    truth = tmp_path / "gt.csv"
+    args = ["demo", "seed", "-w", "lift", "--members", "60", "--months", "2", "--end", "2026-03-08"]
+    doc = orjson.loads(
+        cli(
+            *args, "--ground-truth", str(truth), "--with-playbooks", "--sim-days", "2", "--sim-per-day", "8", "--json"
+        ).stdout
+    )
+    planted = {p["playbook"]: p for p in doc["planted"]}
+    assert set(planted) == {"failed-payment-recovery", "card-expiring"}
+    recovery = planted["failed-payment-recovery"]
+    assert recovery["planted_lift"] == 0.15 and recovery["enrolled"] == 16
+    assert orjson.loads((tmp_path / "gt.csv.planted.json").read_text()) == doc["planted"]
+
+
+def test_cli_seed_refuses_a_bad_simulation_before_seeding(cli):
+    result = cli("demo", "seed", "-w", "nope", "--with-playbooks", "--sim-days", "0", "--json", ok=False)
+    assert result.exit_code == 1 and "--sim-days must be between 1 and 120, not 0" in result.stderr
+    assert "nope" not in cli("workspace", "list", "--json").stdout
+
+
 @pytest.mark.parametrize(
     ("flag", "value", "says"),
     [
