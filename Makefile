@@ -48,3 +48,4 @@ bench: install
 	$(BIN)/python bench/soak.py --kills $(BENCH_KILLS)
 	$(BIN)/python bench/journeys.py
 	$(BIN)/python bench/stripe_webhooks.py
+	$(BIN)/python bench/planted_lift.py
