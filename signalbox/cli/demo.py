@@ -56,8 +56,11 @@ def seed(
     if with_playbooks:
         demo.check_simulation(sim_days, sim_per_day)
     wanted = parse_day(end, "--end")
+    last = demo.world_end(wanted, locations, SystemClock())
+    if with_playbooks and wanted is None:
+        last -= demo.simulation_span(sim_days)  # the simulated days end before today, not after
     config = WorldConfig(
-        end=demo.world_end(wanted, locations, SystemClock()),
+        end=last,
         members=members,
         locations=locations,
         months=months,
@@ -112,6 +115,19 @@ def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
         f"{run.bands['Low']} Low",
         soft_wrap=True,
     )
+
+
+def seed_lift_if_empty(db: Database, workspace_name: str) -> None:
+    """`signalbox demo`'s second workspace: the shipped playbooks against planted effects."""
+    with lazy_progress("playbooks against planted effects") as report:
+        results = demo.seed_lift_if_empty(db, settings(), workspace_name, SystemClock(), progress=report)
+    for r in results or []:
+        interval = f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]" if r.ci95 else "[no holdout]"
+        err.print(
+            f"{workspace_name}: {r.planted.playbook}: planted lift {r.planted.lift:+.2f}, measured "
+            f"{(r.lift or 0):+.3f} {interval} (95 %, {r.enrolled} enrolled, {r.held_out} held out)",
+            soft_wrap=True,
+        )
 
 
 def _seed(db: Database, workspace_name: str, config: WorldConfig, ground_truth: Path | None) -> SeedResult:

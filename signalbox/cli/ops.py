@@ -129,6 +129,7 @@ def demo(
     opened = demo_service.open_workspace(db, settings(), workspace_name, SystemClock(), new_keys=new_keys)
     if members:
         demo_cli.seed_if_empty(db, workspace_name, members)
+        demo_cli.seed_lift_if_empty(db, f"{workspace_name}-lift")
     base = f"http://{host}:{port}"
     typer.echo(f"signalbox is at {base}/  (API docs: {base}/docs)")
     typer.echo(f"workspace: {opened.workspace.name}")

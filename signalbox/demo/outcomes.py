@@ -20,13 +20,15 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from sqlalchemy import select
+
 from signalbox.core.clock import FixedClock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
 from signalbox.identity import service as identity
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.journeys import report as reports
-from signalbox.journeys import service as journeys
+from signalbox.journeys.models import Enrollment
 from signalbox.journeys.worker import Worker
 from signalbox.workspaces.schemas import WorkspaceInfo
 
@@ -45,7 +47,7 @@ PLANTED = (
     # Failed-payment recovery runs 3-4 days (e-mail, a day, 10:00 local, two days, last touch).
     Planted("failed-payment-recovery", "payment_failed", "payment_succeeded", 0.40, 0.15, 2.5),
     # Card-expiring runs 20 days; its messages are planted to change nothing.
-    Planted("card-expiring", "card_expiring", "payment_method_updated", 0.30, 0.0, 15.0),
+    Planted("card-expiring", "card_expiring", "payment_method_updated", 0.30, 0.0, 8.0),
 )
 
 
@@ -123,13 +125,11 @@ def simulate(
                 workspace, BatchInput([{**m, "timestamp": m.get("timestamp") or now.isoformat()} for m in batch])
             )
         worker.drain()
-        fresh = sorted(
-            (e for e in journeys.list_enrollments(db, workspace.id) if e.playbook in by_playbook and e.id not in seen),
-            key=lambda e: (e.created_at, e.playbook, e.entry_key, e.user_id or ""),
-        )
-        for enrolment in fresh:
+        for enrolment in _enrolled_at(db, workspace.id, list(by_playbook), now):
+            if enrolment.id in seen:
+                continue
             seen.add(enrolment.id)
-            effect = by_playbook[enrolment.playbook]
+            effect = by_playbook[enrolment.playbook_key]
             chance = effect.base + (0.0 if enrolment.holdout else effect.lift)
             if rng.random() < chance and enrolment.user_id:
                 moment = enrolment.created_at + timedelta(days=rng.uniform(0.05, effect.window_days))
@@ -138,6 +138,29 @@ def simulate(
             progress(1)
         hour += 1
     return [_measure(db, workspace, effect) for effect in planted]
+
+
+def _enrolled_at(db: Database, workspace_id: str, playbooks: list[str], now: datetime) -> list[Any]:
+    """Enrolments made at this simulated moment (the engine stamps them with the clock's now),
+    in a stable order, so the same seed draws the same answers."""
+    with db.session() as session:
+        rows = session.execute(
+            select(
+                Enrollment.id,
+                Enrollment.playbook_key,
+                Enrollment.holdout,
+                Enrollment.user_id,
+                Enrollment.entry_key,
+                Enrollment.created_at,
+            )
+            .where(
+                Enrollment.workspace_id == workspace_id,
+                Enrollment.playbook_key.in_(playbooks),
+                Enrollment.created_at >= now,
+            )
+            .order_by(Enrollment.playbook_key, Enrollment.entry_key, Enrollment.user_id)
+        ).all()
+    return list(rows)
 
 
 def _members(db: Database, workspace: WorkspaceInfo) -> list[str]:

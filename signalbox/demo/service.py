@@ -12,6 +12,7 @@ a workspace that already holds events when seeding, and never run in production.
 from __future__ import annotations
 
 import csv
+import math
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
@@ -250,6 +251,37 @@ def _ingest(
         if progress:
             progress(done, total)
     return accepted, duplicates, rejected
+
+
+def simulation_span(days: int) -> timedelta:
+    """Simulated days after the world ends: the triggers' days, then every journey's end."""
+    return timedelta(days=days + math.ceil(max(p.window_days for p in outcomes.PLANTED)) + 7)
+
+
+def seed_lift_if_empty(
+    db: Database, settings: Settings, workspace_name: str, clock: Clock, progress: Progress | None = None
+) -> list[outcomes.PlantedResult] | None:
+    """`make demo`'s second workspace: a small world whose members answer the shipped
+    playbooks with planted effects, simulated to end before today. None when it exists."""
+    workspace = open_workspace(db, settings, workspace_name, clock).workspace
+    if holds_events(db, workspace.id):
+        return None
+    days, per_day = 6, 40
+    end = world_end(None, 6, clock) - simulation_span(days)
+    config = WorldConfig(end=end, members=400, locations=6, months=2, seed=11)
+    truth = default_ground_truth_path(workspace_name)
+    result = _fill(db, settings, workspace, config, None, truth, clock, CHUNK)
+    return run_playbooks(
+        db,
+        settings,
+        workspace_name,
+        result.end,
+        days=days,
+        per_day=per_day,
+        seed=11,
+        ground_truth=truth,
+        progress=progress,
+    )
 
 
 def check_simulation(days: int, per_day: int) -> None:

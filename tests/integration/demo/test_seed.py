@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import csv
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 
 import orjson
@@ -196,3 +196,24 @@ def test_first_demo_run_has_playbooks_at_work_within_a_tick(cli, db, settings, t
     # Every enrolment decided its SMS: sent, delayed, suppressed, or held out (what it would have got).
     texted = {d.enrollment_id for d in journeys.list_decisions(db, ws.id) if d.step == "sms-checkin"}
     assert texted == {e.id for e in enrolled}
+
+
+def test_the_demo_s_lift_workspace_is_simulated_into_the_past_once(db, tmp_path, monkeypatch):
+    from sqlalchemy import func, select
+
+    from signalbox.cli import demo as demo_cli
+    from signalbox.events.models import Event
+    from signalbox.journeys import service as journeys
+
+    monkeypatch.chdir(tmp_path)
+    demo_cli.seed_lift_if_empty(db, "first-lift")
+    ws = workspaces.get_workspace(db, "first-lift")
+    planted = orjson.loads((tmp_path / "first-lift.ground_truth.csv.planted.json").read_text())
+    assert {p["playbook"] for p in planted} == {"failed-payment-recovery", "card-expiring"}
+    assert journeys.list_enrollments(db, ws.id, playbook="failed-payment-recovery")
+    with db.session() as session:
+        newest = session.scalar(select(func.max(Event.timestamp)).where(Event.workspace_id == ws.id))
+    assert newest is not None and newest < datetime.now(UTC)  # nothing simulated into the future
+    before = stored(db, ws.id)
+    demo_cli.seed_lift_if_empty(db, "first-lift")
+    assert stored(db, ws.id) == before
