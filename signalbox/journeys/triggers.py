@@ -395,29 +395,7 @@ def enroll_many(session: Session, workspace_id: str, requests: list[EnrollReques
                 continue
         enrollment_id = new_id("enr")
         out.append(enrollment_id)
-        rows.append(
-            {
-                "id": enrollment_id,
-                "workspace_id": workspace_id,
-                "playbook_key": flow.key,
-                "version": flow.version,
-                "profile_id": root,
-                "user_id": users.get(root),
-                "entry_key": entry_key,
-                "entry_lock": lock[:400],
-                "status": "active",
-                "exit_reason": None,
-                "holdout": holdout_of(workspace_id, flow.key, root, float(flow.definition["holdout"])),
-                "trigger": origin,
-                "position": flow.first,
-                "waiting": None,
-                "due_at": now,
-                "lease_until": None,
-                "created_at": now,
-                "updated_at": now,
-                "exited_at": None,
-            }
-        )
+        rows.append(_row(enrollment_id, workspace_id, flow, root, users.get(root), entry_key, lock, origin, now))
     done: set[str] = set()
     for start in range(0, len(rows), _SET_CHUNK):
         # RETURNING, not rowcount: psycopg reports -1 for this statement on PostgreSQL.
@@ -440,6 +418,41 @@ def enroll_many(session: Session, workspace_id: str, requests: list[EnrollReques
             ],
         )
     return out
+
+
+def _row(
+    enrollment_id: str,
+    workspace_id: str,
+    flow: Flow,
+    root: str,
+    user_id: str | None,
+    entry_key: str,
+    lock: str,
+    origin: dict[str, Any],
+    now: datetime,
+) -> dict[str, Any]:
+    """A new enrolment's row: due at once at the playbook's first step, its arm fixed by the hash."""
+    return {
+        "id": enrollment_id,
+        "workspace_id": workspace_id,
+        "playbook_key": flow.key,
+        "version": flow.version,
+        "profile_id": root,
+        "user_id": user_id,
+        "entry_key": entry_key,
+        "entry_lock": lock[:400],
+        "status": "active",
+        "exit_reason": None,
+        "holdout": holdout_of(workspace_id, flow.key, root, float(flow.definition["holdout"])),
+        "trigger": origin,
+        "position": flow.first,
+        "waiting": None,
+        "due_at": now,
+        "lease_until": None,
+        "created_at": now,
+        "updated_at": now,
+        "exited_at": None,
+    }
 
 
 def _last_exits(
@@ -492,7 +505,7 @@ def enroll_set(
     of a few per person: the same entry rule (the unique index), holdout, cooldown and
     `skipped` decisions. There is no trigger event, so the entry key is empty. Returns how many
     were enrolled."""
-    entry, share = flow.definition["entry"], float(flow.definition["holdout"])
+    entry = flow.definition["entry"]
     reentry, cooldown = entry["reentry"], entry.get("cooldown")
     insert_rows = dialect_insert(session, Enrollment)
     enrolled = 0
@@ -510,29 +523,7 @@ def enroll_set(
                 lock = f"set:{new_id('set')}|{root}"
             else:
                 lock = f"{'once' if reentry == 'once' else 'active'}|{root}|"
-            rows.append(
-                {
-                    "id": new_id("enr"),
-                    "workspace_id": workspace_id,
-                    "playbook_key": flow.key,
-                    "version": flow.version,
-                    "profile_id": root,
-                    "user_id": users.get(root),
-                    "entry_key": "",
-                    "entry_lock": lock[:400],
-                    "status": "active",
-                    "exit_reason": None,
-                    "holdout": holdout_of(workspace_id, flow.key, root, share),
-                    "trigger": origin,
-                    "position": flow.first,
-                    "waiting": None,
-                    "due_at": now,
-                    "lease_until": None,
-                    "created_at": now,
-                    "updated_at": now,
-                    "exited_at": None,
-                }
-            )
+            rows.append(_row(new_id("enr"), workspace_id, flow, root, users.get(root), "", lock, origin, now))
         if rows:
             stmt = insert_rows.on_conflict_do_nothing(index_elements=["workspace_id", "playbook_key", "entry_lock"])
             if session.get_bind().dialect.name == "postgresql":
