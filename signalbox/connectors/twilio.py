@@ -18,6 +18,7 @@ committed before the TwiML answer leaves.
 
 from __future__ import annotations
 
+import logging
 import re
 from dataclasses import dataclass
 from datetime import datetime
@@ -52,6 +53,9 @@ from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
 log = get_logger("connectors.twilio")
+# The client logs every request's URL and headers at INFO; ours say what matters, once.
+_client_log = get_logger("connectors.twilio.client")
+_client_log.setLevel(logging.WARNING)
 SOURCE = "twilio"
 PROVIDER = "twilio"
 MAX_BODY_BYTES = 64 * 1024  # an SMS webhook is a few hundred bytes; MMS adds media URLs
@@ -263,7 +267,9 @@ class TwilioSmsSender:
     def client(self, cfg: TwilioConfig) -> Client:
         if cfg.auth_token is None:
             raise RuntimeError("the Twilio auth token is unreadable with this SIGNALBOX_SECRET_KEY; connect again")
-        client = Client(cfg.account_sid, cfg.auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS))
+        client = Client(
+            cfg.account_sid, cfg.auth_token, http_client=TwilioHttpClient(timeout=TIMEOUT_SECONDS, logger=_client_log)
+        )
         if cfg.api_base_url:
             client.api.base_url = cfg.api_base_url
         return client
