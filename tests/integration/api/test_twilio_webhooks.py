@@ -276,3 +276,11 @@ def test_stop_suppresses_an_already_scheduled_step(clocked_server, db, settings,
             for d in session.scalars(select(Decision).where(Decision.workspace_id == ws.id))
         ]
     assert ("text", "suppressed", "no_consent") in decisions
+
+
+def test_a_reply_no_database_can_store_is_rejected_not_a_5xx(clocked_server, db, ws):
+    answer = tf.post(clocked_server, ws.name, "sms", tf.inbound("hi\x00there"))
+    # Rejected into the dead-letter list (docs/HTTP.md), as a Segment message with it would be;
+    # a retry by Twilio could not change that, so the answer is a 200 <Response/>.
+    assert answer.status_code == 200 and message_text(answer) == [], answer.text
+    assert replies(db, ws.id) == []
