@@ -164,6 +164,11 @@ def outbox_doc(o: OutboxItem) -> dict[str, Any]:
         "subject": o.subject,
         "body": o.body,
         "created_at": iso(o.created_at),
+        "provider": o.provider,
+        "provider_id": o.provider_id,
+        "status": o.status,
+        "error": o.error,
+        "updated_at": iso(o.updated_at) if o.updated_at else None,
     }
 
 

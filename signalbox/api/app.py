@@ -15,6 +15,7 @@ from signalbox import __version__
 from signalbox.api import admin, errors, ingest, journeys, webhooks
 from signalbox.api.deps import Services
 from signalbox.connectors.service import StripeInbound
+from signalbox.connectors.twilio import TwilioInbound
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.logging import configure_logging
@@ -34,7 +35,14 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
         default_response_class=JSONResponse,
     )
     pipeline = Pipeline(db, settings, clock)
-    app.state.services = Services(settings, db, clock, pipeline, StripeInbound(db, settings, pipeline, clock))
+    app.state.services = Services(
+        settings,
+        db,
+        clock,
+        pipeline,
+        StripeInbound(db, settings, pipeline, clock),
+        TwilioInbound(db, settings, pipeline, clock),
+    )
     # First, so that CORS (added next, outermost) also wraps the error answers.
     errors.install(app)
     # Browsers (analytics.js, sendBeacon) post from any site that embeds the snippet.

@@ -10,6 +10,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signalbox.api.errors import ApiError
 from signalbox.connectors.service import StripeInbound
+from signalbox.connectors.twilio import TwilioInbound
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
@@ -25,6 +26,7 @@ class Services:
     clock: Clock
     pipeline: Pipeline
     stripe: StripeInbound
+    twilio: TwilioInbound
 
 
 def services(request: Request) -> Services:

@@ -93,6 +93,11 @@ class OutboxOut(BaseModel):
     subject: str | None
     body: str
     created_at: datetime
+    provider: str  # sandbox | twilio
+    provider_id: str | None
+    status: str | None  # the provider's: delivered (sandbox), calling, queued … delivered, refused
+    error: str | None
+    updated_at: datetime | None
 
 
 class TaskOut(BaseModel):
@@ -177,7 +182,9 @@ async def list_sends(
     return [documents.send_doc(s) for s in found]
 
 
-@router.get("/outbox", response_model=list[OutboxOut], responses=_ERRORS, summary="The sandbox provider's calls")
+@router.get(
+    "/outbox", response_model=list[OutboxOut], responses=_ERRORS, summary="Every provider call, with its status"
+)
 async def list_outbox(
     workspace: AdminWorkspace, svc: ServicesDep, channel: Text = None, limit: Limit = 10_000
 ) -> list[dict[str, Any]]:

@@ -9,11 +9,15 @@ from signalbox.core.db import Base, BigIntPK
 
 
 class OutboxMessage(Base):
-    """Every call the sandbox provider received, as made. It stands for a real provider, so it
-    never deduplicates: a doubled call shows up here as two rows."""
+    """Every provider call, sandbox or real, as made. It never deduplicates: a doubled call
+    shows up here as two rows. A real provider's row is written *before* the call and filled
+    with the provider's id and status after, so a crash in between is seen, never guessed."""
 
     __tablename__ = "outbox"
-    __table_args__ = (Index("ix_outbox_key", "workspace_id", "idempotency_key"),)
+    __table_args__ = (
+        Index("ix_outbox_key", "workspace_id", "idempotency_key"),
+        Index("ix_outbox_provider_id", "workspace_id", "provider_id"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"))
@@ -23,6 +27,13 @@ class OutboxMessage(Base):
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
+    provider: Mapped[str] = mapped_column(String(16), server_default="sandbox")  # sandbox | twilio
+    provider_id: Mapped[str | None] = mapped_column(String(64))  # Twilio's MessageSid
+    # The provider's status: `calling` (row written, no answer yet), then Twilio's own
+    # (queued, sending, sent, delivered, undelivered, failed), or `refused`; sandbox: delivered.
+    status: Mapped[str | None] = mapped_column(String(16))
+    error: Mapped[str | None] = mapped_column(String(500))
+    updated_at: Mapped[datetime | None]
 
 
 class StaffTask(Base):

@@ -24,7 +24,9 @@ class Delivery:
     """What a provider said about one call."""
 
     provider_id: str
-    status: str  # accepted | delivered | failed
+    # accepted | delivered | failed; `unknown` (from `lookup` only): a call was started and
+    # its outcome never learnt, so it may have gone out and must not be made again.
+    status: str
 
 
 class EmailSender(Protocol):
@@ -49,6 +51,11 @@ class OutboxItem:
     subject: str | None
     body: str
     created_at: datetime
+    provider: str = "sandbox"
+    provider_id: str | None = None
+    status: str | None = None  # the provider's status (Twilio's own words), `calling`, `refused`
+    error: str | None = None
+    updated_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -59,21 +59,140 @@ class SandboxProvider:
             "subject": subject,
             "body": body,
             "created_at": self.clock.now(),
+            "provider": "sandbox",
+            "status": "delivered",
         }
         with self.db.write() as conn:
             row_id = conn.execute(_STORE_OUTBOX, values).scalar_one()
         return Delivery(f"sandbox-{row_id}", "delivered")
 
 
+def _outbox_item(r: OutboxMessage) -> OutboxItem:
+    return OutboxItem(
+        r.idempotency_key,
+        r.channel,
+        r.to,
+        r.subject,
+        r.body,
+        r.created_at,
+        r.provider,
+        r.provider_id,
+        r.status,
+        r.error,
+        r.updated_at,
+    )
+
+
 def list_outbox(
-    db: Database, workspace_id: str, *, channel: str | None = None, limit: int = 10_000
+    db: Database,
+    workspace_id: str,
+    *,
+    channel: str | None = None,
+    provider: str | None = None,
+    limit: int = 10_000,
 ) -> list[OutboxItem]:
+    """Every provider call, sandbox or real, newest first, with the provider's status."""
     with db.session() as session:
         stmt = select(OutboxMessage).where(OutboxMessage.workspace_id == workspace_id)
         if channel:
             stmt = stmt.where(OutboxMessage.channel == channel)
+        if provider:
+            stmt = stmt.where(OutboxMessage.provider == provider)
         rows = session.scalars(stmt.order_by(OutboxMessage.id.desc()).limit(limit))
-        return [OutboxItem(r.idempotency_key, r.channel, r.to, r.subject, r.body, r.created_at) for r in rows]
+        return [_outbox_item(r) for r in rows]
+
+
+# ---- real providers' calls -------------------------------------------------------------------
+
+# A provider's statuses in the order they can follow one another: a callback that arrives late
+# never moves a message back (a `sent` after `delivered` is dropped). The last rank is final.
+STATUS_RANK = {
+    "calling": 0,
+    "accepted": 1,
+    "scheduled": 1,
+    "queued": 2,
+    "sending": 3,
+    "sent": 4,
+    "delivered": 5,
+    "undelivered": 5,
+    "failed": 5,
+    "canceled": 5,
+    "refused": 5,
+    "read": 6,
+}
+FINAL_RANK = 5
+
+
+def begin_call(
+    db: Database, workspace_id: str, key: str, channel: str, to: str, body: str, provider: str, now: datetime
+) -> int:
+    """Write the call down, committed, *before* it is made (status `calling`): from then on a
+    lookup knows a call may have gone out, and never lets it be made twice."""
+    values = {
+        "workspace_id": workspace_id,
+        "idempotency_key": key,
+        "channel": channel,
+        "to": to[:320],
+        "subject": None,
+        "body": body,
+        "created_at": now,
+        "provider": provider,
+        "status": "calling",
+        "updated_at": now,
+    }
+    with db.write() as conn:
+        return int(conn.execute(_STORE_OUTBOX, values).scalar_one())
+
+
+def _lower(status: str) -> list[str]:
+    rank = STATUS_RANK[status]
+    return [s for s, r in STATUS_RANK.items() if r < rank and r < FINAL_RANK]
+
+
+def finish_call(
+    db: Database, row_id: int, now: datetime, status: str, *, provider_id: str | None = None, error: str | None = None
+) -> None:
+    """What the provider answered: its id, and its status unless a callback moved it further."""
+    with db.write() as conn:
+        if provider_id is not None:
+            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(provider_id=provider_id[:64]))
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == row_id, OUTBOX.c.status.in_(_lower(status)))
+            .values(status=status, error=(error or None) and error[:500], updated_at=now)
+        )
+
+
+def record_status(db: Database, workspace_id: str, provider: str, provider_id: str, status: str, now: datetime) -> str:
+    """A status callback: `updated`, `stale` (the message is already as far or further) or
+    `unknown_message`. Only ever moves forward, in one statement, so racing callbacks agree."""
+    if status not in STATUS_RANK:
+        raise InvalidInputError(f"message status {status!r} is not one of {', '.join(STATUS_RANK)}")
+    where = (
+        OUTBOX.c.workspace_id == workspace_id,
+        OUTBOX.c.provider == provider,
+        OUTBOX.c.provider_id == provider_id,
+    )
+    with db.write() as conn:
+        moved = conn.execute(
+            update(OUTBOX).where(*where, OUTBOX.c.status.in_(_lower(status))).values(status=status, updated_at=now)
+        ).rowcount
+        if moved:
+            return "updated"
+        found = conn.execute(select(OUTBOX.c.id).where(*where).limit(1)).first()
+    return "stale" if found is not None else "unknown_message"
+
+
+def find_call(db: Database, workspace_id: str, key: str) -> OutboxItem | None:
+    """The newest provider call made with this idempotency key, if any was ever begun."""
+    with db.session() as session:
+        row = session.scalar(
+            select(OutboxMessage)
+            .where(OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == key)
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
+        return None if row is None else _outbox_item(row)
 
 
 # ---- staff tasks ---------------------------------------------------------------------------

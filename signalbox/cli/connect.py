@@ -1,4 +1,4 @@
-"""Connections to other systems: `connect stripe` (webhook signing secrets)."""
+"""Connections to other systems: `connect stripe` (webhook signing secrets), `connect twilio` (SMS)."""
 
 from __future__ import annotations
 
@@ -8,9 +8,11 @@ import typer
 
 from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, fail, handled, print_json, settings, workspace
 from signalbox.connectors import service as connectors
+from signalbox.connectors import twilio
 from signalbox.core.clock import SystemClock
+from signalbox.workspaces import service as workspaces
 
-connect_app = typer.Typer(help="Connect other systems (Stripe webhooks).", no_args_is_help=True)
+connect_app = typer.Typer(help="Connect other systems (Stripe webhooks, Twilio SMS).", no_args_is_help=True)
 
 
 @connect_app.command("stripe")
@@ -69,6 +71,90 @@ def connect_stripe(
         typer.echo(f"{s.fingerprint}  added {s.created_at.isoformat()}{note}")
     if not found:
         err.print("no Stripe signing secret connected", highlight=False)
+
+
+@connect_app.command("twilio")
+@handled
+def connect_twilio(
+    workspace_name: str = WorkspaceOpt,
+    account_sid: str | None = typer.Option(None, "--account-sid", help="The Twilio Account SID (AC…)."),
+    auth_token: str | None = typer.Option(
+        None, "--auth-token", help="The account's auth token; `-` reads it from stdin, out of the shell history."
+    ),
+    from_number: str | None = typer.Option(None, "--from-number", help="The sending number, E.164 (+14155550100)."),
+    public_base_url: str | None = typer.Option(
+        None,
+        "--public-base-url",
+        help="The workspace's public base URL (the same setting as `workspace update --public-base-url`); "
+        "Twilio's signatures are checked against it.",
+    ),
+    api_base_url: str | None = typer.Option(
+        None, "--api-base-url", help="Point the Twilio client elsewhere (a regional edge, a test server); '' resets."
+    ),
+    stop_reply: str | None = typer.Option(
+        None, "--stop-reply", help="Answer STOP with this text (once per opt-out); '' goes back to no answer."
+    ),
+    help_text: str | None = typer.Option(None, "--help-text", help="The answer to HELP and INFO."),
+    disconnect: bool = typer.Option(False, "--disconnect", help="Remove the connection (SMS go to the sandbox)."),
+    json: bool = JsonOpt,
+) -> None:
+    """Send SMS through Twilio and receive replies, STOP and delivery statuses at
+    POST /webhooks/twilio/{workspace}/sms and /status. The auth token is stored encrypted with
+    SIGNALBOX_SECRET_KEY and only ever shown by fingerprint. With no option, shows the connection.
+
+    Example: signalbox connect twilio -w northside --account-sid AC… --auth-token - --from-number +14155550100
+    --public-base-url https://sb.example.com --json
+    """
+    db = database()
+    ws = workspace(db, workspace_name)
+    cfg = settings()
+    if disconnect:
+        twilio.disconnect(db, ws.id)
+    token = auth_token
+    if auth_token == "-":  # noqa: S105 (not a password: the stdin marker)
+        token = sys.stdin.readline().strip()
+        if not token:
+            fail("--auth-token is empty")
+    warning = None
+    if public_base_url is not None:
+        _, warning = workspaces.check_public_base_url(public_base_url)
+    changed = twilio.connect(
+        db,
+        cfg,
+        ws,
+        SystemClock().now(),
+        account_sid=account_sid,
+        auth_token=token,
+        from_number=from_number,
+        api_base_url=api_base_url,
+        stop_reply=stop_reply,
+        help_text=help_text,
+    )
+    if public_base_url is not None:
+        workspaces.set_public_base_url(db, ws.id, public_base_url)
+    if warning:
+        err.print(f"warning: {warning}", highlight=False)
+    found = twilio.config(db, cfg, ws.id)
+    base = workspaces.public_base_url(db, ws.id)
+    if found is not None and base is None:
+        err.print(
+            "warning: no public base URL; inbound SMS are refused until --public-base-url is set", highlight=False
+        )
+    doc = {
+        "workspace": ws.name,
+        "connected": found is not None,
+        "changed": changed or public_base_url is not None or disconnect,
+        "public_base_url": base,
+        **twilio.webhook_urls(base, ws.name),
+        **(found.to_dict() if found is not None else {}),
+    }
+    if json:
+        print_json(doc)
+        return
+    if found is None:
+        err.print("no Twilio connection", highlight=False)
+    for key, value in doc.items():
+        typer.echo(f"{key}: {value if value is not None else '-'}")
 
 
 def register(app: typer.Typer) -> None:

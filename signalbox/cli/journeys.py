@@ -23,6 +23,7 @@ from signalbox.cli.common import (
     settings,
     workspace,
 )
+from signalbox.connectors import twilio
 from signalbox.core.clock import SystemClock
 from signalbox.core.logging import configure_logging
 from signalbox.documents import iso
@@ -34,7 +35,7 @@ from signalbox.workspaces import service as workspaces
 enrollments_app = typer.Typer(help="Enrolments: people in playbooks.", no_args_is_help=True)
 decisions_app = typer.Typer(help="The decision trace: every action and non-action.", no_args_is_help=True)
 sends_app = typer.Typer(help="The send ledger (one row per send, keyed <enrolment>:<step>).", no_args_is_help=True)
-outbox_app = typer.Typer(help="Every call the sandbox provider received.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Every provider call, sandbox or Twilio, with its status.", no_args_is_help=True)
 tasks_app = typer.Typer(help="Staff tasks from playbooks.", no_args_is_help=True)
 automation_app = typer.Typer(help="Take one person out of (or back into) automation.", no_args_is_help=True)
 LimitOpt = typer.Option(10_000, "--limit", min=1, max=1_000_000, help="At most this many, newest first.")
@@ -53,7 +54,15 @@ def worker(
     """
     configure_logging(settings().log_level)
     db = database()
-    runner = Worker(db, settings(), SystemClock(), poll_seconds=poll, stale_every_seconds=stale_every)
+    clock = SystemClock()
+    runner = Worker(
+        db,
+        settings(),
+        clock,
+        poll_seconds=poll,
+        stale_every_seconds=stale_every,
+        sms=twilio.sms_sender(db, settings(), clock),
+    )
     if once:
         report = runner.drain()
         doc = {"changes": report.changes, "steps": report.steps, "rescored": report.rescored}
@@ -131,14 +140,16 @@ def sends_list(
 def outbox_list(
     workspace_name: str = WorkspaceOpt,
     channel: str | None = typer.Option(None, "--channel", help="email or sms."),
+    provider: str | None = typer.Option(None, "--provider", help="sandbox or twilio."),
     limit: int = LimitOpt,
     json: bool = JsonOpt,
 ) -> None:
-    """What the sandbox provider received, as made.  Example: signalbox outbox list -w northside --channel sms"""
+    """Every provider call, sandbox or real, as made, with the provider's id and status
+    (`calling`: begun, no answer yet).  Example: signalbox outbox list -w northside --channel sms"""
     db = database()
-    found = channels.list_outbox(db, workspace(db, workspace_name).id, channel=channel, limit=limit)
+    found = channels.list_outbox(db, workspace(db, workspace_name).id, channel=channel, provider=provider, limit=limit)
     docs = [documents.outbox_doc(o) for o in found]
-    _print(docs, json, ("created_at", "channel", "to", "subject"))
+    _print(docs, json, ("created_at", "channel", "provider", "status", "provider_id", "to", "subject"))
 
 
 @tasks_app.command("list")
@@ -221,6 +232,11 @@ def workspace_update(
         "--task-capacity",
         help="Staff tasks a location takes per day, e.g. loc-01=12 or *=20; loc-01=off removes.",
     ),
+    public_base_url: str | None = typer.Option(
+        None,
+        "--public-base-url",
+        help="The one public base URL (unsubscribe pages, links, Twilio's signature check); http:// warns.",
+    ),
     json: bool = JsonOpt,
 ) -> None:
     """Change a workspace's zone and send-time settings.
@@ -231,6 +247,10 @@ def workspace_update(
     ws = workspace(db, name)
     if timezone is not None:
         ws = workspaces.update_timezone(db, ws.id, timezone)
+    if public_base_url is not None:
+        _, warning = workspaces.set_public_base_url(db, ws.id, public_base_url)
+        if warning:
+            err.print(f"warning: {warning}", highlight=False)
     current = policy.update_settings(
         db, ws.id, quiet_hours=quiet_hours, caps=cap or None, task_capacity=task_capacity or None
     )
@@ -241,6 +261,7 @@ def workspace_update(
         "quiet_hours": current.quiet_hours,
         "caps": {k: f"{v.count}/{v.seconds}s" for k, v in current.caps.items()},
         "task_capacity": current.task_capacity,
+        "public_base_url": workspaces.public_base_url(db, ws.id),
     }
     print_json(doc) if json else typer.echo(" ".join(f"{k}={v}" for k, v in doc.items()))
 

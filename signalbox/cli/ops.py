@@ -86,7 +86,10 @@ def serve(
     stop = threading.Event()
     embedded: threading.Thread | None = None
     if not no_worker:
-        runner = Worker(db, settings(), SystemClock())
+        from signalbox.connectors import twilio
+
+        clock = SystemClock()
+        runner = Worker(db, settings(), clock, sms=twilio.sms_sender(db, settings(), clock))
         embedded = threading.Thread(target=runner.run, args=(stop,), name="signalbox-worker", daemon=True)
         embedded.start()
     try:

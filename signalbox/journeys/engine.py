@@ -532,6 +532,22 @@ class Engine:
         """A ledger row without an outcome: we crashed around the provider call."""
         port = self.email if channel == "email" else self.sms
         found = port.lookup(enr.workspace_id, key)
+        if found is not None and found.status == "unknown":
+            # A call was begun and its outcome never learnt: it may have gone out, so it is
+            # never made again; `unknown` in the ledger, flagged for review.
+            channels.finish_send(
+                self.db,
+                enr.workspace_id,
+                key,
+                "unknown",
+                now,
+                provider_id=found.provider_id or None,
+                error="call started, outcome unknown",
+            )
+            return Step(after, decisions=[self._decision(enr, step_id, "failed", "unknown_delivery", now, channel)])
+        if found is not None and found.status == "failed":
+            channels.finish_send(self.db, enr.workspace_id, key, "failed", now, provider_id=found.provider_id or None)
+            return Step(after, decisions=[self._decision(enr, step_id, "failed", "provider_refused", now, channel)])
         if found is not None:
             channels.finish_send(self.db, enr.workspace_id, key, "sent", now, provider_id=found.provider_id)
             return Step(after, decisions=[self._decision(enr, step_id, "sent", "reconciled", now, channel)])

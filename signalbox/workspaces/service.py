@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import phonenumbers
@@ -138,3 +139,40 @@ def update_timezone(db: Database, name_or_id: str, timezone: str) -> WorkspaceIn
             raise NotFoundError(f"no workspace named or with id {name_or_id!r}")
         row.timezone = timezone
         return _info(row)
+
+
+# ---- the public base URL ---------------------------------------------------------------------
+
+PUBLIC = "public"
+MAX_URL = 300
+
+
+def check_public_base_url(url: str) -> tuple[str, str | None]:
+    """The workspace's one public base (unsubscribe pages, tracked links, Twilio's signature
+    check), without a trailing slash, and a warning when it is plain http://."""
+    text = url.strip().rstrip("/")
+    parts = urlsplit(text)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidInputError(f"--public-base-url must be an http(s) URL such as https://sb.example.com, not {url!r}")
+    if parts.query or parts.fragment or parts.username or parts.password:
+        raise InvalidInputError("--public-base-url takes no query, fragment or user name, only scheme, host and path")
+    if len(text) > MAX_URL or any(c.isspace() for c in text):
+        raise InvalidInputError(f"--public-base-url must be at most {MAX_URL} characters with no spaces")
+    warning = None
+    if parts.scheme == "http":
+        warning = (
+            "the public base URL is plain http://; fine for a local tunnel or a test host, but providers "
+            "and people reach it unencrypted"
+        )
+    return text, warning
+
+
+def set_public_base_url(db: Database, workspace_id: str, url: str) -> tuple[str, str | None]:
+    clean, warning = check_public_base_url(url)
+    put_setting(db, workspace_id, PUBLIC, {"base_url": clean})
+    return clean, warning
+
+
+def public_base_url(db: Database, workspace_id: str) -> str | None:
+    found = get_setting(db, workspace_id, PUBLIC).get("base_url")
+    return found if isinstance(found, str) and found else None
