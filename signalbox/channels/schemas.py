@@ -11,6 +11,9 @@ class Email:
     subject: str
     body: str
     html: str | None = None
+    # Set on marketing messages only: the signed one-click unsubscribe token (consent.unsubscribe)
+    # a sender turns into List-Unsubscribe / List-Unsubscribe-Post headers (RFC 8058).
+    unsubscribe_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,7 +27,9 @@ class Delivery:
     """What a provider said about one call."""
 
     provider_id: str
-    status: str  # accepted | delivered | failed
+    # accepted | delivered | failed | unknown (the call began; whether the provider took the
+    # message is not known: it must not be sent again, nor counted as sent)
+    status: str
 
 
 class EmailSender(Protocol):
