@@ -23,6 +23,7 @@ from signalbox.cli.common import (
     settings,
     workspace,
 )
+from signalbox.connectors import smtp as smtp_connector
 from signalbox.core.clock import SystemClock
 from signalbox.core.logging import configure_logging
 from signalbox.documents import iso
@@ -34,7 +35,7 @@ from signalbox.workspaces import service as workspaces
 enrollments_app = typer.Typer(help="Enrolments: people in playbooks.", no_args_is_help=True)
 decisions_app = typer.Typer(help="The decision trace: every action and non-action.", no_args_is_help=True)
 sends_app = typer.Typer(help="The send ledger (one row per send, keyed <enrolment>:<step>).", no_args_is_help=True)
-outbox_app = typer.Typer(help="Every call the sandbox provider received.", no_args_is_help=True)
+outbox_app = typer.Typer(help="Every provider call, sandbox or real (SMTP).", no_args_is_help=True)
 tasks_app = typer.Typer(help="Staff tasks from playbooks.", no_args_is_help=True)
 automation_app = typer.Typer(help="Take one person out of (or back into) automation.", no_args_is_help=True)
 LimitOpt = typer.Option(10_000, "--limit", min=1, max=1_000_000, help="At most this many, newest first.")
@@ -53,7 +54,15 @@ def worker(
     """
     configure_logging(settings().log_level)
     db = database()
-    runner = Worker(db, settings(), SystemClock(), poll_seconds=poll, stale_every_seconds=stale_every)
+    clock = SystemClock()
+    runner = Worker(
+        db,
+        settings(),
+        clock,
+        poll_seconds=poll,
+        stale_every_seconds=stale_every,
+        email=smtp_connector.email_sender(db, settings(), clock),
+    )
     if once:
         report = runner.drain()
         doc = {"changes": report.changes, "steps": report.steps, "rescored": report.rescored}
@@ -134,7 +143,7 @@ def outbox_list(
     limit: int = LimitOpt,
     json: bool = JsonOpt,
 ) -> None:
-    """What the sandbox provider received, as made.  Example: signalbox outbox list -w northside --channel sms"""
+    """Every provider call as made (sandbox or SMTP).  Example: signalbox outbox list -w northside --channel sms"""
     db = database()
     found = channels.list_outbox(db, workspace(db, workspace_name).id, channel=channel, limit=limit)
     docs = [documents.outbox_doc(o) for o in found]
