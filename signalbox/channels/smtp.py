@@ -17,6 +17,7 @@ import smtplib
 import ssl
 from collections.abc import Callable
 from dataclasses import dataclass
+from email import policy as email_policy
 from email.message import EmailMessage
 from email.utils import format_datetime, formataddr
 from urllib.parse import quote
@@ -46,6 +47,11 @@ SIGNED_HEADERS = (
     b"mime-version",
     b"content-type",
 )
+
+
+# CRLF on the wire; lines up to RFC 5322's 998 characters, so a List-Unsubscribe header (one
+# long token, nowhere to fold) stays plain text instead of being RFC 2047-encoded.
+_POLICY = email_policy.SMTP.clone(max_line_length=998)
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,7 +84,7 @@ def list_unsubscribe(config: SmtpConfig, token: str) -> str:
 
 def build(config: SmtpConfig, workspace_id: str, message: Email, idempotency_key: str, clock: Clock) -> bytes:
     """The message as it goes on the wire, DKIM-signed when a key is configured."""
-    msg = EmailMessage()
+    msg = EmailMessage(policy=_POLICY)
     msg["From"] = formataddr((config.from_name, config.from_address)) if config.from_name else config.from_address
     msg["To"] = message.to
     msg["Subject"] = message.subject
@@ -90,7 +96,7 @@ def build(config: SmtpConfig, workspace_id: str, message: Email, idempotency_key
     msg.set_content(message.body)
     if message.html:
         msg.add_alternative(message.html, subtype="html")
-    raw = msg.as_bytes(policy=msg.policy.clone(linesep="\r\n"))
+    raw = msg.as_bytes()
     if config.dkim_key_pem is not None and config.dkim_selector is not None:
         signature = dkim.sign(
             raw,
