@@ -11,9 +11,8 @@ from __future__ import annotations
 
 import base64
 import re
-import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import parseaddr
 from functools import lru_cache
 from typing import Any
@@ -45,7 +44,7 @@ MAX_KEY_FILE = 64 * 1024
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[[0-9A-Fa-f:.]+\]$")
 _SELECTOR = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?(\.[A-Za-z0-9]([A-Za-z0-9-]{0,61}[A-Za-z0-9])?)*$")
 SUPPRESS_REASONS = ("bounce", "complaint")
-CONFIG_TTL_SECONDS = 5.0
+CONFIG_TTL = timedelta(seconds=5)
 
 
 @lru_cache(maxsize=4)
@@ -270,16 +269,16 @@ def config_for(db: Database, settings: Settings, workspace_id: str) -> SmtpConfi
 
 def email_sender(db: Database, settings: Settings, clock: Clock) -> EmailSender:
     """What the worker sends e-mail through: SMTP where connected, the sandbox elsewhere. The
-    configuration is read again at most every CONFIG_TTL_SECONDS per workspace (a send to the
+    configuration is read again at most every CONFIG_TTL per workspace (a send to the
     sandbox then costs no extra query), so `connect smtp` applies within that time."""
-    cache: dict[str, tuple[float, SmtpConfig | None]] = {}
+    cache: dict[str, tuple[datetime, SmtpConfig | None]] = {}
 
     def current(workspace_id: str) -> SmtpConfig | None:
-        found = cache.get(workspace_id)
-        if found is not None and time.monotonic() - found[0] < CONFIG_TTL_SECONDS:
+        now, found = clock.now(), cache.get(workspace_id)
+        if found is not None and timedelta(0) <= now - found[0] < CONFIG_TTL:
             return found[1]
         config = config_for(db, settings, workspace_id)
-        cache[workspace_id] = (time.monotonic(), config)
+        cache[workspace_id] = (now, config)
         return config
 
     smtp = SmtpEmailSender(db, clock, current)

@@ -406,3 +406,52 @@ def test_suppress_after_a_bounce_revokes_all_email(world, db, ws, clock):
     world.send(track("payment_failed", "m-1", invoice_id="in_1", amount=49))  # a receipt too
     world.run()
     assert ("email-now", "suppressed", "no_consent") in world.decisions()
+
+
+@pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")
+def test_auth_with_the_sealed_password_and_a_wrong_one_refused(world, db, settings, ws, clock, monkeypatch):
+    from aiosmtpd.smtp import AuthResult
+
+    # aiosmtpd answers a failed AUTH late; the client gives up (refused: nothing was sent) sooner.
+    monkeypatch.setattr("signalbox.channels.smtp.TIMEOUT_SECONDS", 2.0)
+
+    inbox, logins = Inbox(), []
+
+    def authenticator(server, session, envelope, mechanism, auth_data):
+        logins.append((auth_data.login, auth_data.password))
+        return AuthResult(success=auth_data.password == b"right-password-0132")
+
+    controller = Controller(
+        inbox,
+        hostname="127.0.0.1",
+        port=_free_port(),
+        auth_required=True,
+        auth_require_tls=False,
+        authenticator=authenticator,
+    )
+    controller.start()
+    try:
+        for password in ("wrong-password-0132", "right-password-0132"):
+            smtp_connector.connect(
+                db,
+                settings,
+                ws.id,
+                host="127.0.0.1",
+                port=controller.port,
+                starttls=False,
+                username="apikey",
+                password=password,
+                from_value="news@example.com",
+                dkim_key=None,
+                dkim_selector=None,
+                now=clock.now(),
+            )
+            smtp_connector.set_public_base_url(db, ws.id, "https://crm.example.com")
+            clock.set(clock.now() + timedelta(seconds=10))  # past the sender's configuration cache
+            world.send(track("newsletter_due", "m-1"))
+            world.run()
+    finally:
+        controller.stop()
+    assert [p for _, p in logins] == [b"wrong-password-0132", b"right-password-0132"]
+    assert world.decisions("newsletter") == [("news", "failed", "provider_refused"), ("news", "sent", None)]
+    assert len(inbox.messages) == 1
