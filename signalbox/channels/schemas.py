@@ -30,6 +30,7 @@ class Delivery:
     # accepted | delivered | failed | unknown (the call began; whether the provider took the
     # message is not known: it must not be sent again, nor counted as sent)
     status: str
+    error: str | None = None  # the provider's refusal, when it gave one
 
 
 class EmailSender(Protocol):

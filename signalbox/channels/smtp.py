@@ -122,7 +122,7 @@ class SmtpEmailSender:
         if message.unsubscribe_token is not None and not config.public_base_url:
             # A marketing message without a working one-click link is not sent at all.
             log.error("no public base URL for the unsubscribe link", extra={"workspace_id": workspace_id})
-            return Delivery("", "failed")
+            return Delivery("", "failed", "no public base URL for the unsubscribe link")
         raw = build(config, workspace_id, message, idempotency_key, self.clock)
         row = channels.record_call(
             self.db, workspace_id, "email", message.to, message.subject, message.body, idempotency_key, self.clock.now()
@@ -135,7 +135,7 @@ class SmtpEmailSender:
         if outcome:
             channels.mark_call(self.db, workspace_id, idempotency_key, error=REFUSED_PREFIX + outcome)
             log.warning("smtp refused", extra={"workspace_id": workspace_id, "key": idempotency_key})
-            return Delivery(provider_id, "failed")
+            return Delivery(provider_id, "failed", outcome)
         channels.mark_call(self.db, workspace_id, idempotency_key, provider_id=provider_id)
         return Delivery(provider_id, "accepted")
 
@@ -146,7 +146,7 @@ class SmtpEmailSender:
         if state.provider_id and state.provider_id.startswith(PROVIDER_PREFIX):
             return Delivery(state.provider_id, "accepted")
         if state.error and state.error.startswith(REFUSED_PREFIX):
-            return Delivery(f"smtp-outbox-{state.outbox_id}", "failed")
+            return Delivery(f"smtp-outbox-{state.outbox_id}", "failed", state.error)
         return Delivery(f"smtp-outbox-{state.outbox_id}", "unknown")
 
 

@@ -527,7 +527,7 @@ class Engine:
             ), outcome
         status = "failed" if delivery.status == "failed" else "sent"
         reason = "provider_refused" if status == "failed" else None
-        outcome = channels.SendOutcome(enr.workspace_id, key, status, delivery.provider_id)
+        outcome = channels.SendOutcome(enr.workspace_id, key, status, delivery.provider_id, delivery.error)
         return Step(after, decisions=[self._decision(enr, step_id, status, reason, now, channel, note)]), outcome
 
     def _reconcile(
@@ -549,7 +549,9 @@ class Engine:
             channels.finish_send(self.db, enr.workspace_id, key, "unknown", now, error="answer_unknown")
             return Step(after, decisions=[self._decision(enr, step_id, "failed", "unknown_delivery", now, channel)])
         if found is not None and found.status == "failed":
-            channels.finish_send(self.db, enr.workspace_id, key, "failed", now, provider_id=found.provider_id)
+            channels.finish_send(
+                self.db, enr.workspace_id, key, "failed", now, provider_id=found.provider_id, error=found.error
+            )
             return Step(after, decisions=[self._decision(enr, step_id, "failed", "provider_refused", now, channel)])
         if found is not None:
             channels.finish_send(self.db, enr.workspace_id, key, "sent", now, provider_id=found.provider_id)

@@ -17,8 +17,10 @@ import pytest
 from aiosmtpd.controller import Controller
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
+from sqlalchemy import select
 
 from signalbox.channels import service as channels
+from signalbox.channels.models import Send
 from signalbox.channels.smtp import message_id
 from signalbox.connectors import smtp as smtp_connector
 from signalbox.consent import service as consent
@@ -263,6 +265,18 @@ def test_a_refused_recipient_is_failed_not_resent(world, db, settings, ws, clock
     (send,) = channels.list_sends(db, ws.id)
     assert send.status == "failed"
     assert len(channels.list_outbox(db, ws.id)) == 1  # the call is listed all the same
+    with db.session() as session:
+        assert session.scalar(select(Send.error).where(Send.workspace_id == ws.id)).startswith("RCPT TO 550")
+
+
+def test_marketing_without_a_public_base_url_is_not_sent(world, db, settings, ws, clock, smtp_server):
+    connect(db, settings, ws, smtp_server.port, clock)
+    workspaces.put_setting(db, ws.id, "public", {})  # removed behind the CLI's back
+    world.send(track("newsletter_due", "m-1"), track("payment_failed", "m-1", invoice_id="in_1", amount=49))
+    world.run()
+    assert world.decisions("newsletter") == [("news", "failed", "provider_refused")]
+    ((_, _, raw),) = smtp_server.messages  # the receipt still goes
+    assert message_from_bytes(raw)["Subject"] == "Your payment"
 
 
 class DropsDuringData:
