@@ -469,3 +469,73 @@ def test_auth_with_the_sealed_password_and_a_wrong_one_refused(world, db, settin
     assert [p for _, p in logins] == [b"wrong-password-0132", b"right-password-0132"]
     assert world.decisions("newsletter") == [("news", "failed", "provider_refused"), ("news", "sent", None)]
     assert len(inbox.messages) == 1
+
+
+def _self_signed(tmp_path):
+    import ipaddress
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.x509.oid import NameOID
+
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "127.0.0.1")])
+    now = datetime.now(UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - timedelta(days=1))
+        .not_valid_after(now + timedelta(days=1))
+        .add_extension(x509.SubjectAlternativeName([x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]), False)
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    cert_path, key_path = tmp_path / "cert.pem", tmp_path / "key.pem"
+    cert_path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    key_path.write_bytes(
+        key.private_bytes(serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption())
+    )
+    return cert_path, key_path
+
+
+def test_starttls_is_used_when_asked_and_the_certificate_checked(world, db, settings, ws, clock, tmp_path, monkeypatch):
+    import ssl
+
+    cert_path, key_path = _self_signed(tmp_path)
+    server_tls = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    server_tls.load_cert_chain(cert_path, key_path)
+    inbox = Inbox()
+    controller = Controller(
+        inbox, hostname="127.0.0.1", port=_free_port(), tls_context=server_tls, require_starttls=True
+    )
+    controller.start()
+    try:
+        smtp_connector.connect(
+            db,
+            settings,
+            ws.id,
+            host="127.0.0.1",
+            port=controller.port,
+            starttls=True,
+            username=None,
+            password=None,
+            from_value="news@example.com",
+            dkim_key=None,
+            dkim_selector=None,
+            now=clock.now(),
+        )
+        smtp_connector.set_public_base_url(db, ws.id, "https://crm.example.com")
+        # Not trusted yet: the TLS handshake fails before anything is sent (refused, not unknown).
+        world.send(track("newsletter_due", "m-1"))
+        world.run()
+        assert inbox.messages == []
+        monkeypatch.setenv("SSL_CERT_FILE", str(cert_path))  # the test CA, as the system's trust store
+        world.send(track("newsletter_due", "m-1"))
+        world.run()
+    finally:
+        controller.stop()
+    assert world.decisions("newsletter") == [("news", "failed", "provider_refused"), ("news", "sent", None)]
+    assert len(inbox.messages) == 1
