@@ -334,11 +334,22 @@ def test_an_answer_lost_during_data_is_unknown_and_never_resent(world, db, setti
         server.close()
 
 
-def test_reconcile_after_a_crash_mid_call_records_unknown_and_does_not_send(
-    world, db, settings, ws, clock, smtp_server
+@pytest.mark.parametrize(
+    ("call", "mark", "decision", "status", "delivered"),
+    [
+        # died after the outbox row, before any answer: unknown, never resent
+        (True, {}, ("news", "failed", "unknown_delivery"), "unknown", 0),
+        # died after the server accepted and the mark, before the step committed
+        (True, {"provider_id": "smtp:<x@example.com>"}, ("news", "sent", "reconciled"), "sent", 0),
+        # died after a refusal was marked
+        (True, {"error": "refused: RCPT TO 550"}, ("news", "failed", "provider_refused"), "failed", 0),
+        # died after the ledger row, before the call: sent now, the first and only time
+        (False, {}, ("news", "sent", None), "sent", 1),
+    ],
+)
+def test_reconcile_after_a_crash_asks_the_outbox_and_the_mark(
+    world, db, settings, ws, clock, smtp_server, call, mark, decision, status, delivered
 ):
-    """The worker died after the outbox row and before any answer: the next run asks the
-    sender, which says `unknown`; the step is failed/unknown_delivery and nothing is sent."""
     connect(db, settings, ws, smtp_server.port, clock)
     world.send(track("newsletter_due", "m-1"))
     triggers.process(db, ws, clock.now())  # enrolled, its step not run yet
@@ -358,12 +369,14 @@ def test_reconcile_after_a_crash_mid_call_records_unknown_and_does_not_send(
         to="pat@example.com",
         now=clock.now(),
     )
-    channels.record_call(db, ws.id, "email", "pat@example.com", "Spring classes", "Hi", key, clock.now())
+    if call:
+        channels.record_call(db, ws.id, "email", "pat@example.com", "Spring classes", "Hi", key, clock.now())
+        channels.mark_call(db, ws.id, key, **mark)
     world.run()
-    assert smtp_server.messages == []
-    assert world.decisions("newsletter") == [("news", "failed", "unknown_delivery")]
+    assert len(smtp_server.messages) == delivered
+    assert world.decisions("newsletter") == [decision]
     (send,) = channels.list_sends(db, ws.id)
-    assert send.status == "unknown"
+    assert send.status == status
 
 
 def test_tokens_expire_and_resist_tampering(settings, clock):
