@@ -12,7 +12,7 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from signalbox import __version__
-from signalbox.api import admin, errors, ingest, journeys, webhooks
+from signalbox.api import admin, errors, ingest, journeys, unsubscribe, webhooks
 from signalbox.api.deps import Services
 from signalbox.connectors.service import StripeInbound
 from signalbox.connectors.twilio import TwilioInbound
@@ -57,6 +57,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     app.include_router(admin.router)
     app.include_router(journeys.router)
     app.include_router(webhooks.router)
+    app.include_router(unsubscribe.router)
 
     @app.get(
         "/",

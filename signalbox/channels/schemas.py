@@ -11,6 +11,9 @@ class Email:
     subject: str
     body: str
     html: str | None = None
+    # Set on marketing messages only: the signed one-click unsubscribe token (consent.unsubscribe)
+    # a sender turns into List-Unsubscribe / List-Unsubscribe-Post headers (RFC 8058).
+    unsubscribe_token: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -24,9 +27,10 @@ class Delivery:
     """What a provider said about one call."""
 
     provider_id: str
-    # accepted | delivered | failed; `unknown` (from `lookup` only): a call was started and
-    # its outcome never learnt, so it may have gone out and must not be made again.
+    # accepted | delivered | failed | unknown (from `lookup` only: the call began and its
+    # outcome was never learnt, so it may have gone out: never made again, nor counted as sent)
     status: str
+    error: str | None = None  # the provider's refusal, when it gave one
 
 
 class EmailSender(Protocol):

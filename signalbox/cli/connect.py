@@ -1,18 +1,23 @@
-"""Connections to other systems: `connect stripe` (webhook signing secrets), `connect twilio` (SMS)."""
+"""Connections to other systems: `connect stripe` (webhook signing secrets), `connect twilio` (SMS),
+`connect smtp` (e-mail)."""
 
 from __future__ import annotations
 
 import sys
+from typing import Any
 
 import typer
 
 from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, fail, handled, print_json, settings, workspace
 from signalbox.connectors import service as connectors
+from signalbox.connectors import smtp as smtp_connector
 from signalbox.connectors import twilio
 from signalbox.core.clock import SystemClock
 from signalbox.workspaces import service as workspaces
 
-connect_app = typer.Typer(help="Connect other systems (Stripe webhooks, Twilio SMS).", no_args_is_help=True)
+connect_app = typer.Typer(
+    help="Connect other systems (Stripe webhooks, Twilio SMS, SMTP e-mail).", no_args_is_help=True
+)
 
 
 @connect_app.command("stripe")
@@ -155,6 +160,90 @@ def connect_twilio(
         err.print("no Twilio connection", highlight=False)
     for key, value in doc.items():
         typer.echo(f"{key}: {value if value is not None else '-'}")
+
+
+@connect_app.command("smtp")
+@handled
+def connect_smtp(
+    workspace_name: str = WorkspaceOpt,
+    host: str | None = typer.Option(None, "--host", help="SMTP server, e.g. smtp.example.com."),
+    port: int = typer.Option(587, "--port", help="SMTP port (587 with --starttls is usual)."),
+    starttls: bool = typer.Option(False, "--starttls", help="Upgrade the connection with STARTTLS before AUTH."),
+    username: str | None = typer.Option(None, "--username", help="AUTH user name."),
+    password: str | None = typer.Option(
+        None, "--password", help="AUTH password; `-` reads it from stdin, out of the shell history."
+    ),
+    from_value: str | None = typer.Option(
+        None, "--from", help="Sender, `news@example.com` or `Name <news@example.com>`; its domain is DKIM's d=."
+    ),
+    dkim_key: str | None = typer.Option(None, "--dkim-key", help="RSA private key file, PEM (PKCS#1 or PKCS#8)."),
+    dkim_selector: str | None = typer.Option(None, "--dkim-selector", help="DKIM selector, e.g. s2026."),
+    public_base_url: str | None = typer.Option(
+        None,
+        "--public-base-url",
+        help="https:// base where /u/{token} (one-click unsubscribe) answers; the workspace's one public URL.",
+    ),
+    json: bool = JsonOpt,
+) -> None:
+    """Send this workspace's e-mail through an SMTP server (instead of the sandbox). Marketing
+    e-mail carries one-click unsubscribe links to the public base URL; with a DKIM key every
+    message is signed. The password and key are stored encrypted with SIGNALBOX_SECRET_KEY and
+    shown only by fingerprint. With no --host, shows the connection.
+
+    Example: signalbox connect smtp -w northside --host smtp.example.com --port 587 --starttls
+    --username apikey --password - --from news@example.com --public-base-url https://crm.example.com
+    """
+    db = database()
+    ws = workspace(db, workspace_name)
+    cfg = settings()
+    if public_base_url is not None:
+        url, warning = smtp_connector.check_public_base_url(public_base_url)
+        if warning:
+            err.print(f"warning: {warning}", highlight=False)
+    if host is not None:
+        if from_value is None:
+            fail("--from is required with --host (e.g. --from news@example.com)")
+        secret = sys.stdin.readline().strip() if password == "-" else password  # noqa: S105 (the stdin marker)
+        if password is not None and not secret:
+            fail("--password is empty")
+        if public_base_url is None and smtp_connector.public_base_url(db, ws.id) is None:
+            fail("give --public-base-url https://… : marketing e-mail needs it for its one-click unsubscribe link")
+        key = smtp_connector.read_dkim_key(dkim_key) if dkim_key is not None else None
+        smtp_connector.connect(
+            db,
+            cfg,
+            ws.id,
+            host=host,
+            port=port,
+            starttls=starttls,
+            username=username,
+            password=secret,
+            from_value=from_value or "",
+            dkim_key=key,
+            dkim_selector=dkim_selector,
+            now=SystemClock().now(),
+        )
+    elif any(v is not None for v in (username, password, from_value, dkim_key, dkim_selector)):
+        fail("--host is required to connect (the other options describe that server)")
+    if public_base_url is not None:
+        smtp_connector.set_public_base_url(db, ws.id, url)
+    doc = smtp_connector.describe(db, cfg, ws.id)
+    if json:
+        print_json({"workspace": ws.name, "smtp": doc})
+    else:
+        _show_smtp(doc)
+
+
+def _show_smtp(doc: dict[str, Any] | None) -> None:
+    if doc is None:
+        err.print("no SMTP server connected: e-mail goes to the sandbox (`signalbox outbox list`)", highlight=False)
+        return
+    typer.echo(f"{doc['from']} via {doc['host']}:{doc['port']}{' starttls' if doc['starttls'] else ''}")
+    typer.echo(f"unsubscribe links: {doc['public_base_url']}/u/…")
+    if doc["dkim"]:
+        typer.echo(f"DKIM: publish TXT {doc['dkim']['dns_name']} \"{doc['dkim']['dns_txt']}\"")
+    if not doc["usable"]:
+        err.print("warning: the stored secrets are unreadable with this SIGNALBOX_SECRET_KEY: connect again")
 
 
 def register(app: typer.Typer) -> None:

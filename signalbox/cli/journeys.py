@@ -23,6 +23,7 @@ from signalbox.cli.common import (
     settings,
     workspace,
 )
+from signalbox.connectors import smtp as smtp_connector
 from signalbox.connectors import twilio
 from signalbox.core.clock import SystemClock
 from signalbox.core.logging import configure_logging
@@ -35,7 +36,9 @@ from signalbox.workspaces import service as workspaces
 enrollments_app = typer.Typer(help="Enrolments: people in playbooks.", no_args_is_help=True)
 decisions_app = typer.Typer(help="The decision trace: every action and non-action.", no_args_is_help=True)
 sends_app = typer.Typer(help="The send ledger (one row per send, keyed <enrolment>:<step>).", no_args_is_help=True)
-outbox_app = typer.Typer(help="Every provider call, sandbox or Twilio, with its status.", no_args_is_help=True)
+outbox_app = typer.Typer(
+    help="Every provider call, sandbox or real (Twilio, SMTP), with its status.", no_args_is_help=True
+)
 tasks_app = typer.Typer(help="Staff tasks from playbooks.", no_args_is_help=True)
 automation_app = typer.Typer(help="Take one person out of (or back into) automation.", no_args_is_help=True)
 LimitOpt = typer.Option(10_000, "--limit", min=1, max=1_000_000, help="At most this many, newest first.")
@@ -61,6 +64,7 @@ def worker(
         clock,
         poll_seconds=poll,
         stale_every_seconds=stale_every,
+        email=smtp_connector.email_sender(db, settings(), clock),
         sms=twilio.sms_sender(db, settings(), clock),
     )
     if once:

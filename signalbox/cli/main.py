@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import changes, connect, consent, data, journeys, model, ops, playbooks, segments, signals
+from signalbox.cli import changes, connect, consent, data, email, journeys, model, ops, playbooks, segments, signals
 
 app = typer.Typer(
     name="signalbox",
@@ -23,6 +23,7 @@ consent.register(app)
 journeys.register(app)
 segments.register(app)
 connect.register(app)
+email.register(app)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ import typer
 
 from signalbox.cli import demo as demo_cli
 from signalbox.cli.common import JsonOpt, database, err, fail, handled, print_json, settings
+from signalbox.connectors import smtp as smtp_connector
 from signalbox.core import migrate, wakeup
 from signalbox.core.clock import SystemClock
 from signalbox.demo import service as demo_service
@@ -89,7 +90,13 @@ def serve(
         from signalbox.connectors import twilio
 
         clock = SystemClock()
-        runner = Worker(db, settings(), clock, sms=twilio.sms_sender(db, settings(), clock))
+        runner = Worker(
+            db,
+            settings(),
+            clock,
+            email=smtp_connector.email_sender(db, settings(), clock),
+            sms=twilio.sms_sender(db, settings(), clock),
+        )
         embedded = threading.Thread(target=runner.run, args=(stop,), name="signalbox-worker", daemon=True)
         embedded.start()
     try:

@@ -19,14 +19,19 @@ class UnreadableSecretError(Exception):
     """The stored value was sealed under another SIGNALBOX_SECRET_KEY (or was altered)."""
 
 
+def derive_key(secret_key: str, purpose: str) -> bytes:
+    """32 bytes for one purpose (an encryption key, an HMAC key), derived from
+    SIGNALBOX_SECRET_KEY with HKDF, so no two purposes ever share a key."""
+    if not secret_key:
+        raise ValueError("SIGNALBOX_SECRET_KEY is empty")
+    return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"signalbox:{purpose}".encode()).derive(
+        secret_key.encode()
+    )
+
+
 class SecretBox:
     def __init__(self, secret_key: str, purpose: str) -> None:
-        if not secret_key:
-            raise ValueError("SIGNALBOX_SECRET_KEY is empty")
-        derived = HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=f"signalbox:{purpose}".encode()).derive(
-            secret_key.encode()
-        )
-        self._fernet = Fernet(base64.urlsafe_b64encode(derived))
+        self._fernet = Fernet(base64.urlsafe_b64encode(derive_key(secret_key, purpose)))
 
     def seal(self, plain: str) -> str:
         return self._fernet.encrypt(plain.encode()).decode("ascii")

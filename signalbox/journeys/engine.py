@@ -22,6 +22,7 @@ from sqlalchemy.orm import Session
 
 from signalbox.channels import service as channels
 from signalbox.channels.schemas import Delivery, Email, EmailSender, Sms, SmsSender
+from signalbox.consent import unsubscribe
 from signalbox.consent.schemas import ConsentState
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
@@ -145,6 +146,7 @@ class Engine:
         sms: SmsSender | None = None,
     ) -> None:
         self.db, self.clock = db, clock
+        self.secret_key = settings.secret_key  # signs the unsubscribe links of marketing e-mail
         self.lease = timedelta(seconds=settings.worker_lease_seconds)
         sandbox = channels.SandboxProvider(db, clock)
         self.email: EmailSender = email or sandbox
@@ -443,6 +445,10 @@ class Engine:
             message = self._render(enr.workspace_id, template, channel, to, person, lv.ws)
         except TemplateError as exc:
             return decided("failed", "template_error", error=str(exc)[:300])
+        if isinstance(message, Email) and flow.purpose == "marketing":
+            # The sender turns it into List-Unsubscribe headers; transactional mail carries none.
+            token = unsubscribe.issue(self.secret_key, enr.workspace_id, person.root, "email", key, now)
+            message = replace(message, unsubscribe_token=token)
         if existing is not None:
             return self._reconcile(existing.status, key, channel, message, enr, after, step["id"], now)
         cap = settings.caps.get(channel)
@@ -513,9 +519,15 @@ class Engine:
             return Step(
                 after, decisions=[self._decision(enr, step_id, "failed", "provider_error", now, channel, note)]
             ), outcome
+        if delivery.status == "unknown":
+            # The call began and its answer was lost: neither sent nor free to send again.
+            outcome = channels.SendOutcome(enr.workspace_id, key, "unknown", delivery.provider_id, "answer_unknown")
+            return Step(
+                after, decisions=[self._decision(enr, step_id, "failed", "unknown_delivery", now, channel, note)]
+            ), outcome
         status = "failed" if delivery.status == "failed" else "sent"
         reason = "provider_refused" if status == "failed" else None
-        outcome = channels.SendOutcome(enr.workspace_id, key, status, delivery.provider_id)
+        outcome = channels.SendOutcome(enr.workspace_id, key, status, delivery.provider_id, delivery.error)
         return Step(after, decisions=[self._decision(enr, step_id, status, reason, now, channel, note)]), outcome
 
     def _reconcile(
@@ -542,11 +554,13 @@ class Engine:
                 "unknown",
                 now,
                 provider_id=found.provider_id or None,
-                error="call started, outcome unknown",
+                error=found.error or "call started, outcome unknown",
             )
             return Step(after, decisions=[self._decision(enr, step_id, "failed", "unknown_delivery", now, channel)])
         if found is not None and found.status == "failed":
-            channels.finish_send(self.db, enr.workspace_id, key, "failed", now, provider_id=found.provider_id or None)
+            channels.finish_send(
+                self.db, enr.workspace_id, key, "failed", now, provider_id=found.provider_id or None, error=found.error
+            )
             return Step(after, decisions=[self._decision(enr, step_id, "failed", "provider_refused", now, channel)])
         if found is not None:
             channels.finish_send(self.db, enr.workspace_id, key, "sent", now, provider_id=found.provider_id)
