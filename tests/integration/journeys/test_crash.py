@@ -66,10 +66,16 @@ def test_sigkill_at_random_moments_never_doubles_or_loses_a_send(db, settings, w
     kills = 0
     deadline = time.monotonic() + 150
     while time.monotonic() < deadline:
-        proc = _worker(database_url)
-        time.sleep(rng.uniform(1.2, 3.5))  # start-up is about a second; then a random moment
+        proc = _worker(database_url, watch=True)
+        assert proc.stderr is not None
+        # Kill at a random moment of its work, not of its start-up: on a loaded machine the
+        # imports alone can outlast any fixed delay, and a worker killed before it starts
+        # tests nothing.
+        proc.stderr.readline()  # "worker running"
+        time.sleep(rng.uniform(0.0, 1.5))
         proc.send_signal(signal.SIGKILL)
         proc.wait()
+        proc.stderr.close()
         kills += 1
         done = [e for e in journeys.list_enrollments(db, ws.id) if e.status == "completed"]
         if len(done) == PEOPLE and kills >= 5:
@@ -80,7 +86,7 @@ def test_sigkill_at_random_moments_never_doubles_or_loses_a_send(db, settings, w
     assert final.stderr is not None
     assert b"worker running" in final.stderr.readline()  # its SIGTERM handler is in place
     try:
-        for _ in range(200):
+        for _ in range(600):
             if all(e.status == "completed" for e in journeys.list_enrollments(db, ws.id)):
                 break
             time.sleep(0.1)
