@@ -28,7 +28,7 @@ class OutboxMessage(Base):
     body: Mapped[str] = mapped_column(Text)
     created_at: Mapped[datetime]
     provider: Mapped[str] = mapped_column(String(16), server_default="sandbox")  # sandbox | twilio
-    provider_id: Mapped[str | None] = mapped_column(String(64))  # Twilio's MessageSid
+    provider_id: Mapped[str | None] = mapped_column(String(200))  # MessageSid, SMTP Message-ID
     # The provider's status: `calling` (row written, no answer yet), then Twilio's own
     # (queued, sending, sent, delivered, undelivered, failed), or `refused`; sandbox: delivered.
     status: Mapped[str | None] = mapped_column(String(16))

@@ -51,19 +51,11 @@ class SandboxProvider:
         return None if found is None else Delivery(f"sandbox-{found}", "delivered")
 
     def _store(self, workspace_id: str, channel: str, to: str, subject: str | None, body: str, key: str) -> Delivery:
-        values = {
-            "workspace_id": workspace_id,
-            "idempotency_key": key,
-            "channel": channel,
-            "to": to,
-            "subject": subject,
-            "body": body,
-            "created_at": self.clock.now(),
-            "provider": "sandbox",
-            "status": "delivered",
-        }
-        with self.db.write() as conn:
-            row_id = conn.execute(_STORE_OUTBOX, values).scalar_one()
+        # The sandbox answers as it records: its row is the call and the delivery at once.
+        now = self.clock.now()
+        row_id = _write_call(
+            self.db, workspace_id, key, channel, to, subject, body, "sandbox", "delivered", now, updated=False
+        )
         return Delivery(f"sandbox-{row_id}", "delivered")
 
 
@@ -81,89 +73,6 @@ def _outbox_item(r: OutboxMessage) -> OutboxItem:
         r.error,
         r.updated_at,
     )
-
-
-# ---- provider calls (the outbox) -----------------------------------------------------------
-#
-# Every provider call, sandbox or real, is one outbox row written in a transaction of its own
-# before the call. A real provider's answer is then marked on the send's ledger row
-# (`provider_id`, or `error` when refused) while its status stays `pending`; the engine commits
-# the status with the step. So after a crash, `call_state` tells a call never begun (no outbox
-# row) from one answered (a mark) and from one begun with no known answer (neither).
-
-
-@dataclass(frozen=True, slots=True)
-class CallState:
-    outbox_id: int
-    provider_id: str | None  # the provider's id for the message, once it accepted it
-    error: str | None  # the provider's refusal, once it refused
-
-
-def record_call(
-    db: Database,
-    workspace_id: str,
-    channel: str,
-    to: str,
-    subject: str | None,
-    body: str,
-    key: str,
-    now: datetime,
-    provider: str = "smtp",
-) -> int:
-    """The outbox row of one provider call, committed before the call is made. Returns its id."""
-    values = {
-        "workspace_id": workspace_id,
-        "idempotency_key": key,
-        "channel": channel,
-        "to": to[:320],
-        "subject": subject,
-        "body": body,
-        "created_at": now,
-        "provider": provider,
-        "status": "calling",
-        "updated_at": now,
-    }
-    with db.write() as conn:
-        return int(conn.execute(_STORE_OUTBOX, values).scalar_one())
-
-
-def mark_call(
-    db: Database, workspace_id: str, key: str, *, provider_id: str | None = None, error: str | None = None
-) -> None:
-    """The provider's answer on the send's ledger row, right after the call (the status stays
-    `pending` until the engine commits it with the step)."""
-    with db.write() as conn:
-        conn.execute(
-            update(SENDS)
-            .where(SENDS.c.workspace_id == workspace_id, SENDS.c.idempotency_key == key, SENDS.c.status == "pending")
-            .values(provider_id=provider_id, error=(error or None) and error[:500])
-        )
-        # `outbox list` shows the answer too.
-        conn.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.workspace_id == workspace_id, OUTBOX.c.idempotency_key == key, OUTBOX.c.status == "calling")
-            .values(
-                status="accepted" if error is None else "refused",
-                provider_id=(provider_id or None) and provider_id[:64],
-                error=(error or None) and error[:500],
-            )
-        )
-
-
-def call_state(db: Database, workspace_id: str, key: str) -> CallState | None:
-    """The newest call made with this key and the answer marked for it; None: no call began."""
-    with db.session() as session:
-        found = session.scalar(
-            select(func.max(OutboxMessage.id)).where(
-                OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == key
-            )
-        )
-        if found is None:
-            return None
-        mark = session.execute(
-            select(Send.provider_id, Send.error).where(Send.workspace_id == workspace_id, Send.idempotency_key == key)
-        ).first()
-    return CallState(int(found), mark[0] if mark else None, mark[1] if mark else None)
 
 
 def list_outbox(
@@ -207,21 +116,48 @@ FINAL_RANK = 5
 
 
 def begin_call(
-    db: Database, workspace_id: str, key: str, channel: str, to: str, body: str, provider: str, now: datetime
+    db: Database,
+    workspace_id: str,
+    key: str,
+    channel: str,
+    to: str,
+    body: str,
+    provider: str,
+    now: datetime,
+    subject: str | None = None,
 ) -> int:
     """Write the call down, committed, *before* it is made (status `calling`): from then on a
     lookup knows a call may have gone out, and never lets it be made twice."""
+    return _write_call(db, workspace_id, key, channel, to, subject, body, provider, "calling", now)
+
+
+def _write_call(
+    db: Database,
+    workspace_id: str,
+    key: str,
+    channel: str,
+    to: str,
+    subject: str | None,
+    body: str,
+    provider: str,
+    status: str,
+    now: datetime,
+    *,
+    updated: bool = True,
+) -> int:
+    """One provider call's outbox row, in a transaction of its own. Returns its id. A call
+    whose answer comes later is `updated` now; the sandbox's never is."""
     values = {
         "workspace_id": workspace_id,
         "idempotency_key": key,
         "channel": channel,
         "to": to[:320],
-        "subject": None,
+        "subject": subject,
         "body": body,
         "created_at": now,
         "provider": provider,
-        "status": "calling",
-        "updated_at": now,
+        "status": status,
+        "updated_at": now if updated else None,
     }
     with db.write() as conn:
         return int(conn.execute(_STORE_OUTBOX, values).scalar_one())
@@ -238,7 +174,7 @@ def finish_call(
     """What the provider answered: its id, and its status unless a callback moved it further."""
     with db.write() as conn:
         if provider_id is not None:
-            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(provider_id=provider_id[:64]))
+            conn.execute(update(OUTBOX).where(OUTBOX.c.id == row_id).values(provider_id=provider_id[:200]))
         conn.execute(
             update(OUTBOX)
             .where(OUTBOX.c.id == row_id, OUTBOX.c.status.in_(_lower(status)))

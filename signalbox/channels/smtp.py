@@ -25,13 +25,14 @@ from urllib.parse import quote
 import dkim
 
 from signalbox.channels import service as channels
-from signalbox.channels.schemas import Delivery, Email, EmailSender
+from signalbox.channels.schemas import Delivery, Email, EmailSender, OutboxItem
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.logging import get_logger
 
 log = get_logger("channels.smtp")
 TIMEOUT_SECONDS = 30.0
+PROVIDER = "smtp"  # the outbox's provider for these calls
 PROVIDER_PREFIX = "smtp:"
 REFUSED_PREFIX = "refused: "
 # What the DKIM signature covers (RFC 6376 §5.4 recommends From, To, Subject, Date,
@@ -124,8 +125,16 @@ class SmtpEmailSender:
             log.error("no public base URL for the unsubscribe link", extra={"workspace_id": workspace_id})
             return Delivery("", "failed", "no public base URL for the unsubscribe link")
         raw = build(config, workspace_id, message, idempotency_key, self.clock)
-        row = channels.record_call(
-            self.db, workspace_id, "email", message.to, message.subject, message.body, idempotency_key, self.clock.now()
+        row = channels.begin_call(
+            self.db,
+            workspace_id,
+            idempotency_key,
+            "email",
+            message.to,
+            message.body,
+            PROVIDER,
+            self.clock.now(),
+            subject=message.subject,
         )
         provider_id = PROVIDER_PREFIX + message_id(workspace_id, idempotency_key, config.domain)
         outcome = _transact(config, message.to, raw)
@@ -133,21 +142,25 @@ class SmtpEmailSender:
             log.warning("smtp answer unknown", extra={"workspace_id": workspace_id, "key": idempotency_key})
             return Delivery(f"smtp-outbox-{row}", "unknown")
         if outcome:
-            channels.mark_call(self.db, workspace_id, idempotency_key, error=REFUSED_PREFIX + outcome)
+            channels.finish_call(self.db, row, self.clock.now(), "refused", error=REFUSED_PREFIX + outcome)
             log.warning("smtp refused", extra={"workspace_id": workspace_id, "key": idempotency_key})
             return Delivery(provider_id, "failed", outcome)
-        channels.mark_call(self.db, workspace_id, idempotency_key, provider_id=provider_id)
+        channels.finish_call(self.db, row, self.clock.now(), "accepted", provider_id=provider_id)
         return Delivery(provider_id, "accepted")
 
     def lookup(self, workspace_id: str, idempotency_key: str) -> Delivery | None:
-        state = channels.call_state(self.db, workspace_id, idempotency_key)
-        if state is None:
-            return None
-        if state.provider_id and state.provider_id.startswith(PROVIDER_PREFIX):
-            return Delivery(state.provider_id, "accepted")
-        if state.error and state.error.startswith(REFUSED_PREFIX):
-            return Delivery(f"smtp-outbox-{state.outbox_id}", "failed", state.error)
-        return Delivery(f"smtp-outbox-{state.outbox_id}", "unknown")
+        call = channels.find_call(self.db, workspace_id, idempotency_key)
+        return None if call is None or call.provider != PROVIDER else delivery_of(call)
+
+
+def delivery_of(call: OutboxItem) -> Delivery:
+    """What an SMTP call's outbox row says: accepted, refused, or begun with no known answer
+    (it may have gone out: never made again)."""
+    if call.status == "accepted" and call.provider_id:
+        return Delivery(call.provider_id, "accepted")
+    if call.status == "refused":
+        return Delivery("", "failed", call.error)
+    return Delivery("", "unknown")
 
 
 def _transact(config: SmtpConfig, to: str, raw: bytes) -> str | None:
@@ -206,9 +219,11 @@ class RoutingEmailSender:
         return port.send_email(workspace_id, message, idempotency_key)
 
     def lookup(self, workspace_id: str, idempotency_key: str) -> Delivery | None:
-        # The outbox is shared: an SMTP call leaves a mark the sandbox never writes; a call with
-        # no mark was the sandbox's (delivered) unless the workspace sends through SMTP now.
-        found = self.smtp.lookup(workspace_id, idempotency_key)
-        if found is None or found.status != "unknown" or self.smtp.config_for(workspace_id) is not None:
-            return found
+        # The outbox is shared: a lookup follows the provider the call was made through,
+        # whatever the connection says now.
+        call = channels.find_call(self.smtp.db, workspace_id, idempotency_key)
+        if call is None:
+            return None
+        if call.provider == PROVIDER:
+            return delivery_of(call)
         return self.sandbox.lookup(workspace_id, idempotency_key)

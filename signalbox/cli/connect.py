@@ -206,7 +206,7 @@ def connect_smtp(
         secret = sys.stdin.readline().strip() if password == "-" else password  # noqa: S105 (the stdin marker)
         if password is not None and not secret:
             fail("--password is empty")
-        if public_base_url is None and smtp_connector.public_base_url(db, ws.id) is None:
+        if public_base_url is None and workspaces.public_base_url(db, ws.id) is None:
             fail("give --public-base-url https://… : marketing e-mail needs it for its one-click unsubscribe link")
         key = smtp_connector.read_dkim_key(dkim_key) if dkim_key is not None else None
         smtp_connector.connect(
@@ -226,7 +226,7 @@ def connect_smtp(
     elif any(v is not None for v in (username, password, from_value, dkim_key, dkim_selector)):
         fail("--host is required to connect (the other options describe that server)")
     if public_base_url is not None:
-        smtp_connector.set_public_base_url(db, ws.id, url)
+        workspaces.set_public_base_url(db, ws.id, url)
     doc = smtp_connector.describe(db, cfg, ws.id)
     if json:
         print_json({"workspace": ws.name, "smtp": doc})

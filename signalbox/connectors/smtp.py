@@ -38,7 +38,6 @@ from signalbox.workspaces import service as workspaces
 
 log = get_logger("connectors.smtp")
 SECTION = "smtp"
-PUBLIC_SECTION = "public"
 MIN_DKIM_BITS = 1024
 MAX_KEY_FILE = 64 * 1024
 _HOST = re.compile(r"^[A-Za-z0-9]([A-Za-z0-9.-]{0,252})$|^\[[0-9A-Fa-f:.]+\]$")
@@ -138,15 +137,6 @@ def read_dkim_key(path: str) -> DkimKey:
 # ---- the configuration ----------------------------------------------------------------------
 
 
-def public_base_url(db: Database, workspace_id: str) -> str | None:
-    """The one public base URL of the workspace (unsubscribe pages, tracked links, Twilio)."""
-    return workspaces.public_base_url(db, workspace_id)
-
-
-def set_public_base_url(db: Database, workspace_id: str, url: str) -> None:
-    workspaces.set_public_base_url(db, workspace_id, url)
-
-
 def connect(
     db: Database,
     settings: Settings,
@@ -206,7 +196,7 @@ def describe(db: Database, settings: Settings, workspace_id: str) -> dict[str, A
         "password_fingerprint": doc.get("password_fingerprint"),
         "from": doc["from"],
         "from_name": doc.get("from_name"),
-        "public_base_url": public_base_url(db, workspace_id),
+        "public_base_url": workspaces.public_base_url(db, workspace_id),
         "usable": _usable(box, doc),
         "dkim": None,
     }
@@ -258,7 +248,7 @@ def config_for(db: Database, settings: Settings, workspace_id: str) -> SmtpConfi
         username=doc.get("username"),
         password=password,
         from_address=doc["from"],
-        public_base_url=public_base_url(db, workspace_id),
+        public_base_url=workspaces.public_base_url(db, workspace_id),
         from_name=doc.get("from_name"),
         dkim_selector=dkim_doc["selector"] if dkim_doc else None,
         dkim_key_pem=key_pem,

@@ -138,27 +138,6 @@ def by_message_ids(
     return out
 
 
-def named_events_since(
-    session: Session, workspace_id: str, node_ids: Sequence[str], names: Sequence[str], since: datetime
-) -> list[StoredEvent]:
-    """Track events of these names on these nodes at or after `since` (goals seen out of order)."""
-    rows = session.scalars(
-        select(Event)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.profile_id.in_(list(node_ids)),
-            Event.type == "track",
-            Event.event.in_(list(names)),
-            Event.timestamp >= since,
-        )
-        .order_by(Event.timestamp, Event.id)
-        .limit(1000)
-    )
-    return [
-        StoredEvent(r.message_id, r.type, r.event, r.properties, r.traits, r.timestamp, r.received_at) for r in rows
-    ]
-
-
 def latest_context_value(session: Session, workspace_id: str, node_ids: Sequence[str], key: str) -> Any:
     """The newest `context.<key>` any of these nodes' recent messages carried (e.g. the
     timezone analytics.js sets), or None. Reads at most the 50 newest messages."""
@@ -214,7 +193,8 @@ def latest_context_values(
 def named_events_of(
     session: Session, workspace_id: str, node_ids: Sequence[str], names: Sequence[str], since: datetime
 ) -> list[tuple[str, StoredEvent]]:
-    """`named_events_since` for many nodes at once, each event with its node."""
+    """Track events of these names on these nodes at or after `since` (goals, also those seen out
+    of order), each with its node."""
     out: list[tuple[str, StoredEvent]] = []
     ids = list(node_ids)
     for start in range(0, len(ids), 500):

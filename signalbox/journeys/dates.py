@@ -59,12 +59,16 @@ def schedule(
     nodes_of: dict[str, list[str]] = {}
     for node, root in trees.items():
         nodes_of.setdefault(root, []).append(node)
+    # Every person's zone in one query, not one per person.
+    zones = policy.zones_of(
+        session, workspace.id, {r: (s.traits, nodes_of.get(r, [r])) for r, s in states.items()}, workspace.timezone
+    )
     planned = 0
     for root in ids:
         state = states.get(root)
         if state is None:
             continue
-        zone = policy.zone_of(session, workspace.id, state.traits, nodes_of.get(root, [root]), workspace.timezone)
+        zone = zones[root]
         for flow in date_flows:
             spec = flow.definition["trigger"]["date"]
             value = state.traits.get(spec["trait"])

@@ -198,9 +198,6 @@ class Engine:
             cached = self._flows[(workspace_id, key, version)] = Flow.of(key, version, definition)
         return cached
 
-    def advance(self, enrollment_id: str) -> None:
-        self.advance_many([enrollment_id])
-
     def advance_many(self, ids: list[str]) -> None:
         """Run claimed enrolments from their positions until each waits, exits or ends.
 

@@ -156,15 +156,11 @@ class Recipient:
         return None
 
 
-def zone_of(session: Session, workspace_id: str, traits: dict[str, Any], nodes: list[str], fallback: str) -> str:
-    """The identify trait `timezone`, else the newest `context.timezone`, else the workspace's."""
-    return zones_of(session, workspace_id, {"": (traits, nodes)}, fallback)[""]
-
-
 def zones_of(
     session: Session, workspace_id: str, people: dict[str, tuple[dict[str, Any], list[str]]], fallback: str
 ) -> dict[str, str]:
-    """`zone_of` for many people (root -> (traits, nodes)) in one query."""
+    """Each person's zone (root -> (traits, nodes)), in one query: the identify trait
+    `timezone`, else the newest `context.timezone`, else the workspace's."""
     out = {root: zone for root, (traits, _) in people.items() if (zone := _valid_zone(traits.get("timezone")))}
     rest: dict[str, Sequence[str]] = {root: nodes for root, (_, nodes) in people.items() if root not in out}
     if rest:
@@ -220,13 +216,6 @@ class Outgoing:
     channel: str
     purpose: str
     cap: Cap | None
-
-
-def precheck(
-    session: Session, person: Recipient, channel: str, purpose: str, cap: Cap | None, now: datetime
-) -> str | None:
-    """Inside the transaction that writes the send's ledger row: the reason not to send, or None."""
-    return precheck_many(session, [Outgoing("", person, channel, purpose, cap)], now).get("")
 
 
 def precheck_many(session: Session, sends: list[Outgoing], now: datetime) -> dict[str, str]:

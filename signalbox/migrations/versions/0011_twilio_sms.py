@@ -52,7 +52,7 @@ def upgrade() -> None:
     )
     with op.batch_alter_table("outbox") as batch:
         batch.add_column(sa.Column("provider", sa.String(length=16), server_default="sandbox", nullable=False))
-        batch.add_column(sa.Column("provider_id", sa.String(length=64), nullable=True))
+        batch.add_column(sa.Column("provider_id", sa.String(length=200), nullable=True))
         batch.add_column(sa.Column("status", sa.String(length=16), nullable=True))
         batch.add_column(sa.Column("error", sa.String(length=500), nullable=True))
         batch.add_column(sa.Column("updated_at", sa.DateTime(timezone=True), nullable=True))

@@ -124,7 +124,7 @@ def connect(db, settings, ws, port, clock, *, dkim_path=None, base_url="https://
         dkim_selector="s1" if key else None,
         now=clock.now(),
     )
-    smtp_connector.set_public_base_url(db, ws.id, base_url)
+    workspaces.set_public_base_url(db, ws.id, base_url)
 
 
 @pytest.fixture
@@ -370,8 +370,12 @@ def test_reconcile_after_a_crash_asks_the_outbox_and_the_mark(
         now=clock.now(),
     )
     if call:
-        channels.record_call(db, ws.id, "email", "pat@example.com", "Spring classes", "Hi", key, clock.now())
-        channels.mark_call(db, ws.id, key, **mark)
+        row = channels.begin_call(
+            db, ws.id, key, "email", "pat@example.com", "Hi", "smtp", clock.now(), subject="Spring classes"
+        )
+        if mark:
+            answer = "accepted" if "provider_id" in mark else "refused"
+            channels.finish_call(db, row, clock.now(), answer, **mark)
     world.run()
     assert len(smtp_server.messages) == delivered
     assert world.decisions("newsletter") == [decision]
@@ -473,7 +477,7 @@ def test_auth_with_the_sealed_password_and_a_wrong_one_refused(world, db, settin
                 dkim_selector=None,
                 now=clock.now(),
             )
-            smtp_connector.set_public_base_url(db, ws.id, "https://crm.example.com")
+            workspaces.set_public_base_url(db, ws.id, "https://crm.example.com")
             clock.set(clock.now() + timedelta(seconds=10))  # past the sender's configuration cache
             world.send(track("newsletter_due", "m-1"))
             world.run()
@@ -540,7 +544,7 @@ def test_starttls_is_used_when_asked_and_the_certificate_checked(world, db, sett
             dkim_selector=None,
             now=clock.now(),
         )
-        smtp_connector.set_public_base_url(db, ws.id, "https://crm.example.com")
+        workspaces.set_public_base_url(db, ws.id, "https://crm.example.com")
         # Not trusted yet: the TLS handshake fails before anything is sent (refused, not unknown).
         world.send(track("newsletter_due", "m-1"))
         world.run()
