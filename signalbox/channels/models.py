@@ -87,3 +87,23 @@ class Send(Base):
     error: Mapped[str | None] = mapped_column(String(500))
     created_at: Mapped[datetime]
     updated_at: Mapped[datetime]
+
+
+class SendLink(Base):
+    """A link in a sent message, behind `/l/{token}`. The token is derived from the send's key
+    and the link (an HMAC under the server's secret), so a step rendered again after a crash
+    carries the same tokens, and nobody can guess another message's links. Who clicked and
+    from which playbook and step is read from the send it belongs to."""
+
+    __tablename__ = "send_links"
+    __table_args__ = (
+        UniqueConstraint("token", name="uq_send_links_token"),
+        Index("ix_send_links_send", "workspace_id", "send_key"),
+    )
+
+    id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
+    workspace_id: Mapped[str] = mapped_column(String(64), ForeignKey("workspaces.id"))
+    token: Mapped[str] = mapped_column(String(32))
+    send_key: Mapped[str] = mapped_column(String(200))
+    url: Mapped[str] = mapped_column(Text)  # where it goes, UTM tags included
+    created_at: Mapped[datetime]
