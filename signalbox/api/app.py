@@ -12,8 +12,9 @@ from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
 from signalbox import __version__
-from signalbox.api import admin, errors, ingest, journeys, unsubscribe, webhooks
+from signalbox.api import admin, errors, ingest, journeys, links, unsubscribe, webhooks
 from signalbox.api.deps import Services
+from signalbox.connectors.links import LinkClicks
 from signalbox.connectors.service import StripeInbound
 from signalbox.connectors.twilio import TwilioInbound
 from signalbox.core.clock import Clock, SystemClock
@@ -42,6 +43,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
         pipeline,
         StripeInbound(db, settings, pipeline, clock),
         TwilioInbound(db, settings, pipeline, clock),
+        LinkClicks(db, pipeline, clock),
     )
     # First, so that CORS (added next, outermost) also wraps the error answers.
     errors.install(app)
@@ -58,6 +60,7 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     app.include_router(journeys.router)
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
+    app.include_router(links.router)
 
     @app.get(
         "/",

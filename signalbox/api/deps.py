@@ -9,6 +9,7 @@ from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signalbox.api.errors import ApiError
+from signalbox.connectors.links import LinkClicks
 from signalbox.connectors.service import StripeInbound
 from signalbox.connectors.twilio import TwilioInbound
 from signalbox.core.clock import Clock
@@ -27,6 +28,7 @@ class Services:
     pipeline: Pipeline
     stripe: StripeInbound
     twilio: TwilioInbound
+    links: LinkClicks
 
 
 def services(request: Request) -> Services:

@@ -14,7 +14,8 @@ from datetime import datetime, timedelta
 from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
-from signalbox.channels.models import OutboxMessage, Send, StaffTask
+from signalbox.channels.links import Link
+from signalbox.channels.models import OutboxMessage, Send, SendLink, StaffTask
 from signalbox.channels.schemas import Delivery, Email, OutboxItem, SendInfo, Sms, TaskInfo
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database, advisory_xact_lock, dialect_insert
@@ -359,6 +360,7 @@ class SendRequest:
     channel: str
     purpose: str
     to: str
+    links: tuple[Link, ...] = ()  # the message's tracked links, stored with its ledger row
 
 
 @dataclass(frozen=True, slots=True)
@@ -462,7 +464,57 @@ def begin_sends(
             returned = session.execute(insert(Send).returning(Send.id, Send.idempotency_key), rows)
             for row_id, key in returned:
                 began[key] = LedgerRow(row_id, key, "pending", None)
+            _store_links(session, [r for r in fresh if r.idempotency_key not in refused], now)
         return began, {str(row["idempotency_key"]) for row in rows}, refused
+
+
+def _store_links(session: Session, begun: list[SendRequest], now: datetime) -> None:
+    """In the ledger row's transaction, so a link in a message that went out always leads
+    somewhere. A token is derived from the send's key and link: the same rows come again for
+    the same send, and the conflict clause keeps one."""
+    rows = [
+        {
+            "workspace_id": r.workspace_id,
+            "token": link.token,
+            "send_key": r.idempotency_key,
+            "url": link.url,
+            "created_at": now,
+        }
+        for r in begun
+        for link in r.links
+    ]
+    if rows:
+        session.execute(dialect_insert(session, SendLink).on_conflict_do_nothing(index_elements=["token"]), rows)
+
+
+@dataclass(frozen=True, slots=True)
+class LinkTarget:
+    """A tracked link, with the send it went out in."""
+
+    workspace_id: str
+    token: str
+    url: str
+    send_key: str
+    profile_id: str
+    user_id: str | None
+    channel: str
+    to: str
+    playbook: str | None
+    step_id: str | None
+
+
+def find_link(db: Database, token: str) -> LinkTarget | None:
+    with db.session() as session:
+        row = session.execute(
+            select(SendLink.workspace_id, SendLink.url, SendLink.send_key, Send.profile_id, Send.user_id)
+            .add_columns(Send.channel, Send.to, Send.playbook, Send.step_id)
+            .join(Send, (Send.workspace_id == SendLink.workspace_id) & (Send.idempotency_key == SendLink.send_key))
+            .where(SendLink.token == token)
+        ).one_or_none()
+    if row is None:
+        return None
+    workspace_id, url, send_key, profile_id, user_id, channel, to, playbook, step_id = row
+    return LinkTarget(workspace_id, token, url, send_key, profile_id, user_id, channel, to, playbook, step_id)
 
 
 def finish_send(

@@ -20,6 +20,7 @@ from jinja2.sandbox import SandboxedEnvironment
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from signalbox.channels import links as tracked
 from signalbox.channels import service as channels
 from signalbox.channels.schemas import Delivery, Email, EmailSender, Sms, SmsSender
 from signalbox.consent import unsubscribe
@@ -102,6 +103,7 @@ class _Outgoing:
     purpose: str
     cap: policy.Cap | None
     note: dict[str, Any] | None = None  # a fallback: which channel was passed over, and why
+    links: tuple[tracked.Link, ...] = ()
 
 
 @dataclass
@@ -157,6 +159,7 @@ class Engine:
         self._compiled: dict[str, Template] = {}
         # Templates as they are when a batch starts: read once per batch, not once per send.
         self._templates: dict[tuple[str, str], dict[str, Any]] = {}
+        self._bases: dict[str, str | None] = {}  # public base URL by workspace, per batch
 
     # ---- claiming ----------------------------------------------------------------------
 
@@ -219,6 +222,7 @@ class Engine:
     def _advance_batch(self, ids: list[str]) -> None:
         now = self.clock.now()
         self._templates.clear()
+        self._bases.clear()
         live, pending = self._load(ids, now)
         for _ in range(MAX_STEPS_PER_RUN):
             if not live and not pending:
@@ -442,6 +446,10 @@ class Engine:
             message = self._render(enr.workspace_id, template, channel, to, person, lv.ws)
         except TemplateError as exc:
             return decided("failed", "template_error", error=str(exc)[:300])
+        message, links = tracked.track(
+            message,
+            tracked.Tagging(self._base(enr.workspace_id), self.secret_key, key, channel, enr.playbook_key, step["id"]),
+        )
         if isinstance(message, Email) and flow.purpose == "marketing":
             # The sender turns it into List-Unsubscribe headers; transactional mail carries none.
             token = unsubscribe.issue(self.secret_key, enr.workspace_id, person.root, "email", key, now)
@@ -449,7 +457,9 @@ class Engine:
         if existing is not None:
             return self._reconcile(existing.status, key, channel, message, enr, after, step["id"], now)
         cap = settings.caps.get(channel)
-        return _Outgoing(lv, key, channel, to, message, step["id"], after, flow.purpose, cap, note or None)
+        return _Outgoing(
+            lv, key, channel, to, message, step["id"], after, flow.purpose, cap, note or None, tuple(links)
+        )
 
     def _send_all(self, outgoing: list[_Outgoing], now: datetime) -> tuple[list[_Result], list[channels.SendOutcome]]:
         """A round's sends: ledger rows (after consent, holds and caps) in one transaction,
@@ -467,6 +477,7 @@ class Engine:
                 o.channel,
                 o.purpose,
                 o.to,
+                o.links,
             )
             for o in outgoing
         ]
@@ -585,13 +596,18 @@ class Engine:
             definition = self._templates[(workspace_id, template)] = journeys.template_definition(
                 self.db, workspace_id, template
             )
-        variables = {**person.context, "links": {}, "workspace": {"name": ws.name}, "location": {}}
+        variables = {**person.context, "links": _links_of(person), "workspace": {"name": ws.name}, "location": {}}
         body = self._compile(definition["body"]).render(variables)
         if channel == "sms":
             return Sms(to, body)
         subject = self._compile(definition.get("subject") or "").render(variables)
         html = definition.get("html")
         return Email(to, subject, body, self._compile(html).render(variables) if html else None)
+
+    def _base(self, workspace_id: str) -> str | None:
+        if workspace_id not in self._bases:
+            self._bases[workspace_id] = workspaces.public_base_url(self.db, workspace_id)
+        return self._bases[workspace_id]
 
     def _compile(self, source: str) -> Template:
         """Compiling was a tenth of a send's cost. Keyed by the text itself, so a template
@@ -830,6 +846,17 @@ def _moved_values(enr: Snapshot, result: Step, now: datetime, lease: timedelta) 
         if (enr.entry_lock or "").startswith("active|"):
             values["entry_lock"] = None  # after_exit may enter again (after its cooldown)
     return values
+
+
+def _links_of(person: policy.Recipient) -> dict[str, str]:
+    """Named links a template may use; each is tracked like any other link in the message."""
+    out: dict[str, str] = {}
+    event = person.context.get("event") or {}
+    invoice = event.get("hosted_invoice_url")
+    if isinstance(invoice, str) and invoice.startswith("https://"):
+        # Stripe's hosted invoice page takes the payment and the new card in one place.
+        out["update_payment"] = invoice
+    return out
 
 
 def _with_event(person: policy.Recipient, enr: Snapshot) -> policy.Recipient:
