@@ -117,10 +117,12 @@ def seed_if_empty(db: Database, workspace_name: str, members: int) -> None:
     )
 
 
-def seed_lift_if_empty(db: Database, workspace_name: str) -> None:
+def seed_lift_if_empty(db: Database, workspace_name: str, public_base_url: str | None = None) -> None:
     """`signalbox demo`'s second workspace: the shipped playbooks against planted effects."""
     with lazy_progress("playbooks against planted effects") as report:
-        results = demo.seed_lift_if_empty(db, settings(), workspace_name, SystemClock(), progress=report)
+        results = demo.seed_lift_if_empty(
+            db, settings(), workspace_name, SystemClock(), progress=report, public_base_url=public_base_url
+        )
     for r in results or []:
         interval = f"[{r.ci95[0]:+.3f}, {r.ci95[1]:+.3f}]" if r.ci95 else "[no holdout]"
         err.print(

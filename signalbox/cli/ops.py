@@ -137,10 +137,12 @@ def demo(
     migrate.upgrade(settings().database_url)
     db = database()
     opened = demo_service.open_workspace(db, settings(), workspace_name, SystemClock(), new_keys=new_keys)
+    base = f"http://{host}:{port}"
     if members:
         demo_cli.seed_if_empty(db, workspace_name, members)
-        demo_cli.seed_lift_if_empty(db, f"{workspace_name}-lift")
-    base = f"http://{host}:{port}"
+        # The simulated messages' links then lead to this server's /l/ (0.0.0.0 is no address).
+        reachable = base.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:")
+        demo_cli.seed_lift_if_empty(db, f"{workspace_name}-lift", reachable)
     typer.echo(f"signalbox is at {base}/  (API docs: {base}/docs)")
     typer.echo(f"workspace: {opened.workspace.name}")
     keys = opened.keys

@@ -32,7 +32,9 @@ class Settings(BaseSettings):
         "crm_id",
     )
     sqlite_busy_timeout_ms: int = Field(default=10_000, gt=0)
-    pg_pool_size: int = Field(default=5, gt=0)
+    # Connections kept per process; 10 more may open under load. Sized for a burst of about 32
+    # concurrent webhook deliveries (docs/BENCHMARKS.md); lazily opened, so idle processes hold few.
+    pg_pool_size: int = Field(default=20, gt=0)
     # How long a worker owns the steps it claimed; a crashed worker's steps wait this long.
     worker_lease_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     # Encrypts secrets that must be read back to be used (Stripe webhook signing secrets are

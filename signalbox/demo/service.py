@@ -259,13 +259,22 @@ def simulation_span(days: int) -> timedelta:
 
 
 def seed_lift_if_empty(
-    db: Database, settings: Settings, workspace_name: str, clock: Clock, progress: Progress | None = None
+    db: Database,
+    settings: Settings,
+    workspace_name: str,
+    clock: Clock,
+    progress: Progress | None = None,
+    public_base_url: str | None = None,
 ) -> list[outcomes.PlantedResult] | None:
     """`make demo`'s second workspace: a small world whose members answer the shipped
-    playbooks with planted effects, simulated to end before today. None when it exists."""
+    playbooks with planted effects, simulated to end before today. None when it exists.
+    With `public_base_url` (the demo server's own address) the messages' links are tracked
+    links that work against that server."""
     workspace = open_workspace(db, settings, workspace_name, clock).workspace
     if holds_events(db, workspace.id):
         return None
+    if public_base_url is not None:
+        workspaces.set_public_base_url(db, workspace.id, public_base_url)
     days, per_day = 6, 40
     end = world_end(None, 6, clock) - simulation_span(days)
     config = WorldConfig(end=end, members=400, locations=6, months=2, seed=11)

@@ -10,6 +10,7 @@ import orjson
 import pytest
 from sqlalchemy import func, select
 
+from signalbox.channels import service as channels
 from signalbox.core.errors import ConflictError
 from signalbox.demo import service as demo
 from signalbox.demo.schemas import GROUND_TRUTH_COLUMNS, WorldConfig
@@ -171,7 +172,6 @@ def test_first_demo_run_seeds_and_scores_then_leaves_data_alone(cli, db, tmp_pat
 def test_first_demo_run_has_playbooks_at_work_within_a_tick(cli, db, settings, tmp_path, monkeypatch):
     """What a newcomer sees a minute after `make demo`: enrolments, decisions, sandbox messages
     and staff tasks from the shipped playbooks."""
-    from signalbox.channels import service as channels
     from signalbox.cli import demo as demo_cli
     from signalbox.core.clock import SystemClock
     from signalbox.journeys import service as journeys
@@ -206,8 +206,12 @@ def test_the_demo_s_lift_workspace_is_simulated_into_the_past_once(db, tmp_path,
     from signalbox.journeys import service as journeys
 
     monkeypatch.chdir(tmp_path)
-    demo_cli.seed_lift_if_empty(db, "first-lift")
+    demo_cli.seed_lift_if_empty(db, "first-lift", "http://127.0.0.1:8000")
     ws = workspaces.get_workspace(db, "first-lift")
+    # The recovery e-mails' update-card links are tracked links to the demo server.
+    mails = [m for m in channels.list_outbox(db, ws.id, channel="email") if "/l/" in m.body]
+    assert mails and all("pay.example.com" not in m.body for m in mails)
+    assert "http://127.0.0.1:8000/l/" in mails[0].body
     planted = orjson.loads((tmp_path / "first-lift.ground_truth.csv.planted.json").read_text())
     assert {p["playbook"] for p in planted} == {"failed-payment-recovery", "card-expiring"}
     assert journeys.list_enrollments(db, ws.id, playbook="failed-payment-recovery")
