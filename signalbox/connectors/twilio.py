@@ -40,7 +40,7 @@ from signalbox.connectors.models import TwilioConnection, TwilioInboundMessage
 from signalbox.connectors.schemas import WebhookRejected
 from signalbox.consent import service as consent
 from signalbox.core.clock import Clock
-from signalbox.core.db import Database, dialect_insert
+from signalbox.core.db import Database, advisory_xact_lock, dialect_insert
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.core.logging import get_logger
 from signalbox.core.secretbox import SecretBox, UnreadableSecretError, fingerprint
@@ -459,6 +459,8 @@ class TwilioInbound:
         text, None for an empty answer, False for a MessageSid seen before."""
         root = self._profile(workspace, phone, sid) if kind in ("stop", "start") else None
         with self.db.transaction() as session:
+            # Two STOPs sent together must not both read "not stopped yet" and both confirm.
+            advisory_xact_lock(session, f"twilio-consent:{workspace.id}:{phone}")
             previous = _last_consent_word(session, workspace.id, phone)
             if not _claim(session, workspace.id, sid, phone, kind, now):
                 return False

@@ -220,6 +220,18 @@ def test_stop_reply_answers_once_per_opt_out(clocked_server, db, settings, ws, c
     assert message_text(third) == ["You are unsubscribed from Northside texts."]
 
 
+def test_stop_words_sent_together_are_confirmed_once(clocked_server, db, settings, ws, clock):
+    from concurrent.futures import ThreadPoolExecutor
+
+    twilio.connect(db, settings, ws, clock.now(), stop_reply="You are unsubscribed.")
+    words = ["STOP", "stop", " Quit ", "END", "cancel", "STOPALL"]
+    with ThreadPoolExecutor(len(words)) as pool:
+        answers = list(pool.map(lambda w: tf.post(clocked_server, ws.name, "sms", tf.inbound(w)), words))
+    assert all(a.status_code == 200 for a in answers)
+    assert sorted(len(message_text(a)) for a in answers) == [0] * (len(words) - 1) + [1]
+    assert sms_consent(db, ws.id) == "revoked" and len(changes(db, ws.id)) == len(words)
+
+
 def test_status_callbacks_never_move_backwards(clocked_server, db, ws, clock):
     sid = tf.message_sid()
     row = channels.begin_call(db, ws.id, "enr:text", "sms", tf.MEMBER, "hi", "twilio", clock.now())
