@@ -15,6 +15,7 @@ from pydantic import BaseModel, Field
 from signalbox import documents
 from signalbox.api.deps import AdminWorkspace, ServicesDep
 from signalbox.api.errors import SERVER_RESPONSES, ApiError
+from signalbox.connectors import smtp as smtp_connector
 from signalbox.core.clock import ensure_utc
 from signalbox.identity import service as identity
 from signalbox.ingestion.content import is_storable_text
@@ -220,3 +221,35 @@ async def post_consent(user_id: str, body: ConsentIn, workspace: AdminWorkspace,
         )
     )
     return {"user_id": doc.user_id, "consent": doc.consent}
+
+
+class SuppressionIn(BaseModel):
+    address: str = Field(max_length=320, description="The address that bounced or complained")
+    reason: Literal["bounce", "complaint"]
+
+
+class SuppressionOut(BaseModel):
+    address: str
+    reason: str
+    profiles: list[str]
+
+
+@router.post(
+    "/email/suppressions",
+    response_model=SuppressionOut,
+    responses=_ERRORS,
+    summary="Report a hard bounce or a complaint: all e-mail to that person stops (a consent revocation)",
+)
+async def post_suppression(body: SuppressionIn, workspace: AdminWorkspace, svc: ServicesDep) -> dict[str, Any]:
+    """What `signalbox email suppress` does, for a mail provider's bounce and complaint
+    notifications relayed by a script: 404 when no profile has the address."""
+    profiles = await run_in_threadpool(
+        smtp_connector.suppress,
+        svc.db,
+        workspace.id,
+        body.address,
+        body.reason,
+        svc.clock.now(),
+        "POST /api/v1/email/suppressions",
+    )
+    return {"address": body.address.strip().lower(), "reason": body.reason, "profiles": profiles}

@@ -274,14 +274,16 @@ def email_sender(db: Database, settings: Settings, clock: Clock) -> EmailSender:
 # ---- bounces and complaints -------------------------------------------------------------------
 
 
-def suppress(db: Database, workspace_id: str, address: str, reason: str, now: datetime) -> list[str]:
+def suppress(
+    db: Database, workspace_id: str, address: str, reason: str, now: datetime, via: str = "signalbox email suppress"
+) -> list[str]:
     """Revoke all e-mail (marketing and transactional) for the person with this address, after
     a hard bounce or a complaint reported by the mail provider. Returns the profile ids."""
     if reason not in SUPPRESS_REASONS:
-        raise InvalidInputError(f"--reason {reason!r} is not one of {', '.join(SUPPRESS_REASONS)}")
+        raise InvalidInputError(f"reason {reason!r} is not one of {', '.join(SUPPRESS_REASONS)}")
     email = ids.normalize_email(address)
     if email is None:
-        raise InvalidInputError(f"--address {address!r} is not an e-mail address")
+        raise InvalidInputError(f"address {address!r} is not an e-mail address")
     with db.transaction() as session:
         root = identity.find_root(session, workspace_id, (ids.EMAIL, email))
         if root is None:
@@ -296,6 +298,6 @@ def suppress(db: Database, workspace_id: str, address: str, reason: str, now: da
             at=now,
             now=now,
             purpose="all",
-            evidence={"address": email, "reason": reason, "via": "signalbox email suppress"},
+            evidence={"address": email, "reason": reason, "via": via},
         )
     return [root]

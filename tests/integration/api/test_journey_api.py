@@ -66,6 +66,22 @@ def test_consent_is_written_through_the_admin_api(live_server, db, settings, wor
     assert httpx.post(url, json={"channel": "sms", "status": "revoked"}).status_code == 401
 
 
+def test_a_bounce_reported_over_the_api_stops_all_email(live_server, db, settings, workspace):
+    ws = workspaces.get_workspace(db, workspace.id)
+    Pipeline(db, settings, SystemClock()).ingest(ws, BatchInput([identify("m-8", email="m8@example.com")]))
+    headers = {"Authorization": f"Bearer {workspace.admin_key}"}
+    url = f"{live_server.url}/api/v1/email/suppressions"
+    done = httpx.post(url, headers=headers, json={"address": " M8@Example.com", "reason": "bounce"})
+    assert done.status_code == 200, done.text
+    assert done.json()["address"] == "m8@example.com" and len(done.json()["profiles"]) == 1
+    consent = httpx.get(f"{live_server.url}/api/v1/profiles/m-8", headers=headers).json()["consent"]["email"]
+    assert (consent["status"], consent["purpose"], consent["source"]) == ("revoked", "all", "email_bounce")
+    assert httpx.post(url, headers=headers, json={"address": "m8@example.com", "reason": "soft"}).status_code == 400
+    assert httpx.post(url, headers=headers, json={"address": "nope", "reason": "bounce"}).status_code == 400
+    assert httpx.post(url, headers=headers, json={"address": "x@example.com", "reason": "bounce"}).status_code == 404
+    assert httpx.post(url, json={"address": "m8@example.com", "reason": "bounce"}).status_code == 401
+
+
 def test_awkward_query_text_is_a_400_not_a_5xx(live_server, workspace):
     headers = {"Authorization": f"Bearer {workspace.admin_key}"}
     for query in ["/enrollments?playbook=a%00b", "/decisions?user_id=%00", "/sends?status=" + "x" * 300]:

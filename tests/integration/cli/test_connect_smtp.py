@@ -147,7 +147,7 @@ def test_email_suppress(cli, ws_name, tmp_path):
     assert consent["status"] == "revoked" and consent["source"] == "email_complaint" and consent["purpose"] == "all"
     for args, says in (
         (["--address", "nobody@example.com", "--reason", "bounce"], "no profile in this workspace has"),
-        (["--address", "pat@example.com", "--reason", "soft"], "--reason 'soft' is not one of bounce, complaint"),
+        (["--address", "pat@example.com", "--reason", "soft"], "reason 'soft' is not one of bounce, complaint"),
         (["--address", "not-an-address", "--reason", "bounce"], "is not an e-mail address"),
     ):
         assert_one_error_line(cli("email", "suppress", "-w", ws_name, *args, ok=False), says=says)
