@@ -141,7 +141,7 @@ def demo(
         demo_cli.seed_if_empty(db, workspace_name, members)
         demo_cli.seed_lift_if_empty(db, f"{workspace_name}-lift")
     base = f"http://{host}:{port}"
-    typer.echo(f"signalbox is at {base}/  (API docs: {base}/docs)")
+    typer.echo(f"signalbox is at {base}/  (dashboard sign-in; start page: {base}/start, API docs: {base}/docs)")
     typer.echo(f"workspace: {opened.workspace.name}")
     keys = opened.keys
     if keys is None:
