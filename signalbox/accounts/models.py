@@ -47,7 +47,10 @@ class LoginFailure(Base):
     e-mail and client address, so the table names nobody and counts across processes."""
 
     __tablename__ = "login_failures"
-    __table_args__ = (Index("ix_login_failures_key", "key_hash", "failed_at"),)
+    __table_args__ = (
+        Index("ix_login_failures_key", "key_hash", "failed_at"),
+        Index("ix_login_failures_at", "failed_at"),
+    )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)
     key_hash: Mapped[str] = mapped_column(String(64))

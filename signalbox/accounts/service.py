@@ -214,10 +214,10 @@ def _refuse_if_limited(session: Session, key: str, now: datetime) -> None:
 
 def _record_failure(db: Database, key: str, now: datetime) -> None:
     with db.transaction() as session:
-        # Rows past the window count for nothing; each key sweeps its own.
-        session.execute(
-            delete(LoginFailure).where(LoginFailure.key_hash == key, LoginFailure.failed_at <= now - FAILURE_WINDOW)
-        )
+        # Rows past the window count for nothing. Each failure sweeps them all (the table names
+        # no one and no workspace), so it never holds more than the last window's failures,
+        # even when a guesser never comes back to a key.
+        session.execute(delete(LoginFailure).where(LoginFailure.failed_at <= now - FAILURE_WINDOW))
         session.add(LoginFailure(key_hash=key, failed_at=now))
 
 
@@ -253,6 +253,10 @@ def sign_in(
             )
         )
         session.execute(delete(LoginFailure).where(LoginFailure.key_hash == key))
+        # Expired sessions of this workspace go here, so the table does not grow without a sweeper.
+        session.execute(
+            delete(UserSession).where(UserSession.workspace_id == row.workspace_id, UserSession.expires_at <= now)
+        )
         signed = _info(row)
     return SignedIn(token, signed, expires)
 
@@ -302,11 +306,6 @@ def sign_out(db: Database, token: str) -> bool:
     with db.transaction() as session:
         ended = _deleted(session, delete(UserSession).where(UserSession.token_hash == hash_key(token)))
     return ended > 0
-
-
-def end_expired_sessions(db: Database, clock: Clock) -> int:
-    with db.transaction() as session:
-        return _deleted(session, delete(UserSession).where(UserSession.expires_at <= clock.now()))
 
 
 def _deleted(session: Session, statement: Delete) -> int:

@@ -59,9 +59,11 @@ def upgrade() -> None:
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_login_failures_key", "login_failures", ["key_hash", "failed_at"])
+    op.create_index("ix_login_failures_at", "login_failures", ["failed_at"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_login_failures_at", table_name="login_failures")
     op.drop_index("ix_login_failures_key", table_name="login_failures")
     op.drop_table("login_failures")
     op.drop_index("ix_user_sessions_user", table_name="user_sessions")

@@ -87,7 +87,25 @@ def test_the_session_ends_when_it_expires(db, workspace, owner, clock):
     assert accounts.user_for_session(db, signed.token, clock) is not None
     clock.advance(timedelta(seconds=1))
     assert accounts.user_for_session(db, signed.token, clock) is None
-    assert accounts.end_expired_sessions(db, clock) == 1
+    # The next sign-in in the workspace sweeps the expired row away.
+    sign_in(db, workspace, clock)
+    assert count(db, "user_sessions") == 1
+
+
+def count(db, table):
+    with db.session() as session:
+        return session.execute(text(f"SELECT count(*) FROM {table}")).scalar_one()
+
+
+def test_failures_past_the_window_are_swept_whoever_they_were(db, workspace, owner, clock):
+    for email in ("a@example.com", "b@example.com", "c@example.com"):
+        with pytest.raises(BadCredentialsError):
+            sign_in(db, workspace, clock, email=email)
+    assert count(db, "login_failures") == 3
+    clock.advance(accounts.FAILURE_WINDOW)
+    with pytest.raises(BadCredentialsError):
+        sign_in(db, workspace, clock, email="d@example.com")
+    assert count(db, "login_failures") == 1
 
 
 def test_sign_out_ends_only_that_session(db, workspace, owner, clock):
