@@ -193,11 +193,18 @@ def disable_user(db: Database, workspace_id: str, email: str, clock: Clock) -> D
 # ---- signing in --------------------------------------------------------------------------------
 
 
-def _failure_key(workspace_name: str, email: str, client: str | None) -> str:
-    # Keyed on what the visitor typed, so guesses against a workspace or an address that does
-    # not exist are limited exactly like the rest and reveal nothing by being treated apart.
-    text = "\n".join((workspace_name.strip().lower(), email.strip().lower(), client or "-"))
+def _failure_key(workspace: str, email: str, client: str | None) -> str:
+    # An unknown workspace or address is keyed on what was typed, so guesses against names that
+    # do not exist are limited exactly like the rest and reveal nothing by being treated apart.
+    text = "\n".join((workspace, email.strip().lower(), client or "-"))
     return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _workspace_id(db: Database, name_or_id: str) -> str | None:
+    try:
+        return workspaces.get_workspace(db, name_or_id.strip()).id
+    except NotFoundError:
+        return None
 
 
 def _refuse_if_limited(session: Session, key: str, now: datetime) -> None:
@@ -226,10 +233,12 @@ def sign_in(
 ) -> SignedIn:
     """Checks the rate limit first (a right password does not lift it), then the password."""
     now = clock.now()
-    key = _failure_key(workspace_name, email, client)
+    workspace_id = _workspace_id(db, workspace_name)
+    # A workspace typed by name or by id is one key, so switching between them earns no tries.
+    key = _failure_key(workspace_id or workspace_name.strip().lower(), email, client)
     with db.session() as session:
         _refuse_if_limited(session, key, now)
-    user = _verified_user(db, workspace_name, email, password)
+    user = _verified_user(db, workspace_id, email, password)
     if user is None:
         _record_failure(db, key, now)
         raise BadCredentialsError()
@@ -261,15 +270,14 @@ def sign_in(
     return SignedIn(token, signed, expires)
 
 
-def _verified_user(db: Database, workspace_name: str, email: str, password: str) -> UserInfo | None:
+def _verified_user(db: Database, workspace_id: str | None, email: str, password: str) -> UserInfo | None:
     row: User | None = None
-    if len(password) <= MAX_PASSWORD_LENGTH:
+    if workspace_id is not None and len(password) <= MAX_PASSWORD_LENGTH:
         try:
-            workspace_id = workspaces.get_workspace(db, workspace_name.strip()).id
             address = normalize_email(email)
-        except (NotFoundError, InvalidInputError):
-            workspace_id = address = ""
-        if workspace_id:
+        except InvalidInputError:
+            address = ""
+        if address:
             with db.session() as session:
                 row = session.scalar(select(User).where(User.workspace_id == workspace_id, User.email == address))
     # Verify against a decoy when there is no such user, so the answer takes as long either way.

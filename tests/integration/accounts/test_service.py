@@ -166,6 +166,14 @@ def test_a_good_sign_in_clears_the_count(db, workspace, owner, clock):
     assert sign_in(db, workspace, clock).user.id == owner.id
 
 
+def test_naming_the_workspace_by_id_instead_of_name_earns_no_extra_tries(db, workspace, owner, clock):
+    for name in (workspace.name, workspace.id, workspace.name, workspace.id, workspace.name):
+        with pytest.raises(BadCredentialsError):
+            accounts.sign_in(db, name, owner.email, "wrong password!", client="::1", clock=clock)
+    with pytest.raises(RateLimitedError):
+        accounts.sign_in(db, workspace.id, owner.email, PASSWORD, client="::1", clock=clock)
+
+
 def test_unknown_accounts_are_rate_limited_too(db, workspace, clock):
     for _ in range(accounts.MAX_FAILURES):
         with pytest.raises(BadCredentialsError):
