@@ -65,6 +65,8 @@ def test_without_a_session_every_page_leads_to_the_login_form(browser):
     for field in ("workspace", "email", "password", "csrf_token"):
         assert f'name="{field}"' in form.text
     assert form.headers["cache-control"] == "no-store" and form.headers["x-frame-options"] == "DENY"
+    # Laid out for a phone: the device's width, not a zoomed-out desktop page.
+    assert '<meta name="viewport" content="width=device-width, initial-scale=1">' in form.text
 
 
 def test_login_form_prefills_the_workspace_from_the_link(browser):
