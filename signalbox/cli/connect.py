@@ -241,7 +241,7 @@ def _show_smtp(doc: dict[str, Any] | None) -> None:
     typer.echo(f"{doc['from']} via {doc['host']}:{doc['port']}{' starttls' if doc['starttls'] else ''}")
     typer.echo(f"unsubscribe links: {doc['public_base_url']}/u/…")
     if doc["dkim"]:
-        typer.echo(f'DKIM: publish TXT {doc["dkim"]["dns_name"]} "{doc["dkim"]["dns_txt"]}"')
+        typer.echo(f"DKIM: publish TXT {doc['dkim']['dns_name']} \"{doc['dkim']['dns_txt']}\"")
     if not doc["usable"]:
         err.print("warning: the stored secrets are unreadable with this SIGNALBOX_SECRET_KEY: connect again")
 

@@ -117,7 +117,9 @@ def load_dkim_key(data: bytes, source: str) -> DkimKey:
     pem = key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.TraditionalOpenSSL, serialization.NoEncryption()
     )
-    public = key.public_key().public_bytes(serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo)
+    public = key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
     return DkimKey(pem, base64.b64encode(public).decode("ascii"), key.key_size)
 
 
