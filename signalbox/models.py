@@ -4,6 +4,7 @@ from __future__ import annotations
 
 
 def load_all_models() -> None:
+    import signalbox.accounts.models
     import signalbox.changes.models
     import signalbox.channels.models
     import signalbox.connectors.models

@@ -8,6 +8,7 @@ from typing import Any
 import uvicorn
 from fastapi import FastAPI, Request, Response
 from fastapi.middleware.cors import CORSMiddleware
+from fastapi.openapi.docs import get_swagger_ui_html
 from fastapi.openapi.utils import get_openapi
 from fastapi.responses import HTMLResponse, JSONResponse
 
@@ -22,6 +23,7 @@ from signalbox.core.db import Database
 from signalbox.core.logging import configure_logging
 from signalbox.core.metrics import render
 from signalbox.core.settings import Settings
+from signalbox.dashboard import routes as dashboard
 from signalbox.ingestion.schemas import BatchEnvelope, ErrorBody, SegmentMessage
 from signalbox.ingestion.service import Pipeline
 
@@ -34,6 +36,10 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
         version=__version__,
         description="Segment-compatible ingestion, the signalbox admin API and inbound webhooks.",
         default_response_class=JSONResponse,
+        # Served below from the package's own copies: a CDN would see every visit and break
+        # the docs on a machine without Internet access.
+        docs_url=None,
+        redoc_url=None,
     )
     pipeline = Pipeline(db, settings, clock)
     app.state.services = Services(
@@ -61,15 +67,29 @@ def create_app(settings: Settings, db: Database | None = None, clock: Clock | No
     app.include_router(webhooks.router)
     app.include_router(unsubscribe.router)
     app.include_router(links.router)
+    dashboard.install(app, db, settings, clock)
 
     @app.get(
-        "/",
+        "/start",
         tags=["ops"],
         summary="Start page for a browser: links to the API docs, health and how to send a first event",
         response_class=HTMLResponse,
     )
     def home(request: Request) -> HTMLResponse:
         return HTMLResponse(_home_page(str(request.base_url).rstrip("/")))
+
+    @app.get("/docs", include_in_schema=False)
+    def docs() -> HTMLResponse:
+        vendor = f"{dashboard.STATIC_PATH}/vendor"
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{vendor}/swagger-ui-bundle.js",
+            swagger_css_url=f"{vendor}/swagger-ui.css",
+            swagger_favicon_url=f"{vendor}/favicon-32x32.png",
+            # The validator badge would send the document's URL to validator.swagger.io.
+            swagger_ui_parameters={"validatorUrl": None},
+        )
 
     @app.get("/healthz", tags=["ops"], summary="Database reachable?", responses={503: {"model": ErrorBody}})
     def healthz() -> Response:
@@ -93,6 +113,7 @@ code,pre{{background:#f3f3f3;border-radius:4px;padding:.1rem .3rem}}pre{{padding
 </head><body>
 <h1>signalbox {version} is running</h1>
 <ul>
+<li><a href="/login">Dashboard</a> (sign in; add a user with <code>signalbox users create</code>)</li>
 <li><a href="/docs">API documentation</a> (interactive; the OpenAPI document is
 <a href="/openapi.json">/openapi.json</a>)</li>
 <li><a href="/healthz">/healthz</a>: is the database reachable?</li>

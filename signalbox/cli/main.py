@@ -4,7 +4,20 @@ from __future__ import annotations
 
 import typer
 
-from signalbox.cli import changes, connect, consent, data, email, journeys, model, ops, playbooks, segments, signals
+from signalbox.cli import (
+    changes,
+    connect,
+    consent,
+    data,
+    email,
+    journeys,
+    model,
+    ops,
+    playbooks,
+    segments,
+    signals,
+    users,
+)
 
 app = typer.Typer(
     name="signalbox",
@@ -24,6 +37,7 @@ journeys.register(app)
 segments.register(app)
 connect.register(app)
 email.register(app)
+users.register(app)
 
 
 if __name__ == "__main__":

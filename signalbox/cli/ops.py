@@ -143,7 +143,7 @@ def demo(
         # The simulated messages' links then lead to this server's /l/ (0.0.0.0 is no address).
         reachable = base.replace("//0.0.0.0:", "//127.0.0.1:").replace("//[::]:", "//127.0.0.1:")
         demo_cli.seed_lift_if_empty(db, f"{workspace_name}-lift", reachable)
-    typer.echo(f"signalbox is at {base}/  (API docs: {base}/docs)")
+    typer.echo(f"signalbox is at {base}/  (dashboard sign-in; start page: {base}/start, API docs: {base}/docs)")
     typer.echo(f"workspace: {opened.workspace.name}")
     keys = opened.keys
     if keys is None:
