@@ -15,6 +15,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from signalbox.core.errors import (
     ConflictError,
+    ForbiddenError,
     InvalidInputError,
     NotFoundError,
     SignalboxError,
@@ -25,7 +26,13 @@ from signalbox.ingestion.schemas import ErrorBody
 
 log = get_logger("api")
 
-STATUS = {NotFoundError: 404, InvalidInputError: 400, ConflictError: 409, UnauthorizedError: 401}
+STATUS = {
+    NotFoundError: 404,
+    InvalidInputError: 400,
+    ConflictError: 409,
+    UnauthorizedError: 401,
+    ForbiddenError: 403,
+}
 # SDKs retry a 5xx until it passes and drop any other 4xx, so 503 is kept for what a retry can
 # cure: the database unreachable, locked or out of pooled connections.
 UNAVAILABLE = (
@@ -66,7 +73,8 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(SignalboxError)
     async def _domain(_: Request, exc: SignalboxError) -> JSONResponse:
-        return error(STATUS.get(type(exc), 400), exc.code, exc.message)
+        status = next((s for kind, s in STATUS.items() if isinstance(exc, kind)), 400)
+        return error(status, exc.code, exc.message)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(_: Request, exc: RequestValidationError) -> JSONResponse:

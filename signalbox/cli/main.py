@@ -11,6 +11,7 @@ from signalbox.cli import (
     data,
     email,
     journeys,
+    locations,
     model,
     ops,
     playbooks,
@@ -38,6 +39,7 @@ segments.register(app)
 connect.register(app)
 email.register(app)
 users.register(app)
+locations.register(app)
 
 
 if __name__ == "__main__":

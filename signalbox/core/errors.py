@@ -27,5 +27,11 @@ class UnauthorizedError(SignalboxError):
     code = "unauthorized"
 
 
+class ForbiddenError(SignalboxError):
+    """Who is asking is known, and this is not theirs to do (a form without its CSRF token)."""
+
+    code = "forbidden"
+
+
 class SchemaOutOfDateError(SignalboxError):
     code = "schema_out_of_date"

@@ -14,6 +14,8 @@ from signalbox.accounts.schemas import BadCredentialsError, RateLimitedError, Us
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
+from signalbox.dashboard import twins
+from signalbox.dashboard.access import Access, PageViewer, SignInNeeded
 from signalbox.dashboard.web import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -46,7 +48,17 @@ Form = Annotated[dict[str, str], Depends(_form)]
 
 
 def install(app: FastAPI, db: Database, settings: Settings, clock: Clock) -> None:
+    app.state.dashboard_access = Access(db, clock)
+
+    async def sign_in_first(request: Request, _: Exception) -> Response:
+        response = redirect("/login")
+        if SESSION_COOKIE in request.cookies:  # expired or ended: the browser can forget it
+            clear_cookie(response, request, settings, SESSION_COOKIE)
+        return response
+
+    app.add_exception_handler(SignInNeeded, sign_in_first)
     app.include_router(build(db, settings, clock))
+    app.include_router(twins.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
 
 
@@ -134,11 +146,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
         return response
 
     @router.get("/today")
-    def today(request: Request) -> Response:
-        found = signed_in(request)
-        if found is None:
-            return to_login(request)
-        token, user = found
-        return page("today.html", user=user, csrf_token=accounts.csrf_token(token))
+    def today(viewer: PageViewer) -> Response:
+        return page("today.html", user=viewer, csrf_token=viewer.csrf_token, nav="today")
 
     return router

@@ -451,3 +451,27 @@ def list_band(
         stmt = stmt.where((Profile.at_risk_score < score) | ((Profile.at_risk_score == score) & (Profile.id < pid)))
     rows = session.execute(stmt.order_by(Profile.at_risk_score.desc(), Profile.id.desc()).limit(limit))
     return [(r[0], int(r[1] or 0)) for r in rows]
+
+
+def locations(session: Session, workspace_id: str) -> list[tuple[str, str | None, int]]:
+    """The workspace's locations as people carry them: each distinct `home_location` trait,
+    its most common `location_name`, and how many people call it home."""
+    counts: dict[str, int] = {}
+    names: dict[str, dict[str, int]] = {}
+    rows = session.execute(
+        select(Profile.traits).where(Profile.workspace_id == workspace_id, Profile.merged_into_id.is_(None))
+    )
+    for (traits,) in rows:
+        home = (traits or {}).get("home_location")
+        if home in (None, ""):
+            continue
+        key = str(home)
+        counts[key] = counts.get(key, 0) + 1
+        name = traits.get("location_name")
+        if isinstance(name, str) and name:
+            by_name = names.setdefault(key, {})
+            by_name[name] = by_name.get(name, 0) + 1
+    return [
+        (key, max(names[key], key=lambda n: names[key][n]) if key in names else None, counts[key])
+        for key in sorted(counts)
+    ]

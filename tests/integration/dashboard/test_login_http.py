@@ -7,53 +7,9 @@ import re
 from datetime import timedelta
 
 import httpx
-import pytest
 
 from signalbox.accounts import service as accounts
-
-PASSWORD = "correct horse battery"
-
-
-@pytest.fixture
-def users(db, workspace, clock):
-    accounts.create_user(
-        db, workspace.id, email="owner@example.com", password=PASSWORD, role="owner", locations=None, clock=clock
-    )
-    accounts.create_user(
-        db,
-        workspace.id,
-        email="staff@example.com",
-        password=PASSWORD,
-        role="staff",
-        locations=["loc-02", "loc-01"],
-        clock=clock,
-    )
-    return workspace
-
-
-@pytest.fixture
-def browser(clocked_server):
-    with httpx.Client(base_url=clocked_server.url, follow_redirects=False, timeout=10) as client:
-        yield client
-
-
-def login_token(client: httpx.Client) -> str:
-    page = client.get("/login")
-    assert page.status_code == 200
-    found = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
-    assert found and client.cookies.get("sb_login_csrf") == found.group(1)
-    return found.group(1)
-
-
-def post_login(client: httpx.Client, workspace: str, email: str, password: str, **extra: str) -> httpx.Response:
-    form = {"csrf_token": login_token(client), "workspace": workspace, "email": email, "password": password, **extra}
-    return client.post("/login", data=form)
-
-
-def session_csrf(client: httpx.Client) -> str:
-    found = re.search(r'name="csrf_token" value="([^"]+)"', client.get("/today").text)
-    assert found
-    return found.group(1)
+from tests.dashboard_factory import PASSWORD, login_token, post_login, session_csrf
 
 
 def test_without_a_session_every_page_leads_to_the_login_form(browser):
