@@ -190,6 +190,18 @@ def disable_user(db: Database, workspace_id: str, email: str, clock: Clock) -> D
         return Disabled(_info(row), ended)
 
 
+def set_password(db: Database, workspace_id: str, email: str, password: str) -> UserInfo:
+    """A new password; every open session of the user ends, as after a suspected leak."""
+    digest = hash_password(password)
+    with db.transaction() as session:
+        row = _find(session, workspace_id, normalize_email(email))
+        row.password_hash = digest
+        _deleted(
+            session, delete(UserSession).where(UserSession.workspace_id == workspace_id, UserSession.user_id == row.id)
+        )
+        return _info(row)
+
+
 # ---- signing in --------------------------------------------------------------------------------
 
 

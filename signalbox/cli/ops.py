@@ -154,6 +154,18 @@ def demo(
         typer.echo(f"admin key: {keys.admin_key}")
         write_key = keys.write_key
     typer.echo(f'try: curl -u {write_key}: {base}/v1/track -d \'{{"userId":"u1","event":"visit"}}\'')
+    names = [opened.workspace.name] + ([f"{workspace_name}-lift"] if members else [])
+    for name in names:
+        ws = workspaces.get_workspace(db, name)
+        logins = demo_service.issue_logins(db, ws.id, SystemClock(), reissue=new_keys)
+        if not logins:
+            typer.echo(f"dashboard sign-in for {name}: unchanged (`signalbox demo --new-keys` issues new passwords)")
+        for login in logins:
+            where = "every location" if login.locations is None else ", ".join(login.locations)
+            typer.echo(
+                f"dashboard sign-in: {base}/login?workspace={name}  {login.email} / {login.password}"
+                f"  ({login.role}, {where})"
+            )
     serve(host=host, port=port, no_worker=False)
 
 

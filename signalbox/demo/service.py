@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import csv
 import math
+import secrets
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import astuple, dataclass
@@ -25,6 +26,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from signalbox.accounts import service as accounts
 from signalbox.core.clock import Clock, FixedClock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
@@ -100,6 +102,43 @@ def open_workspace(
             "workspaces: choose another --workspace"
         )
     return DemoWorkspace(found, workspaces.rotate_keys(db, found.id) if new_keys else None)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    email: str
+    password: str  # shown once, when issued
+    role: str
+    locations: tuple[str, ...] | None
+
+
+# The demo's dashboard users: an owner who sees every club, and the front desk of one.
+DEMO_USERS = (
+    ("owner@demo.example", "owner", None),
+    ("frontdesk@demo.example", "staff", ("loc-01",)),
+)
+
+
+def issue_logins(db: Database, workspace_id: str, clock: Clock, *, reissue: bool = False) -> list[DemoLogin]:
+    """The demo users with fresh random passwords: created when missing, re-issued on request
+    (`--new-keys`), else left alone (nothing to show: passwords are stored hashed only)."""
+    refused = not is_demo_workspace(db, workspace_id)
+    if refused:
+        raise ConflictError("demo users are only made in a workspace the demo created")
+    issued: list[DemoLogin] = []
+    existing = {u.email for u in accounts.list_users(db, workspace_id)}
+    for email, role, locations in DEMO_USERS:
+        password = secrets.token_urlsafe(12)
+        if email not in existing:
+            accounts.create_user(
+                db, workspace_id, email=email, password=password, role=role, locations=locations, clock=clock
+            )
+        elif reissue:
+            accounts.set_password(db, workspace_id, email, password)
+        else:
+            continue
+        issued.append(DemoLogin(email, password, role, locations))
+    return issued
 
 
 def holds_events(db: Database, workspace_id: str) -> bool:

@@ -80,3 +80,34 @@ def test_a_second_demo_run_keeps_the_keys_unless_asked(cli, settings, no_server)
         assert workspaces.workspace_for_write_key(db, renewed["write"]) is not None
     finally:
         db.dispose()
+
+
+def _logins(output: str) -> dict[str, str]:
+    lines = [line.split("  ")[1] for line in output.splitlines() if line.startswith("dashboard sign-in: ")]
+    return dict(line.split(" / ") for line in lines)
+
+
+def test_the_demo_prints_dashboard_logins_once_that_sign_in(cli, settings, no_server):
+    from signalbox.accounts import service as accounts
+    from signalbox.core.clock import SystemClock
+
+    first = _logins(cli("demo", "--workspace", "dash", "--members", "0").stdout)
+    assert set(first) == {"owner@demo.example", "frontdesk@demo.example"}
+    again = cli("demo", "--workspace", "dash", "--members", "0").stdout
+    assert _logins(again) == {} and "dashboard sign-in for dash: unchanged" in again
+    db = Database(settings)
+    try:
+        signed = accounts.sign_in(
+            db, "dash", "owner@demo.example", first["owner@demo.example"], client=None, clock=SystemClock()
+        )
+        assert signed.user.role == "owner" and signed.user.locations is None
+        renewed = _logins(cli("demo", "--workspace", "dash", "--members", "0", "--new-keys").stdout)
+        assert renewed["frontdesk@demo.example"] != first["frontdesk@demo.example"]
+        front = accounts.sign_in(
+            db, "dash", "frontdesk@demo.example", renewed["frontdesk@demo.example"], client=None, clock=SystemClock()
+        )
+        assert front.user.locations == ("loc-01",)
+        # The new password ended the owner's session.
+        assert accounts.user_for_session(db, signed.token, SystemClock()) is None
+    finally:
+        db.dispose()
