@@ -2,7 +2,7 @@ PY ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 
-.PHONY: install demo test lint bench
+.PHONY: install demo test lint bench browser
 
 $(BIN)/python:
 	$(PY) -m venv $(VENV)
@@ -27,7 +27,13 @@ lint: install
 
 # The whole suite in UTC, then the time-sensitive tiers again in a zone with an odd offset
 # and its own DST dates, so nothing leans on the machine's local time.
-test: lint
+# The browser tests drive Debian's Chromium; installed here when missing (root, or sudo).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -q && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -q chromium; }
+
+test: lint browser
 	TZ=UTC $(BIN)/pytest -q -p no:cacheprovider
 	TZ=Pacific/Chatham $(BIN)/pytest -q -p no:cacheprovider tests/unit tests/integration/scoring -k "not postgresql"
 
