@@ -63,6 +63,14 @@ class StepShape:
     depth: int  # 0: a top-level step; 1: inside a branch arm or on_timeout; ...
     label: str
     before: tuple[str, ...]  # every step an enrolment went through to be here
+    then: str | None = None  # where an enrolment goes when this step is done (None: the end)
+    on_timeout: str | None = None  # a wait_for's first timeout step
+
+
+# A decision with one of these outcomes means the step was done and the enrolment moved on
+# (a send held out, suppressed or failed goes on to the next step all the same); `delayed`
+# and `exited` leave it where it was.
+MOVED_ON = frozenset({"sent", "held_out", "suppressed", "failed", "skipped"})
 
 
 def shape(definition: dict[str, Any]) -> list[StepShape]:
@@ -71,21 +79,24 @@ def shape(definition: dict[str, Any]) -> list[StepShape]:
     An arm's steps are not before the step after the branch: only one arm is taken."""
     out: list[StepShape] = []
 
-    def walk(steps: list[dict[str, Any]], depth: int, outer: tuple[str, ...]) -> None:
+    def walk(steps: list[dict[str, Any]], depth: int, outer: tuple[str, ...], after: str | None) -> None:
         done: tuple[str, ...] = ()
-        for step in steps:
+        for i, step in enumerate(steps):
             before = (*outer, *done)
-            out.append(StepShape(step["id"], step["verb"], depth, _label(step), before))
+            following = steps[i + 1]["id"] if i + 1 < len(steps) else after
+            timeout = step.get("on_timeout") or []
+            first = timeout[0]["id"] if step["verb"] == "wait_for" and timeout else None
+            out.append(StepShape(step["id"], step["verb"], depth, _label(step), before, following, first))
             nested = (*before, step["id"])
             if step["verb"] == "branch":
                 for arm in step["branch"]["arms"]:
-                    walk(arm["steps"], depth + 1, nested)
-                walk(step["branch"]["else"], depth + 1, nested)
+                    walk(arm["steps"], depth + 1, nested, following)
+                walk(step["branch"]["else"], depth + 1, nested, following)
             elif step["verb"] == "wait_for":
-                walk(step.get("on_timeout", []), depth + 1, nested)
+                walk(timeout, depth + 1, nested, following)
             done = (*done, step["id"])
 
-    walk(definition["steps"], 0, ())
+    walk(definition["steps"], 0, (), None)
     return out
 
 
@@ -109,7 +120,7 @@ class Trace:
 
     status: str  # active | completed | exited
     position: str | None
-    decided_at: frozenset[str]  # steps with a decision of this enrolment
+    decided: frozenset[tuple[str, str]]  # (step, outcome) of this enrolment's decisions
 
 
 @dataclass(frozen=True, slots=True)
@@ -138,17 +149,26 @@ def funnel(
     steps: list[StepShape], traces: Iterable[Trace], outcomes: dict[str, Counter[str]] | None = None
 ) -> list[FunnelStep]:
     """How many enrolments reached each step. A wait or a branch leaves no decision, so a step
-    counts as reached when the enrolment decided or stands at it or at any step after it on
-    its path; every enrolment starts at the first step, and a completed one went through
-    every top-level step."""
+    counts as reached when the enrolment decided or stands at it, moved on to it from a step
+    it decided, or reached any step after it on its path; every enrolment starts at the first
+    step, and a completed one went through every top-level step."""
     if not steps:
         return []
     before = {s.id: s.before for s in steps}
+    by_id = {s.id: s for s in steps}
     last_top = [s.id for s in steps if s.depth == 0][-1]
     reached: Counter[str] = Counter()
     here: Counter[str] = Counter()
     for trace in traces:
-        seen = {steps[0].id, *(s for s in trace.decided_at if s in before)}
+        seen = {steps[0].id}
+        for step_id, outcome in trace.decided:
+            known = by_id.get(step_id)
+            if known is None:  # a step of an older version that this one no longer has
+                continue
+            seen.add(step_id)
+            nxt = known.on_timeout if outcome == "skipped" and known.on_timeout else known.then
+            if outcome in MOVED_ON and nxt is not None:
+                seen.add(nxt)
         if trace.position in before:
             seen.add(trace.position)
             if trace.status == "active":
@@ -415,16 +435,16 @@ def _decisions(workspace_id: str, key: str, locations: tuple[str, ...] | None) -
 
 def _decided_steps(
     session: Session, workspace_id: str, key: str, locations: tuple[str, ...] | None
-) -> dict[str, set[str]]:
+) -> dict[str, set[tuple[str, str]]]:
     rows = session.execute(
-        select(Decision.enrollment_id, Decision.step_id)
+        select(Decision.enrollment_id, Decision.step_id, Decision.outcome)
         .where(*_decisions(workspace_id, key, locations), Decision.enrollment_id.is_not(None))
         .distinct()
     )
-    out: dict[str, set[str]] = defaultdict(set)
-    for enrollment_id, step_id in rows:
+    out: dict[str, set[tuple[str, str]]] = defaultdict(set)
+    for enrollment_id, step_id, outcome in rows:
         if enrollment_id is not None and step_id is not None:
-            out[enrollment_id].add(step_id)
+            out[enrollment_id].add((step_id, outcome))
     return out
 
 
