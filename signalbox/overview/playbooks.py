@@ -227,22 +227,20 @@ class HeldBack:
         }
 
 
-def held_back(rows: Iterable[tuple[str, HeldDecision]], examples: int = EXAMPLES_PER_REASON) -> list[HeldBack]:
-    """Group (profile id, decision) rows, newest first, by reason: most frequent first."""
-    counts: Counter[str] = Counter()
-    people: dict[str, set[str]] = defaultdict(set)
-    outcomes: dict[str, Counter[str]] = defaultdict(Counter)
-    recent: dict[str, list[HeldDecision]] = defaultdict(list)
-    for profile_id, d in rows:
-        if d.outcome not in HELD_BACK_OUTCOMES or (d.outcome, d.reason) in NOT_HELD_BACK:
+def held_back(
+    counts: dict[tuple[str, str], int], people: dict[str, int], examples: dict[str, list[HeldDecision]]
+) -> list[HeldBack]:
+    """One group per reason from (reason, outcome) counts, distinct people per reason and the
+    newest examples: most frequent first; outcomes that did not hold anyone back are left out."""
+    total: Counter[str] = Counter()
+    outcomes: dict[str, dict[str, int]] = defaultdict(dict)
+    for (reason, outcome), n in counts.items():
+        if outcome not in HELD_BACK_OUTCOMES or (outcome, reason) in NOT_HELD_BACK or not n:
             continue
-        counts[d.reason] += 1
-        people[d.reason].add(profile_id)
-        outcomes[d.reason][d.outcome] += 1
-        if len(recent[d.reason]) < examples:
-            recent[d.reason].append(d)
-    order = sorted(counts, key=lambda r: (-counts[r], r))
-    return [HeldBack(r, counts[r], len(people[r]), dict(outcomes[r]), recent[r]) for r in order]
+        total[reason] += n
+        outcomes[reason][outcome] = outcomes[reason].get(outcome, 0) + n
+    order = sorted(total, key=lambda r: (-total[r], r))
+    return [HeldBack(r, total[r], people.get(r, 0), outcomes[r], examples.get(r, [])) for r in order]
 
 
 # ---- lift ------------------------------------------------------------------------------------
@@ -415,14 +413,14 @@ def playbook_detail(db: Database, workspace_id: str, key: str, locations: tuple[
         amounts = report.goal_amounts(session, workspace_id, key)
         decided = _decided_steps(session, workspace_id, key, locations)
         outcomes = _outcomes_by_step(session, workspace_id, key, locations)
-        held = _held_rows(session, workspace_id, key, locations, zone)
+        held = _held_back(session, workspace_id, key, locations, zone)
     summary = report.summarize(key, [(e[0], e[2], e[3]) for e in enrolments], amounts)
     traces = [Trace(e[4], e[5], frozenset(decided.get(e[0], ()))) for e in enrolments]
     return PlaybookDetail(
         _row(info, enrolments, summary),
         summary,
         funnel(shape(definition), traces, outcomes),
-        held_back(held),
+        held,
         locations is not None,
     )
 
@@ -463,28 +461,39 @@ def _outcomes_by_step(
     return out
 
 
-def _held_rows(
+def _held_back(
     session: Session, workspace_id: str, key: str, locations: tuple[str, ...] | None, zone: ZoneInfo
-) -> list[tuple[str, HeldDecision]]:
-    rows = session.execute(
-        select(
-            Decision.profile_id,
-            Decision.user_id,
-            Decision.step_id,
-            Decision.outcome,
-            Decision.reason,
-            Decision.channel,
-            Decision.at,
-        )
-        .where(*_decisions(workspace_id, key, locations), Decision.outcome.in_(sorted(HELD_BACK_OUTCOMES)))
-        .order_by(Decision.id.desc())
-    )
-    return [
-        (
-            r[0],
-            HeldDecision(
-                r[1], r[2], r[3], r[4] or "unspecified", r[5], r[6], r[6].astimezone(zone).strftime("%d %b %H:%M")
-            ),
-        )
-        for r in rows
+) -> list[HeldBack]:
+    """Counted in the database (a paused playbook or quiet hours can leave many decisions);
+    only a few of the newest are read per reason."""
+    reason = func.coalesce(Decision.reason, "unspecified")
+    where = [
+        *_decisions(workspace_id, key, locations),
+        Decision.outcome.in_(sorted(HELD_BACK_OUTCOMES)),
+        *[~((Decision.outcome == o) & (reason == r)) for o, r in sorted(NOT_HELD_BACK)],
     ]
+    counts = {
+        (str(r), str(o)): int(n)
+        for r, o, n in session.execute(
+            select(reason, Decision.outcome, func.count()).where(*where).group_by(reason, Decision.outcome)
+        )
+    }
+    people = {
+        str(r): int(n)
+        for r, n in session.execute(
+            select(reason, func.count(func.distinct(Decision.profile_id))).where(*where).group_by(reason)
+        )
+    }
+    examples: dict[str, list[HeldDecision]] = {}
+    for name in people:
+        rows = session.execute(
+            select(Decision.user_id, Decision.step_id, Decision.outcome, Decision.channel, Decision.at)
+            .where(*where, reason == name)
+            .order_by(Decision.id.desc())
+            .limit(EXAMPLES_PER_REASON)
+        )
+        examples[name] = [
+            HeldDecision(u, step, outcome, name, channel, at, at.astimezone(zone).strftime("%d %b %H:%M"))
+            for u, step, outcome, channel, at in rows
+        ]
+    return held_back(counts, people, examples)

@@ -87,25 +87,29 @@ def _d(reason, outcome="delayed", user="u-1", step="sms"):
     return HeldDecision(user, step, outcome, reason, "sms", at, "01 Mar 00:00")
 
 
-def test_held_back_groups_by_reason_most_frequent_first_with_recent_examples():
-    rows = [
-        ("p1", _d("quiet_hours")),
-        ("p1", _d("quiet_hours")),
-        ("p2", _d("quiet_hours", user="u-2")),
-        ("p3", _d("holdout", outcome="held_out", user="u-3")),
-        ("p4", _d("no_consent", outcome="suppressed", user="u-4")),
-        ("p4", _d("timeout", outcome="skipped")),  # a path, not a hold-up
-        ("p5", _d("frequency_cap", outcome="suppressed")),
-        ("p5", _d("sent", outcome="sent")),
-    ]
-    groups = held_back(rows, examples=2)
+def test_held_back_groups_by_reason_most_frequent_first():
+    counts = {
+        ("quiet_hours", "delayed"): 3,
+        ("holdout", "held_out"): 1,
+        ("no_consent", "suppressed"): 1,
+        ("timeout", "skipped"): 4,  # a path, not a hold-up
+        ("frequency_cap", "suppressed"): 1,
+        ("no_address", "suppressed"): 2,
+        ("no_address", "failed"): 1,
+        ("sent", "sent"): 9,
+    }
+    people = {"quiet_hours": 2, "holdout": 1, "no_consent": 1, "frequency_cap": 1, "no_address": 2}
+    examples = {"quiet_hours": [_d("quiet_hours"), _d("quiet_hours", user="u-2")]}
+    groups = held_back(counts, people, examples)
     assert [(g.reason, g.count, g.people) for g in groups] == [
+        ("no_address", 3, 2),
         ("quiet_hours", 3, 2),
         ("frequency_cap", 1, 1),
         ("holdout", 1, 1),
         ("no_consent", 1, 1),
     ]
-    assert len(groups[0].examples) == 2 and groups[0].outcomes == {"delayed": 3}
+    assert groups[0].outcomes == {"suppressed": 2, "failed": 1}
+    assert len(groups[1].examples) == 2 and groups[2].examples == []
 
 
 @pytest.mark.parametrize(
