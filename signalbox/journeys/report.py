@@ -10,10 +10,12 @@ narrow and can leave [0, 1]; Newcombe's keeps close to its nominal coverage ther
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from signalbox.core.db import Database
 from signalbox.core.errors import NotFoundError
@@ -77,21 +79,32 @@ def report(db: Database, workspace_id: str, key: str) -> dict[str, Any]:
                 Enrollment.workspace_id == workspace_id, Enrollment.playbook_key == key
             )
         ).all()
-        goals = session.execute(
-            select(Decision.enrollment_id, Decision.detail).where(
-                Decision.workspace_id == workspace_id,
-                Decision.playbook_key == key,
-                Decision.outcome == "exited",
-                Decision.reason == "goal_met",
-            )
-        ).all()
-        message_ids = {e: (d or {}).get("message_id") for e, d in goals}
-        found = events.by_message_ids(session, workspace_id, [m for m in message_ids.values() if m])
-    amounts = {
+        amounts = goal_amounts(session, workspace_id, key)
+    return summarize(key, [(e, bool(h), r) for e, h, r in rows], amounts)
+
+
+def goal_amounts(session: Session, workspace_id: str, key: str) -> dict[str, float]:
+    """The revenue of each enrolment's goal event, by enrolment id."""
+    goals = session.execute(
+        select(Decision.enrollment_id, Decision.detail).where(
+            Decision.workspace_id == workspace_id,
+            Decision.playbook_key == key,
+            Decision.outcome == "exited",
+            Decision.reason == "goal_met",
+        )
+    ).all()
+    message_ids = {e: (d or {}).get("message_id") for e, d in goals}
+    found = events.by_message_ids(session, workspace_id, [m for m in message_ids.values() if m])
+    return {
         enrollment: _amount(found[mid][1].properties) if mid in found else 0.0
         for enrollment, mid in message_ids.items()
-        if mid
+        if enrollment and mid
     }
+
+
+def summarize(key: str, rows: Iterable[tuple[str, bool, str | None]], amounts: dict[str, float]) -> dict[str, Any]:
+    """The report of these enrolments ((id, holdout, exit_reason) each): every enrolment of
+    the playbook, or a subset of them (a dashboard viewer's locations), with the same statistics."""
     arms: dict[str, list[int | float]] = {"treated": [0, 0, 0.0], "holdout": [0, 0, 0.0]}
     for enrollment_id, holdout, exit_reason in rows:
         arm = arms["holdout" if holdout else "treated"]
