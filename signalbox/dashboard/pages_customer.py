@@ -54,15 +54,18 @@ class Clockface:
             self.zone = ZoneInfo("UTC")
         self.now = now
 
-    def absolute(self, at: datetime | None) -> str:
+    def absolute(self, when: datetime | str | None) -> str:
+        at = _moment(when)
         if at is None:
             return "—"
         return at.astimezone(self.zone).strftime("%a %d %b %Y %H:%M %Z")
 
-    def iso(self, at: datetime | None) -> str:
+    def iso(self, when: datetime | str | None) -> str:
+        at = _moment(when)
         return "" if at is None else at.isoformat()
 
-    def relative(self, at: datetime | None) -> str:
+    def relative(self, when: datetime | str | None) -> str:
+        at = _moment(when)
         if at is None:
             return "never"
         seconds = int((self.now - at).total_seconds())
@@ -74,6 +77,16 @@ class Clockface:
         else:
             return "just now"
         return f"in {text}" if ahead else f"{text} ago"
+
+
+def _moment(when: datetime | str | None) -> datetime | None:
+    """The read models' JSON-ready ISO strings back to moments, for display."""
+    if isinstance(when, str):
+        try:
+            return datetime.fromisoformat(when)
+        except ValueError:
+            return None
+    return when
 
 
 def _clockface(access: Access, viewer: Viewer) -> Clockface:
