@@ -60,6 +60,11 @@ class Clockface:
             return "—"
         return at.astimezone(self.zone).strftime("%a %d %b %Y %H:%M %Z")
 
+    def short(self, when: datetime | str | None) -> str:
+        """For narrow table cells: the date and time, no weekday or zone."""
+        at = _moment(when)
+        return "—" if at is None else at.astimezone(self.zone).strftime("%d %b %Y %H:%M")
+
     def iso(self, when: datetime | str | None) -> str:
         at = _moment(when)
         return "" if at is None else at.isoformat()
