@@ -16,7 +16,7 @@ from datetime import UTC, date, datetime
 from typing import Any
 
 from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select
-from sqlalchemy.orm import InstrumentedAttribute, Session
+from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from signalbox.channels.models import Send, StaffTask
 from signalbox.consent.models import ConsentChange
@@ -252,7 +252,7 @@ def parse_cursor(text: str | None) -> Cursor | None:
         if found:
             return Cursor(_aware(datetime.fromisoformat(found["at"])), found["kind"], int(found["id"]))
         return Cursor(_aware(datetime.fromisoformat(text.strip())))
-    except ValueError:
+    except (ValueError, OverflowError):  # overflow: year 9999 in a zone behind UTC
         raise InvalidInputError("`before` is not a timeline cursor or an ISO 8601 time") from None
 
 

@@ -292,3 +292,22 @@ def test_pages_need_a_session_and_twins_take_the_admin_key(browser, world):
     assert browser.get("/api/v1/customers/m-none", headers=admin).status_code == 200
     # A script has no cookie for a forged form to ride on: no CSRF token needed.
     assert browser.post("/api/v1/customers/m-3/automation", json={"paused": True}, headers=admin).status_code == 200
+
+
+def test_awkward_ids_and_cursors_answer_4xx(browser, world):
+    _sign_in(browser, world.ws, "owner@example.com")
+    long_id = "m" * 5000
+    for path in (
+        "/customers/%00",
+        f"/customers/{long_id}",
+        "/customers/%25",
+        "/api/v1/customers/%00",
+        f"/api/v1/profiles/{long_id}/timeline",
+        "/api/v1/profiles/m-1/timeline?before=9999-12-31T23:00:00-14:00",
+        "/api/v1/profiles/m-1/timeline?before=%00",
+        "/api/v1/profiles/m-1/timeline?limit=0",
+        "/api/v1/profiles/m-1/timeline?limit=100000",
+        "/customers/m-1?before=0001-01-01T00:00:00%2B14:00",
+    ):
+        answer = browser.get(path)
+        assert 400 <= answer.status_code < 500, (path, answer.status_code)

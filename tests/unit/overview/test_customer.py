@@ -82,7 +82,7 @@ def test_cursor_round_trip_and_plain_times():
     assert parse_cursor("2026-01-13T02:05:00-06:00") == Cursor(T0 + timedelta(minutes=5))
     assert parse_cursor("2026-01-13T08:05:00") == Cursor(T0 + timedelta(minutes=5))  # naive: UTC
     assert parse_cursor(None) is None and parse_cursor("") is None
-    for bad in ("yesterday", "2026-13-45", "x~event~1", "2026-01-13T08:05:00~event~-1"):
+    for bad in ("yesterday", "2026-13-45", "x~event~1", "2026-01-13T08:05:00~event~-1", "9999-12-31T23:00:00-14:00"):
         with pytest.raises(InvalidInputError):
             parse_cursor(bad)
 
