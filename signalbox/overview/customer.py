@@ -122,12 +122,11 @@ def search(
         matches: list[ColumnElement[bool]] = [
             func.lower(Profile.traits[key].as_string()).like(pattern, escape="\\") for key in NAME_TRAITS
         ]
+        node = aliased(Profile)  # any node of the tree may hold the identifier; the root is listed
         by_identifier = (
-            select(Profile.canonical_id)
-            .join(
-                Identifier, and_(Identifier.workspace_id == Profile.workspace_id, Identifier.profile_id == Profile.id)
-            )
-            .where(Profile.workspace_id == workspace_id)
+            select(node.canonical_id)
+            .join(Identifier, and_(Identifier.workspace_id == node.workspace_id, Identifier.profile_id == node.id))
+            .where(node.workspace_id == workspace_id)
         )
         id_match: list[ColumnElement[bool]] = [func.lower(Identifier.value).like(pattern, escape="\\")]
         digits = re.sub(r"\D", "", text)
