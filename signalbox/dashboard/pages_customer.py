@@ -18,12 +18,23 @@ from pydantic import BaseModel, ConfigDict
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.dashboard.access import Access, AccessDep, ApiViewer, PageViewer, Viewer, check_csrf
 from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
+from signalbox.ingestion.schemas import ErrorBody
 from signalbox.journeys import service as journeys
 from signalbox.overview import customer as overview
 from signalbox.workspaces import service as workspaces
 
 router = APIRouter(include_in_schema=False)  # pages for people, not the API
 api = APIRouter(prefix="/api/v1", tags=["dashboard"])
+
+_ERRORS: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "Invalid search, cursor or body"},
+    401: {"model": ErrorBody, "description": "No session and no (or a wrong) admin key"},
+    404: {"model": ErrorBody, "description": "No such person among those the caller may see"},
+}
+_WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
+    **_ERRORS,
+    403: {"model": ErrorBody, "description": "A session without its CSRF token (X-CSRF-Token)"},
+}
 
 
 def include(app: FastAPI) -> None:
@@ -188,7 +199,9 @@ async def take_over_form(viewer: PageViewer, access: AccessDep, request: Request
 # ---- JSON twins -------------------------------------------------------------------------------
 
 
-@api.get("/customers", summary="Search the people the caller may see (identifiers and names), 50 a page")
+@api.get(
+    "/customers", responses=_ERRORS, summary="Search the people the caller may see (identifiers and names), 50 a page"
+)
 def customers_json(
     viewer: ApiViewer,
     access: AccessDep,
@@ -198,7 +211,11 @@ def customers_json(
     return overview.search(access.db, viewer.workspace_id, viewer.locations, q, offset=offset).to_dict()
 
 
-@api.get("/customers/{user_id}", summary="One customer: identifiers, merges, consent, score, automation, timeline")
+@api.get(
+    "/customers/{user_id}",
+    responses=_ERRORS,
+    summary="One customer: identifiers, merges, consent, score, automation, timeline",
+)
 def customer_json(
     viewer: ApiViewer,
     access: AccessDep,
@@ -212,7 +229,7 @@ def customer_json(
     return found.to_dict()
 
 
-@api.get("/profiles/{user_id}/timeline", summary="One person's timeline, newest first")
+@api.get("/profiles/{user_id}/timeline", responses=_ERRORS, summary="One person's timeline, newest first")
 def timeline_json(
     viewer: ApiViewer,
     access: AccessDep,
@@ -229,7 +246,11 @@ class AutomationIn(BaseModel):
     paused: bool
 
 
-@api.post("/customers/{user_id}/automation", summary="Take over: pause (or resume) automation for one person")
+@api.post(
+    "/customers/{user_id}/automation",
+    responses=_WRITE_ERRORS,
+    summary="Take over: pause (or resume) automation for one person",
+)
 async def take_over_json(
     viewer: ApiViewer, access: AccessDep, request: Request, user_id: str, body: AutomationIn
 ) -> dict[str, Any]:
