@@ -311,3 +311,50 @@ def test_awkward_ids_and_cursors_answer_4xx(browser, world):
     ):
         answer = browser.get(path)
         assert 400 <= answer.status_code < 500, (path, answer.status_code)
+
+
+def test_highest_at_risk_first_and_the_score_explained(browser, second_browser, world, db, clock):
+    from datetime import date
+
+    from signalbox.profiles import service as profiles
+
+    parts = [
+        {"component": "recency", "points": 30, "max": 30, "reason": "inactive_30d", "detail": "last visit 41 days ago"},
+        {"component": "payment_friction", "points": 0, "max": 25, "reason": "no_failed_payment", "detail": ""},
+    ]
+    roots = {uid: identity.profile_document(db, world.ws.id, uid).id for uid in ("m-1", "m-3", "m-none")}
+    now = clock.now()
+    rows = [
+        {"pid": roots["m-1"], "at_risk_score": 20, "at_risk_band": "Low", "at_risk_components": parts[1:]},
+        {"pid": roots["m-3"], "at_risk_score": 80, "at_risk_band": "High", "at_risk_components": parts},
+    ]
+    with db.transaction() as session:
+        profiles.store_signals(
+            session,
+            world.ws.id,
+            [
+                {
+                    **r,
+                    "score_as_of": date(2026, 1, 12),
+                    "scored_at": now,
+                    "churn_probability": 0.42,
+                    "churn_model_id": None,
+                    "predicted_at": now,
+                }
+                for r in rows
+            ],
+            now,
+        )
+    _sign_in(browser, world.ws, "owner@example.com")
+    listed = [r["user_id"] for r in browser.get("/api/v1/customers").json()["customers"]]
+    assert listed == ["m-3", "m-1", "m-none"]  # unscored last
+    page = browser.get("/customers/m-3")
+    assert page.status_code == 200
+    assert '<th scope="row">recency' in page.text and "30 of 30" in page.text and "last visit 41 days ago" in page.text
+    assert '<rect width="100" height="8"' in page.text and '<rect width="0" height="8"' in page.text
+    assert "42 %" in page.text
+    score = browser.get("/api/v1/customers/m-3").json()["score"]
+    assert score["at_risk_score"] == 80 and score["components"] == parts and score["churn_probability"] == 0.42
+    # The staff member of loc-01 and loc-02 never sees m-3's score in any list.
+    _sign_in(second_browser, world.ws, "staff@example.com")
+    assert [r["user_id"] for r in second_browser.get("/api/v1/customers").json()["customers"]] == ["m-1"]
