@@ -14,7 +14,7 @@ from signalbox.accounts.schemas import BadCredentialsError, RateLimitedError, Us
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
-from signalbox.dashboard import pages_playbooks, twins
+from signalbox.dashboard import pages_customer, pages_playbooks, twins
 from signalbox.dashboard.access import Access, PageViewer, SignInNeeded
 from signalbox.dashboard.web import (
     CSRF_FIELD,
@@ -60,6 +60,7 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Clock) -> Non
     app.include_router(build(db, settings, clock))
     app.include_router(twins.router)
     pages_playbooks.include(app)
+    pages_customer.include(app)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
 
 
