@@ -14,7 +14,7 @@ from signalbox.accounts.schemas import BadCredentialsError, RateLimitedError, Us
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
-from signalbox.dashboard import twins
+from signalbox.dashboard import pages_insights, twins
 from signalbox.dashboard.access import Access, PageViewer, SignInNeeded
 from signalbox.dashboard.web import (
     CSRF_FIELD,
@@ -59,6 +59,7 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Clock) -> Non
     app.add_exception_handler(SignInNeeded, sign_in_first)
     app.include_router(build(db, settings, clock))
     app.include_router(twins.router)
+    app.include_router(pages_insights.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
 
 
