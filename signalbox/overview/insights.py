@@ -54,8 +54,8 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, case, func, select
-from sqlalchemy.orm import Session
+from sqlalchemy import ColumnElement, String, case, func, select, type_coerce
+from sqlalchemy.orm import Session, aliased
 
 from signalbox.changes.models import Change, ChangeSequence
 from signalbox.channels.models import Send, StaffTask
@@ -512,43 +512,57 @@ def _people(session: Session, workspace_id: str, scope: tuple[str, ...] | None, 
 def _tracks(
     session: Session, workspace_id: str, root_of: dict[str, str], starts: Sequence[datetime], now: datetime
 ) -> dict[str, Track]:
-    """Three grouped queries, each returning only what it needs: the months a person was active,
-    their revenue per month, and the last cancellation and payment per month. Timestamps are
-    read only for the last kind: parsing one per row is what costs on a large table."""
+    """One grouped scan of the events: per node, event and month, the amount and the last time.
+    The last time comes back unconverted and is parsed only for cancellations and payments:
+    converting one per row costs more than the scan on a large table."""
     dialect = session.get_bind().dialect.name
     bucket = case(*((Event.timestamp < starts[i], i - 1) for i in range(len(starts))), else_=len(starts) - 1)
-    mine = (Event.workspace_id == workspace_id, Event.type == "track", Event.timestamp < now)
-    shown = Event.timestamp >= starts[0]
+    stmt = (
+        select(
+            Event.profile_id,
+            Event.event,
+            bucket,
+            type_coerce(func.max(Event.timestamp), String),
+            func.sum(_amount_expr(dialect)),
+        )
+        .where(
+            Event.workspace_id == workspace_id,
+            Event.type == "track",
+            Event.event.in_([*ACTIVITY, *REVENUE, CANCEL]),
+            Event.timestamp < now,
+            (Event.timestamp >= starts[0]) | Event.event.in_([CANCEL, PAYMENT]),
+        )
+        .group_by(Event.profile_id, Event.event, bucket)
+    )
     tracks: dict[str, Track] = {}
-
-    def track_of(node: str) -> Track | None:
+    for node, name, month, newest, amount in session.execute(stmt):
         root = root_of.get(node)
-        return None if root is None else tracks.setdefault(root, Track())
-
-    active = select(Event.profile_id, bucket).where(*mine, shown, Event.event.in_(ACTIVITY))
-    for node, month in session.execute(active.group_by(Event.profile_id, bucket)):
-        if (track := track_of(node)) is not None:
-            track.active.add(int(month))
-    revenue = select(Event.profile_id, bucket, func.sum(_amount_expr(dialect))).where(
-        *mine, shown, Event.event.in_(REVENUE)
-    )
-    for node, month, amount in session.execute(revenue.group_by(Event.profile_id, bucket)):
-        if amount is not None and (track := track_of(node)) is not None:
-            b = int(month)
-            track.revenue[b] = track.revenue.get(b, 0.0) + float(amount)
-    last = select(Event.profile_id, Event.event, bucket, func.max(Event.timestamp)).where(
-        *mine, Event.event.in_([CANCEL, PAYMENT])
-    )
-    for node, name, month, newest in session.execute(last.group_by(Event.profile_id, Event.event, bucket)):
-        if (track := track_of(node)) is None:
+        if root is None:
             continue
-        b, at = int(month), ensure_utc(newest)
-        seen = track.last_cancel if name == CANCEL else track.last_payment
-        if b not in seen or at > seen[b]:
-            seen[b] = at
-        if name == CANCEL:
-            track.cancelled.add(b)
+        track = tracks.get(root)
+        if track is None:
+            track = tracks[root] = Track()
+        b = int(month)
+        if name in ACTIVITY:
+            track.active.add(b)
+            continue
+        if amount is not None and b >= 0:
+            track.revenue[b] = track.revenue.get(b, 0.0) + float(amount)
+        if name in (CANCEL, PAYMENT):
+            at = _stamp(newest)
+            seen = track.last_cancel if name == CANCEL else track.last_payment
+            if b not in seen or at > seen[b]:
+                seen[b] = at
+            if name == CANCEL:
+                track.cancelled.add(b)
     return tracks
+
+
+def _stamp(value: Any) -> datetime:
+    # SQLite hands back its stored text, PostgreSQL a datetime: both are UTC.
+    if isinstance(value, datetime):
+        return ensure_utc(value)
+    return ensure_utc(datetime.fromisoformat(str(value)))
 
 
 def _raw(
@@ -573,6 +587,51 @@ def _raw(
         chunk = stmt.where(Event.profile_id.in_(nodes[start : start + _CHUNK]))
         out.extend((n, e or "", ensure_utc(t)) for n, e, t in session.execute(chunk))
     return out
+
+
+def _cancellations(
+    session: Session, workspace_id: str, root_of: dict[str, str], since: datetime, now: datetime
+) -> tuple[list[tuple[str, datetime]], dict[str, list[datetime]]]:
+    """(root, when) of each cancellation since `since`, and per root the first activity after
+    each of them: one query that walks the person's nodes by index, not every visit."""
+    cancel, back = aliased(Event), aliased(Event)
+    cancel_node, back_node = aliased(Profile), aliased(Profile)
+    stmt = (
+        select(cancel.profile_id, cancel.timestamp, func.min(back.timestamp))
+        .select_from(cancel)
+        .join(cancel_node, (cancel_node.workspace_id == workspace_id) & (cancel_node.id == cancel.profile_id))
+        .outerjoin(
+            back_node,
+            (back_node.workspace_id == workspace_id) & (back_node.canonical_id == cancel_node.canonical_id),
+        )
+        .outerjoin(
+            back,
+            (back.workspace_id == workspace_id)
+            & (back.profile_id == back_node.id)
+            & (back.type == "track")
+            & back.event.in_(ACTIVITY)
+            & (back.timestamp > cancel.timestamp)
+            & (back.timestamp < now),
+        )
+        .where(
+            cancel.workspace_id == workspace_id,
+            cancel.type == "track",
+            cancel.event == CANCEL,
+            cancel.timestamp >= since,
+            cancel.timestamp < now,
+        )
+        .group_by(cancel.id, cancel.profile_id, cancel.timestamp)
+    )
+    cancels: list[tuple[str, datetime]] = []
+    returns: dict[str, list[datetime]] = defaultdict(list)
+    for node, at, first in session.execute(stmt):
+        root = root_of.get(node)
+        if root is None:
+            continue
+        cancels.append((root, ensure_utc(at)))
+        if first is not None:
+            returns[root].append(ensure_utc(first))
+    return cancels, returns
 
 
 def _nodes_of(root_of: dict[str, str], roots: set[str]) -> list[str]:
@@ -747,13 +806,8 @@ def insights(  # noqa: PLR0915 (one read, then one pass: split, it would pass a 
         root_of = {n: r for n, r in profiles.node_roots(session, workspace_id).items() if r in visible}
         tracks = _tracks(session, workspace_id, root_of, starts, now)
         # Cancellations of the last 12 months and, for those people only, what they did after.
-        cancel_rows = [
-            (root_of[n], t) for n, _, t in _raw(session, workspace_id, [CANCEL], starts[0], now, None) if n in root_of
-        ]
-        cancelled_roots = {root for root, _ in cancel_rows}
-        returns: dict[str, list[datetime]] = defaultdict(list)
-        for n, _, t in _raw(session, workspace_id, ACTIVITY, starts[0], now, _nodes_of(root_of, cancelled_roots)):
-            returns[root_of[n]].append(t)
+        # Cancellations of the last 12 months, each with the first visit after it.
+        cancel_rows, returns = _cancellations(session, workspace_id, root_of, starts[0], now)
         leads = [
             (root_of[n], t) for n, _, t in _raw(session, workspace_id, ["lead_created"], recent, now) if n in root_of
         ]
@@ -848,27 +902,51 @@ def insights(  # noqa: PLR0915 (one read, then one pass: split, it would pass a 
 
 # ---- a short cache -------------------------------------------------------------------------------
 
-# On a 12,000-member world the grouped events query takes a few seconds on SQLite, too long for
-# every page view; the numbers move by the day, so a minute-old answer per (workspace, scope) is
-# served instead. `as_of` on the page says when it was computed.
-CACHE_SECONDS = 60.0
-_cache: dict[tuple[str, str, tuple[str, ...] | None], tuple[float, Insights]] = {}
+# On a 12,000-member world on SQLite the grouped events queries take seconds (they read every
+# event row of the months shown), too long for every page view; these numbers move by the day.
+# So each (workspace, zone, scope) is computed once and then served from memory: fresh for
+# CACHE_SECONDS, after that still served while one background thread recomputes it, and
+# dropped after STALE_SECONDS (a page nobody opened for a while is computed while it waits).
+# `as_of` on the page says when the numbers were computed.
+CACHE_SECONDS = 300.0
+STALE_SECONDS = 3600.0
+_Key = tuple[str, str, tuple[str, ...] | None]
+_cache: dict[_Key, tuple[float, Insights]] = {}
+_refreshing: set[_Key] = set()
 _cache_lock = threading.Lock()
+
+
+def _store(key: _Key, found: Insights) -> None:
+    with _cache_lock:
+        if len(_cache) > 256:  # many scopes over time: forget them all rather than grow
+            _cache.clear()
+        _cache[key] = (time.monotonic(), found)
+        _refreshing.discard(key)
+
+
+def _refresh(db: Database, key: _Key, now: datetime) -> None:
+    try:
+        _store(key, insights(db, key[0], key[1], key[2], now))
+    finally:
+        with _cache_lock:
+            _refreshing.discard(key)
 
 
 def cached_insights(
     db: Database, workspace_id: str, timezone: str, scope: tuple[str, ...] | None, now: datetime
 ) -> Insights:
-    key = (workspace_id, timezone, scope)
+    key: _Key = (workspace_id, timezone, scope)
     with _cache_lock:
         hit = _cache.get(key)
-    if hit is not None and time.monotonic() - hit[0] < CACHE_SECONDS:
+        age = None if hit is None else time.monotonic() - hit[0]
+        refresh = hit is not None and age is not None and CACHE_SECONDS <= age < STALE_SECONDS
+        if refresh and key not in _refreshing:
+            _refreshing.add(key)
+            threading.Thread(target=_refresh, args=(db, key, now), daemon=True, name="insights-refresh").start()
+    if hit is not None and age is not None and age < STALE_SECONDS:
         return hit[1]
     found = insights(db, workspace_id, timezone, scope, now)
-    with _cache_lock:
-        if len(_cache) > 256:  # many scopes over time: forget them all rather than grow
-            _cache.clear()
-        _cache[key] = (time.monotonic(), found)
+    _store(key, found)
     return found
 
 

@@ -99,6 +99,9 @@ def test_planted_events_give_the_known_answers(browser, world):
     assert cohort["2026-01"]["active"] == [10, 8, 5]
     assert cohort["2026-01"]["retention"] == [1.0, 0.8, 0.5]
     assert doc["kpis"]["lead_response_minutes"] == 30.0
+    # m-0 cancelled 03-10 and visited 03-20: back within 30 days; m-6 (03-12) is not 30 days old.
+    assert doc["kpis"]["reactivation"][0] == {"days": 30, "eligible": 1, "returned": 1, "rate": 1.0}
+    assert doc["kpis"]["reactivation"][1]["eligible"] == 0
     assert (doc["kpis"]["leads"], doc["kpis"]["leads_answered"]) == (1, 1)
     rows = {row["location"]: row for row in doc["by_location"]}
     assert list(rows) == ["loc-01", "loc-02"]
