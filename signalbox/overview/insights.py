@@ -510,7 +510,12 @@ def _people(session: Session, workspace_id: str, scope: tuple[str, ...] | None, 
 
 
 def _tracks(
-    session: Session, workspace_id: str, root_of: dict[str, str], starts: Sequence[datetime], now: datetime
+    session: Session,
+    workspace_id: str,
+    root_of: dict[str, str],
+    starts: Sequence[datetime],
+    now: datetime,
+    narrow: bool = False,
 ) -> dict[str, Track]:
     """One grouped scan of the events: per node, event and month, the amount and the last time.
     The last time comes back unconverted and is parsed only for cancellations and payments:
@@ -534,8 +539,16 @@ def _tracks(
         )
         .group_by(Event.profile_id, Event.event, bucket)
     )
+    rows: list[Any] = []
+    if narrow:
+        # A few locations' people: their nodes by index beats reading every event row.
+        nodes = sorted(root_of)
+        for start in range(0, len(nodes), _CHUNK):
+            rows.extend(session.execute(stmt.where(Event.profile_id.in_(nodes[start : start + _CHUNK]))))
+    else:
+        rows = list(session.execute(stmt))
     tracks: dict[str, Track] = {}
-    for node, name, month, newest, amount in session.execute(stmt):
+    for node, name, month, newest, amount in rows:
         root = root_of.get(node)
         if root is None:
             continue
@@ -803,8 +816,10 @@ def insights(  # noqa: PLR0915 (one read, then one pass: split, it would pass a 
     with db.session() as session:
         people = _people(session, workspace_id, scope, zone)
         visible = {p.root for p in people}
-        root_of = {n: r for n, r in profiles.node_roots(session, workspace_id).items() if r in visible}
-        tracks = _tracks(session, workspace_id, root_of, starts, now)
+        every_node = profiles.node_roots(session, workspace_id)
+        root_of = {n: r for n, r in every_node.items() if r in visible}
+        narrow = scope is not None and len(root_of) * 2 < len(every_node)
+        tracks = _tracks(session, workspace_id, root_of, starts, now, narrow)
         # Cancellations of the last 12 months and, for those people only, what they did after.
         # Cancellations of the last 12 months, each with the first visit after it.
         cancel_rows, returns = _cancellations(session, workspace_id, root_of, starts[0], now)
