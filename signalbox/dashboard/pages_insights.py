@@ -110,10 +110,12 @@ def churn_bars(found: overview.Insights) -> list[Bar]:
 
 
 def heat(share: float) -> tuple[str, str]:
-    """Background and text colour of a heatmap cell: darker is more retained; the text stays
-    at a 4.5:1 contrast or better on either end."""
-    lightness = 96 - share * 66
-    return f"hsl(214, 62%, {lightness:.0f}%)", "#ffffff" if lightness < 58 else "#1d2430"
+    """Background and text colour of a heatmap cell: darker is more retained. Between 50 % and
+    60 % lightness neither dark nor white text reaches 4.5:1 on this blue, so no cell is there."""
+    lightness = 96 - max(0.0, min(1.0, share)) * 68
+    if 50 < lightness < 60:
+        lightness = 60 if lightness >= 55 else 50
+    return f"hsl(214, 62%, {lightness:.0f}%)", "#ffffff" if lightness <= 50 else "#1d2430"
 
 
 def _context(found: overview.Insights) -> dict[str, Any]:

@@ -127,3 +127,29 @@ def test_band_history_walks_back_from_todays_band():
 def test_median_minutes():
     assert median_minutes([]) is None
     assert median_minutes([timedelta(minutes=m) for m in (30, 10, 90)]) == 30
+
+
+def _luminance(hex_or_hsl: str) -> float:
+    import colorsys
+    import re
+
+    if hex_or_hsl.startswith("#"):
+        rgb = tuple(int(hex_or_hsl[i : i + 2], 16) / 255 for i in (1, 3, 5))
+    else:
+        h, s, lightness = (float(x) for x in re.findall(r"[\d.]+", hex_or_hsl))
+        rgb = colorsys.hls_to_rgb(h / 360, lightness / 100, s / 100)
+
+    def channel(v: float) -> float:
+        return v / 12.92 if v <= 0.03928 else ((v + 0.055) / 1.055) ** 2.4
+
+    r, g, b = (channel(v) for v in rgb)
+    return 0.2126 * r + 0.7152 * g + 0.0722 * b
+
+
+def test_every_heatmap_cell_has_readable_text():
+    from signalbox.dashboard.pages_insights import heat
+
+    for step in range(101):
+        background, text = heat(step / 100)
+        light, dark = sorted((_luminance(background), _luminance(text)), reverse=True)
+        assert (light + 0.05) / (dark + 0.05) >= 4.5, (step, background, text)
