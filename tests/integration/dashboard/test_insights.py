@@ -230,3 +230,31 @@ def test_score_bands_are_rebuilt_from_the_change_log(browser, world, db, clock):
     # High from the first change (2026-03-21) until the second (2026-04-07): weeks ending 03-22 .. 04-05.
     assert highs == ["2026-03-22", "2026-03-29", "2026-04-05"]
     assert by_week["2026-03-15"]["High"] == 0 and by_week["2026-03-15"]["Not scored"] == 11
+
+
+def test_an_empty_workspace_has_a_page_with_nothing_to_compute(browser, users, clock):
+    clock.set(NOW)
+    overview.clear_cache()
+    sign_in(browser, users.name, "owner@example.com")
+    page = browser.get("/insights")
+    assert page.status_code == 200
+    assert "No member joined in the last 12 complete months." in page.text
+    doc = browser.get("/api/v1/insights").json()
+    assert doc["people"] == 0 and doc["cohorts"] == [] and doc["by_location"] == []
+    assert doc["kpis"]["churn"] is None and doc["kpis"]["clv"] is None and doc["kpis"]["lead_response_minutes"] is None
+    assert doc["bands"]["history_from"] is None
+
+
+def test_reading_a_few_peoples_events_by_index_gives_the_same_months(world, db):
+    from zoneinfo import ZoneInfo
+
+    from signalbox.profiles import service as profiles
+
+    starts = overview.month_starts(NOW, ZoneInfo("America/New_York"))
+    with db.session() as session:
+        people = overview._people(session, world.id, ("loc-02",), ZoneInfo("America/New_York"))
+        visible = {p.root for p in people}
+        root_of = {n: r for n, r in profiles.node_roots(session, world.id).items() if r in visible}
+        by_index = overview._tracks(session, world.id, root_of, starts, NOW, narrow=True)
+        by_scan = overview._tracks(session, world.id, root_of, starts, NOW, narrow=False)
+    assert len(by_index) == 4 and by_index == by_scan
