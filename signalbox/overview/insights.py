@@ -54,7 +54,7 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, String, case, func, select, type_coerce
+from sqlalchemy import ColumnElement, String, case, func, literal, select, type_coerce
 from sqlalchemy.orm import Session, aliased
 
 from signalbox.changes.models import Change, ChangeSequence
@@ -522,10 +522,12 @@ def _tracks(
     converting one per row costs more than the scan on a large table."""
     dialect = session.get_bind().dialect.name
     bucket = case(*((Event.timestamp < starts[i], i - 1) for i in range(len(starts))), else_=len(starts) - 1)
+    # Visits, check-ins and classes are one kind here: a month is active or not.
+    kind = case((Event.event.in_(ACTIVITY), literal(ACTIVITY[0])), else_=Event.event)
     stmt = (
         select(
             Event.profile_id,
-            Event.event,
+            kind,
             bucket,
             type_coerce(func.max(Event.timestamp), String),
             func.sum(_amount_expr(dialect)),
@@ -537,7 +539,7 @@ def _tracks(
             Event.timestamp < now,
             (Event.timestamp >= starts[0]) | Event.event.in_([CANCEL, PAYMENT]),
         )
-        .group_by(Event.profile_id, Event.event, bucket)
+        .group_by(Event.profile_id, kind, bucket)
     )
     rows: list[Any] = []
     if narrow:
