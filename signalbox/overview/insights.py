@@ -356,8 +356,9 @@ def monthly(people: Sequence[Person], tracks: dict[str, Track], starts: Sequence
         for b, amount in track.revenue.items():
             if b >= 0 and amount:
                 revenue_by_month[b][person.root] = amount
+    ever = [p for p in people if p.member_since is not None]  # leads never count as members
     for k, start in enumerate(starts):
-        at_start = [p for p in people if member_at(p, tracks.get(p.root), k, starts)]
+        at_start = [p for p in ever if member_at(p, tracks.get(p.root), k, starts)]
         cancels = sum(1 for p in at_start if k in (tracks.get(p.root) or Track()).cancelled)
         nrr = None
         if k > 0:
