@@ -14,7 +14,7 @@ from signalbox.accounts.schemas import BadCredentialsError, RateLimitedError, Us
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
-from signalbox.dashboard import pages_customer, pages_playbooks, twins
+from signalbox.dashboard import pages_customer, pages_insights, pages_playbooks, twins
 from signalbox.dashboard.access import Access, PageViewer, SignInNeeded
 from signalbox.dashboard.web import (
     CSRF_FIELD,
@@ -61,6 +61,7 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Clock) -> Non
     app.include_router(twins.router)
     pages_playbooks.include(app)
     pages_customer.include(app)
+    app.include_router(pages_insights.router)
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
 
 
