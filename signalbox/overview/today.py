@@ -407,24 +407,33 @@ def attention(session: Session, workspace_id: str, scope: Scope, limit: int = AT
 
 def failed_payments(session: Session, workspace_id: str, scope: Scope, now: datetime) -> list[FailedPayment]:
     since = now - timedelta(days=FAILED_PAYMENT_DAYS)
-    rows = session.execute(
-        select(Event.profile_id, Event.event, Event.properties, Event.timestamp)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.event.in_(("payment_failed", "payment_succeeded")),
-            Event.timestamp >= since,
-            Event.timestamp <= now,
-        )
-        .order_by(Event.timestamp, Event.id)
+    window = (Event.workspace_id == workspace_id, Event.timestamp >= since, Event.timestamp <= now)
+    # Failures are few; successes are every member's monthly payment. So: the people who failed,
+    # kept only when the viewer sees them, then those people's payments alone.
+    failed_nodes = session.scalars(
+        select(Event.profile_id).where(*window, Event.event == "payment_failed").distinct()
     ).all()
-    people = _people(session, workspace_id, [r[0] for r in rows])
+    people = {node: p for node, p in _people(session, workspace_id, failed_nodes).items() if _visible(p, scope)}
+    by_root = {p.profile_id: p for p in people.values()}
+    node_root = _nodes_of(session, workspace_id, list(by_root))
+    nodes = sorted(node_root)
+    rows: list[Any] = []
+    for start in range(0, len(nodes), 2000):
+        rows.extend(
+            session.execute(
+                select(Event.profile_id, Event.event, Event.properties, Event.timestamp, Event.id).where(
+                    *window,
+                    Event.event.in_(("payment_failed", "payment_succeeded")),
+                    Event.profile_id.in_(nodes[start : start + 2000]),
+                )
+            )
+        )
+    rows.sort(key=lambda r: (_aware(r[3]), r[4]))
     # The newest failure per invoice (per person when the invoice is not named), forgotten
     # again when a later success for the same invoice arrives.
     open_failures: dict[tuple[str, str | None], tuple[Person, dict[str, Any], datetime]] = {}
-    for node, name, found_props, at in rows:
-        person = people.get(node)
-        if person is None or not _visible(person, scope):
-            continue
+    for node, name, found_props, at, _ in rows:
+        person = by_root[node_root[node]]
         props = found_props or {}
         invoice = props.get("invoice_id")
         key = (person.profile_id, str(invoice) if invoice not in (None, "") else None)
