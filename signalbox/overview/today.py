@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, and_, case, func, select
+from sqlalchemy import ColumnElement, and_, case, func, literal_column, select
 from sqlalchemy.orm import Session, aliased
 
 from signalbox.channels.models import Send, StaffTask
@@ -319,10 +319,14 @@ class Today:
 # ---- queries ------------------------------------------------------------------------------
 
 
-def _home(column: Any = None) -> ColumnElement[str]:
-    traits = Profile.traits if column is None else column
-    found: ColumnElement[str] = traits["home_location"].as_string()
-    return found
+def home_location(session: Session, traits: Any = None) -> ColumnElement[str]:
+    """A root's `home_location` trait. On SQLite written exactly as migration 0014's index is
+    (a literal path, no bound parameter), so the planner answers from that index."""
+    column = Profile.traits if traits is None else traits
+    if session.get_bind().dialect.name == "postgresql":
+        found: ColumnElement[str] = column.op("->>")(literal_column("'home_location'"))
+        return found
+    return func.json_extract(column, literal_column("'$.home_location'"))
 
 
 def _people(session: Session, workspace_id: str, node_ids: Sequence[str]) -> dict[str, Person]:
@@ -386,7 +390,7 @@ def attention(session: Session, workspace_id: str, scope: Scope, limit: int = AT
         Profile.at_risk_band.in_(("High", "Medium")),
     )
     if scope is not None:
-        stmt = stmt.where(_home().in_(scope))
+        stmt = stmt.where(home_location(session).in_(scope))
     rows = session.execute(stmt.order_by(Profile.at_risk_score.desc(), Profile.id).limit(limit))
     out = []
     for pid, uid, found_traits, band, score, components in rows:
@@ -614,7 +618,11 @@ def _scoped_report(session: Session, workspace_id: str, key: str, scope: tuple[s
         select(Enrollment.id, Enrollment.holdout, Enrollment.exit_reason)
         .join(node, and_(node.workspace_id == Enrollment.workspace_id, node.id == Enrollment.profile_id))
         .join(root, and_(root.workspace_id == node.workspace_id, root.id == node.canonical_id))
-        .where(Enrollment.workspace_id == workspace_id, Enrollment.playbook_key == key, _home(root.traits).in_(scope))
+        .where(
+            Enrollment.workspace_id == workspace_id,
+            Enrollment.playbook_key == key,
+            home_location(session, root.traits).in_(scope),
+        )
     ).all()
     ids = [r[0] for r in rows]
     message_ids: dict[str, str] = {}
@@ -658,23 +666,29 @@ def _scoped_report(session: Session, workspace_id: str, key: str, scope: tuple[s
 
 def location_rows(session: Session, workspace_id: str, visible: Scope, now: datetime) -> list[LocationRow]:
     """Members and High-band members per location the viewer sees, plus open overdue tasks."""
-    home = _home()
+    home = home_location(session)
+    roots = (Profile.workspace_id == workspace_id, Profile.merged_into_id.is_(None))
     stmt = (
-        select(
-            home,
-            func.count(),
-            func.sum(case((Profile.at_risk_band == "High", 1), else_=0)),
-            func.max(Profile.traits["location_name"].as_string()),
-        )
-        .where(Profile.workspace_id == workspace_id, Profile.merged_into_id.is_(None), home.is_not(None), home != "")
+        select(home, func.count(), func.sum(case((Profile.at_risk_band == "High", 1), else_=0)))
+        .where(*roots, home.is_not(None))
         .group_by(home)
     )
     if visible is not None:
         stmt = stmt.where(home.in_(visible))
     rows = {
-        str(loc): LocationRow(str(loc), name, int(n or 0), int(high or 0))
-        for loc, n, high, name in session.execute(stmt)
+        str(loc): LocationRow(str(loc), None, int(n or 0), int(high or 0))
+        for loc, n, high in session.execute(stmt)
+        if str(loc) != ""
     }
+    for named in rows.values():
+        # A location's name is a trait its members carry; one member's is enough for a label
+        # (reading every member's would undo what the index saves).
+        name = session.scalar(
+            select(Profile.traits["location_name"].as_string())
+            .where(*roots, home == named.id, Profile.traits["location_name"].as_string().is_not(None))
+            .limit(1)
+        )
+        named.name = str(name) if name else None
     overdue = select(StaffTask.location, func.count()).where(
         StaffTask.workspace_id == workspace_id,
         StaffTask.status.in_(OPEN_STATUSES),
