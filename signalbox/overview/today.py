@@ -21,6 +21,7 @@ from sqlalchemy.orm import Session, aliased
 
 from signalbox.channels.models import Send, StaffTask
 from signalbox.core.db import Database
+from signalbox.core.errors import NotFoundError
 from signalbox.events import service as events
 from signalbox.events.models import Event
 from signalbox.journeys import report as journey_report
@@ -731,6 +732,10 @@ def build_today(db: Database, workspace_id: str, visible: Scope, picked: str | N
     scope: Scope = (picked,) if picked else visible
     with db.session() as session:
         loc_rows = location_rows(session, workspace_id, visible, now)
+        if picked and picked not in {row.id for row in loc_rows}:
+            # Every viewer's own locations are rows; for one who sees all, a location is one
+            # that people or tasks carry. Anything else does not exist.
+            raise NotFoundError(f"no location {picked!r}")
         waiting = leads(session, workspace_id, visible, now)
         for row in loc_rows:
             row.leads_waiting = sum(1 for lead in waiting if lead.person.home_location == row.id)

@@ -150,6 +150,9 @@ def test_every_panel_for_the_owner(browser, users, db, settings, clock):
     assert sorted(locations) == ["loc-01", "loc-02", "loc-03"]
     assert locations["loc-03"]["high_band"] == 1 and locations["loc-03"]["overdue_tasks"] == 1
     assert locations["loc-02"]["leads_waiting"] == 1
+    assert browser.get("/api/v1/today", params={"location": "loc-99"}).status_code == 404
+    assert browser.get("/today", params={"location": "x" * 65}).status_code == 400
+    assert [r["user_id"] for r in _twin(browser, location="loc-03")["attention"]] == ["c3"]
     page = browser.get("/today")
     assert page.status_code == 200
     for shown in ("Ann Lee", "Carla Hidden", "2 h 5 min", "Overdue:", "/customers/a1", "later release"):
