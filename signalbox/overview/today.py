@@ -502,29 +502,35 @@ def leads(session: Session, workspace_id: str, scope: Scope, now: datetime) -> l
         )
     ).all()
     people = _people(session, workspace_id, [r[0] for r in rows])
-    first_lead: dict[str, tuple[Person, datetime]] = {}
+    lead_times: dict[str, list[datetime]] = {}
+    who: dict[str, Person] = {}
     for node, stamp in rows:
         person = people.get(node)
         if person is None or not _visible(person, scope):
             continue
-        at = _aware(stamp)
-        # The oldest unanswered lead of the week: how long they have been waiting.
-        known = first_lead.get(person.profile_id)
-        if known is None or at < known[1]:
-            first_lead[person.profile_id] = (person, at)
-    if not first_lead:
+        who[person.profile_id] = person
+        lead_times.setdefault(person.profile_id, []).append(_aware(stamp))
+    if not lead_times:
         return []
-    answered = _responses(session, workspace_id, {root: at for root, (_, at) in first_lead.items()}, since)
-    out = [Lead(person, at, now - at) for root, (person, at) in first_lead.items() if root not in answered]
+    last_answer = _last_responses(session, workspace_id, list(lead_times), since)
+    out = []
+    for root, times in lead_times.items():
+        # Waiting since their oldest lead that no response has followed yet.
+        answered = last_answer.get(root)
+        waiting = [at for at in times if answered is None or at > answered]
+        if waiting:
+            start = min(waiting)
+            out.append(Lead(who[root], start, now - start))
     out.sort(key=lambda lead: lead.created_at)
     return out
 
 
-def _responses(session: Session, workspace_id: str, lead_at: dict[str, datetime], since: datetime) -> set[str]:
-    """The roots that heard from us (a send, a finished task) or booked after their lead."""
-    node_root = _nodes_of(session, workspace_id, list(lead_at))
+def _last_responses(session: Session, workspace_id: str, roots: list[str], since: datetime) -> dict[str, datetime]:
+    """Per root, the latest moment they heard from us (a send, a finished task of theirs) or
+    booked (a class or an appointment), within the window."""
+    node_root = _nodes_of(session, workspace_id, roots)
     nodes = sorted(node_root)
-    answered: set[str] = set()
+    latest: dict[str, datetime] = {}
     for start in range(0, len(nodes), 2000):
         chunk = nodes[start : start + 2000]
         sends = session.execute(
@@ -549,10 +555,12 @@ def _responses(session: Session, workspace_id: str, lead_at: dict[str, datetime]
             )
         )
         for node, at in [*sends, *tasks, *bookings]:
-            root = node_root[node]
-            if at is not None and _aware(at) >= lead_at[root]:
-                answered.add(root)
-    return answered
+            if at is None:
+                continue
+            root, when = node_root[node], _aware(at)
+            if root not in latest or when > latest[root]:
+                latest[root] = when
+    return latest
 
 
 def _task_scope(stmt: Any, scope: Scope) -> Any:

@@ -46,6 +46,7 @@ def _world(db, settings, clock, workspace) -> dict[str, int]:
         _at(identify("lead-1", first_name="Lea", home_location="loc-01"), now - 2 * day),
         _at(identify("lead-2", first_name="Leo", home_location="loc-02"), now - 3 * day),
         _at(identify("lead-3", first_name="Lina", last_name="Hidden", home_location="loc-03"), now - 3 * day),
+        _at(identify("lead-4", first_name="Lou", home_location="loc-01"), now - 6 * day),
         # a1: one open failure, one recovered, one too old to count
         _at(track("payment_failed", "a1", invoice_id="in_1", amount=49.0, currency="usd"), now - 5 * day),
         _at(track("payment_failed", "a1", invoice_id="in_2", amount=30.0, currency="usd"), now - 10 * day),
@@ -57,6 +58,10 @@ def _world(db, settings, clock, workspace) -> dict[str, int]:
         _at(track("class_booked", "lead-1"), now - 1 * day),
         _at(track("lead_created", "lead-2"), now - timedelta(hours=2, minutes=5)),
         _at(track("lead_created", "lead-3"), now - timedelta(hours=1)),
+        # lead-4 was answered once (a booking), then came back as a new lead 30 minutes ago
+        _at(track("lead_created", "lead-4"), now - 5 * day),
+        _at(track("appointment_booked", "lead-4"), now - 4 * day),
+        _at(track("lead_created", "lead-4"), now - timedelta(minutes=30)),
     ]
     Pipeline(db, settings, clock).ingest(ws, BatchInput(messages))
     scores = {
@@ -139,7 +144,11 @@ def test_every_panel_for_the_owner(browser, users, db, settings, clock):
     assert [(f["user_id"], f["invoice_id"], f["days_since"]) for f in failed] == [("c3", "in_3", 2), ("a1", "in_1", 5)]
     assert failed[1]["amount"] == 49.0 and failed[1]["recovery_running"] is False
     leads = panels["leads"]
-    assert [(lead["user_id"], lead["waited"]) for lead in leads] == [("lead-2", "2 h 5 min"), ("lead-3", "1 h")]
+    assert [(lead["user_id"], lead["waited"]) for lead in leads] == [
+        ("lead-2", "2 h 5 min"),
+        ("lead-3", "1 h"),
+        ("lead-4", "30 min"),
+    ]
     tasks = panels["tasks"]
     assert [t["title"] for t in tasks] == ["Call a1 (t1)", "Call c3 (t3)", "Call b2 (t2)"]
     assert tasks[0]["overdue"] is True and tasks[0]["countdown"] == "overdue by 1 h"
@@ -165,7 +174,7 @@ def test_a_staff_member_sees_nothing_of_another_location(browser, users, db, set
     panels = _twin(browser)
     assert [r["user_id"] for r in panels["attention"]] == ["a1", "b2"]  # not c3, not n0 (no location)
     assert [f["user_id"] for f in panels["failed_payments"]] == ["a1"]
-    assert [lead["user_id"] for lead in panels["leads"]] == ["lead-2"]
+    assert [lead["user_id"] for lead in panels["leads"]] == ["lead-2", "lead-4"]
     assert [t["title"] for t in panels["tasks"]] == ["Call a1 (t1)", "Call b2 (t2)"]
     assert [row["id"] for row in panels["locations"]] == ["loc-01", "loc-02"]
     page = browser.get("/today")
@@ -178,7 +187,7 @@ def test_a_staff_member_sees_nothing_of_another_location(browser, users, db, set
     one = _twin(browser, location="loc-01")
     assert [r["user_id"] for r in one["attention"]] == ["a1"]
     assert [t["title"] for t in one["tasks"]] == ["Call a1 (t1)"]
-    assert one["leads"] == []
+    assert [lead["user_id"] for lead in one["leads"]] == ["lead-4"]
     # The comparison still shows the viewer's two locations, never a third.
     assert [row["id"] for row in one["locations"]] == ["loc-01", "loc-02"]
 
