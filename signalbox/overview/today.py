@@ -677,26 +677,26 @@ def location_rows(session: Session, workspace_id: str, visible: Scope, now: date
     """Members and High-band members per location the viewer sees, plus open overdue tasks."""
     home = home_location(session)
     roots = (Profile.workspace_id == workspace_id, Profile.merged_into_id.is_(None))
+    label = Profile.traits["location_name"].as_string()
+    # PostgreSQL reads each row anyway, so the name comes with the counts; SQLite answers the
+    # counts from migration 0014's index alone, and reading a name per row would undo that.
+    with_names = session.get_bind().dialect.name == "postgresql"
+    name_column: ColumnElement[Any] = func.max(label) if with_names else literal_column("NULL")
     stmt = (
-        select(home, func.count(), func.sum(case((Profile.at_risk_band == "High", 1), else_=0)))
+        select(home, func.count(), func.sum(case((Profile.at_risk_band == "High", 1), else_=0)), name_column)
         .where(*roots, home.is_not(None))
         .group_by(home)
     )
     if visible is not None:
         stmt = stmt.where(home.in_(visible))
     rows = {
-        str(loc): LocationRow(str(loc), None, int(n or 0), int(high or 0))
-        for loc, n, high in session.execute(stmt)
+        str(loc): LocationRow(str(loc), str(name) if name else None, int(n or 0), int(high or 0))
+        for loc, n, high, name in session.execute(stmt)
         if str(loc) != ""
     }
-    for named in rows.values():
-        # A location's name is a trait its members carry; one member's is enough for a label
-        # (reading every member's would undo what the index saves).
-        name = session.scalar(
-            select(Profile.traits["location_name"].as_string())
-            .where(*roots, home == named.id, Profile.traits["location_name"].as_string().is_not(None))
-            .limit(1)
-        )
+    for named in [] if with_names else rows.values():
+        # One member's name is enough for a label, found through the index on home_location.
+        name = session.scalar(select(label).where(*roots, home == named.id, label.is_not(None)).limit(1))
         named.name = str(name) if name else None
     overdue = select(StaffTask.location, func.count()).where(
         StaffTask.workspace_id == workspace_id,
