@@ -164,6 +164,8 @@ def test_every_panel_for_the_owner(browser, users, db, settings, clock):
     assert [r["user_id"] for r in _twin(browser, location="loc-03")["attention"]] == ["c3"]
     page = browser.get("/today")
     assert page.status_code == 200
+    assert "<title>Today · signalbox</title>" in page.text and page.text.count("<h1>") == 1
+    assert page.text.count('id="h-who"') == 1
     for shown in ("Ann Lee", "Carla Hidden", "2 h 5 min", "Overdue:", "/customers/a1", "later release"):
         assert shown in page.text
 
