@@ -337,6 +337,8 @@ def test_playbooks_panel_counts_only_the_viewers_people(browser, second_browser,
     everyone = next(p for p in _twin(browser)["playbooks"] if p["playbook"] == key)
     assert everyone["treated"]["enrolled"] == 2 and everyone["holdout"]["enrolled"] == 1
     assert everyone["verdict"] == "not yet proven" and everyone["proven"] is False
+    recovering = {f["user_id"]: f["recovery_playbook"] for f in _twin(browser)["failed_payments"]}
+    assert recovering == {"c3": key, "a1": None}  # c3's enrollment is active and treated; a1's exited
     sign_in(second_browser, users.name, "staff@example.com")
     mine = next(p for p in _twin(second_browser)["playbooks"] if p["playbook"] == key)
     assert mine["treated"] == {**mine["treated"], "enrolled": 1, "converted": 1}
