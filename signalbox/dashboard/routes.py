@@ -14,8 +14,8 @@ from signalbox.accounts.schemas import BadCredentialsError, RateLimitedError, Us
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.settings import Settings
-from signalbox.dashboard import pages_customer, pages_insights, pages_playbooks, twins
-from signalbox.dashboard.access import Access, PageViewer, SignInNeeded
+from signalbox.dashboard import pages_customer, pages_insights, pages_playbooks, pages_today, twins
+from signalbox.dashboard.access import Access, SignInNeeded
 from signalbox.dashboard.web import (
     CSRF_FIELD,
     CSRF_HEADER,
@@ -62,6 +62,7 @@ def install(app: FastAPI, db: Database, settings: Settings, clock: Clock) -> Non
     pages_playbooks.include(app)
     pages_customer.include(app)
     app.include_router(pages_insights.router)
+    app.include_router(pages_today.build(db, settings, clock))  # /today, its twin and its task actions
     app.mount(STATIC_PATH, StaticFiles(directory=STATIC_DIR), name="static")
 
 
@@ -147,9 +148,5 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
         response = redirect("/login")
         clear_cookie(response, request, settings, SESSION_COOKIE)
         return response
-
-    @router.get("/today")
-    def today(viewer: PageViewer) -> Response:
-        return page("today.html", user=viewer, csrf_token=viewer.csrf_token, nav="today")
 
     return router
