@@ -21,6 +21,7 @@ from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.errors import ForbiddenError, NotFoundError, UnauthorizedError
 from signalbox.dashboard.web import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
+from signalbox.ingestion.schemas import ErrorBody
 from signalbox.workspaces import service as workspaces
 
 
@@ -138,6 +139,16 @@ def check_csrf(viewer: Viewer, request: Request, form: dict[str, str] | None = N
         raise CsrfRefused()
 
 
+# What every JSON twin may answer besides 200, for the OpenAPI document (and its fuzz test).
+TWIN_RESPONSES: dict[int | str, dict[str, Any]] = {
+    400: {"model": ErrorBody, "description": "A parameter or body that is not valid"},
+    401: {"model": ErrorBody, "description": "No session and no (or a wrong) admin key"},
+    403: {"model": ErrorBody, "description": "A session's change without its CSRF token, or a role that may not"},
+    404: {
+        "model": ErrorBody,
+        "description": "Not among what the caller may see (another location's looks the same)",
+    },
+}
 AccessDep = Annotated[Access, Depends(_access)]  # its `db` and `clock`, for a page's reads
 PageViewer = Annotated[Viewer, Depends(page_viewer)]
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]
