@@ -55,3 +55,4 @@ bench: install
 	$(BIN)/python bench/journeys.py
 	$(BIN)/python bench/stripe_webhooks.py
 	$(BIN)/python bench/planted_lift.py
+	$(BIN)/python bench/dashboard_today.py
