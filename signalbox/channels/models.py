@@ -26,6 +26,7 @@ class OutboxMessage(Base):
     to: Mapped[str] = mapped_column(String(320))
     subject: Mapped[str | None] = mapped_column(Text)
     body: Mapped[str] = mapped_column(Text)
+    html: Mapped[str | None] = mapped_column(Text)  # an e-mail's HTML part
     created_at: Mapped[datetime]
     provider: Mapped[str] = mapped_column(String(16), server_default="sandbox")  # sandbox | twilio
     provider_id: Mapped[str | None] = mapped_column(String(200))  # MessageSid, SMTP Message-ID

@@ -60,6 +60,7 @@ class OutboxItem:
     status: str | None = None  # the provider's status (Twilio's own words), `calling`, `refused`
     error: str | None = None
     updated_at: datetime | None = None
+    html: str | None = None  # an e-mail's HTML part, as sent
 
 
 @dataclass(frozen=True, slots=True)

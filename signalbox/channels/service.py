@@ -37,7 +37,9 @@ class SandboxProvider:
         self.db, self.clock = db, clock
 
     def send_email(self, workspace_id: str, message: Email, idempotency_key: str) -> Delivery:
-        return self._store(workspace_id, "email", message.to, message.subject, message.body, idempotency_key)
+        return self._store(
+            workspace_id, "email", message.to, message.subject, message.body, idempotency_key, message.html
+        )
 
     def send_sms(self, workspace_id: str, message: Sms, idempotency_key: str) -> Delivery:
         return self._store(workspace_id, "sms", message.to, None, message.body, idempotency_key)
@@ -51,11 +53,31 @@ class SandboxProvider:
             )
         return None if found is None else Delivery(f"sandbox-{found}", "delivered")
 
-    def _store(self, workspace_id: str, channel: str, to: str, subject: str | None, body: str, key: str) -> Delivery:
+    def _store(
+        self,
+        workspace_id: str,
+        channel: str,
+        to: str,
+        subject: str | None,
+        body: str,
+        key: str,
+        html: str | None = None,
+    ) -> Delivery:
         # The sandbox answers as it records: its row is the call and the delivery at once.
         now = self.clock.now()
         row_id = _write_call(
-            self.db, workspace_id, key, channel, to, subject, body, "sandbox", "delivered", now, updated=False
+            self.db,
+            workspace_id,
+            key,
+            channel,
+            to,
+            subject,
+            body,
+            "sandbox",
+            "delivered",
+            now,
+            html=html,
+            updated=False,
         )
         return Delivery(f"sandbox-{row_id}", "delivered")
 
@@ -73,6 +95,7 @@ def _outbox_item(r: OutboxMessage) -> OutboxItem:
         r.status,
         r.error,
         r.updated_at,
+        r.html,
     )
 
 
@@ -145,6 +168,7 @@ def _write_call(
     now: datetime,
     *,
     updated: bool = True,
+    html: str | None = None,
 ) -> int:
     """One provider call's outbox row, in a transaction of its own. Returns its id. A call
     whose answer comes later is `updated` now; the sandbox's never is."""
@@ -155,6 +179,7 @@ def _write_call(
         "to": to[:320],
         "subject": subject,
         "body": body,
+        "html": html,
         "created_at": now,
         "provider": provider,
         "status": status,

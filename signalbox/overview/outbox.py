@@ -70,14 +70,20 @@ class OutboxEntry:
     playbook: str | None
     step: str | None
     sender: str | None
+    html_part: str | None = None  # the e-mail's HTML part as sent, when it had one
 
     @property
     def segments(self) -> tuple[int, str] | None:
         return sms_segments(self.body) if self.channel == "sms" else None
 
     @property
-    def html(self) -> bool:
-        return self.channel == "email" and looks_like_html(self.body)
+    def page(self) -> str | None:
+        """What a mail client would show: the HTML part, or a body that is itself a document."""
+        if self.channel != "email":
+            return None
+        if self.html_part:
+            return self.html_part
+        return self.body if looks_like_html(self.body) else None
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -87,6 +93,7 @@ class OutboxEntry:
             "to": self.to,
             "subject": self.subject,
             "body": self.body,
+            "html": self.html_part,
             "created_at": self.created_at.isoformat(),
             "provider": self.provider,
             "status": self.status,
@@ -170,6 +177,7 @@ def outbox_page(
             playbook,
             step,
             sender if m.channel == "email" else None,
+            m.html,
         )
         for m, user_id, playbook, step in rows[:limit]
     ]

@@ -57,6 +57,21 @@ def test_a_message_with_no_ledger_row_is_only_for_those_who_see_everything(brows
     assert all(m["to"] != "someone@example.com" for m in browser.get("/api/v1/dashboard/outbox").json()["messages"])
 
 
+def test_an_emails_html_part_is_what_the_page_shows(browser, world, db, users, clock):  # noqa: F811
+    ws, _ = world
+    sandbox = channels.SandboxProvider(db, clock)
+    html = '<p>Update your card <a href="https://pay.example.com/x">here</a></p><script>alert(1)</script>'
+    sandbox.send_email(
+        ws.id, Email("someone@example.com", "Card", "Update your card: https://pay.example.com/x", html), "k"
+    )
+    sign_in(browser, users.name, "owner@example.com")
+    newest = browser.get("/api/v1/dashboard/outbox").json()["messages"][0]
+    assert newest["html"] == html and newest["body"].startswith("Update your card:")
+    page = browser.get("/outbox?channel=email").text
+    assert 'sandbox="" srcdoc="&lt;p&gt;Update your card &lt;a href=&#34;https://pay.example.com/x&#34;' in page
+    assert "<script>alert(1)</script>" not in page
+
+
 def test_channel_filter_pages_and_sms_bubbles(browser, world, db, users, clock, settings):  # noqa: F811
     ws, _ = world
 
