@@ -44,9 +44,9 @@ def inbound(body: str, sid: str | None = None, sender: str = MEMBER) -> dict[str
     }
 
 
-def post(server, ws_ref, kind, params, *, signed_url=None, signature=None, token=AUTH_TOKEN):
-    """POST as Twilio does: a form, signed over the public URL (or `signed_url`)."""
-    path = f"/webhooks/twilio/{ws_ref}/{kind}"
+def post(server, ws_ref, kind, params, *, signed_url=None, signature=None, token=AUTH_TOKEN, query=""):
+    """POST as Twilio does: a form, signed over the public URL with its query (or `signed_url`)."""
+    path = f"/webhooks/twilio/{ws_ref}/{kind}" + (f"?{query}" if query else "")
     if signature is None:
         signature = sign(signed_url or f"{BASE}{path}", params, token)
     return httpx.post(f"{server.url}{path}", data=params, headers={"X-Twilio-Signature": signature})

@@ -208,9 +208,19 @@ def finish_call(
         )
 
 
-def record_status(db: Database, workspace_id: str, provider: str, provider_id: str, status: str, now: datetime) -> str:
+def record_status(
+    db: Database,
+    workspace_id: str,
+    provider: str,
+    provider_id: str,
+    status: str,
+    now: datetime,
+    call_id: int | None = None,
+) -> str:
     """A status callback: `updated`, `stale` (the message is already as far or further) or
-    `unknown_message`. Only ever moves forward, in one statement, so racing callbacks agree."""
+    `unknown_message`. Only ever moves forward, in one statement, so racing callbacks agree.
+    `call_id` (our outbox row, from the callback's signed URL) finds a message whose API answer,
+    and so its id, has not been stored yet: the id is adopted from the callback."""
     if status not in STATUS_RANK:
         raise InvalidInputError(f"message status {status!r} is not one of {', '.join(STATUS_RANK)}")
     where = (
@@ -219,6 +229,17 @@ def record_status(db: Database, workspace_id: str, provider: str, provider_id: s
         OUTBOX.c.provider_id == provider_id,
     )
     with db.write() as conn:
+        if call_id is not None:
+            conn.execute(
+                update(OUTBOX)
+                .where(
+                    OUTBOX.c.id == call_id,
+                    OUTBOX.c.workspace_id == workspace_id,
+                    OUTBOX.c.provider == provider,
+                    OUTBOX.c.provider_id.is_(None),
+                )
+                .values(provider_id=provider_id[:200])
+            )
         moved = conn.execute(
             update(OUTBOX).where(*where, OUTBOX.c.status.in_(_lower(status))).values(status=status, updated_at=now)
         ).rowcount
@@ -226,6 +247,17 @@ def record_status(db: Database, workspace_id: str, provider: str, provider_id: s
             return "updated"
         found = conn.execute(select(OUTBOX.c.id).where(*where).limit(1)).first()
     return "stale" if found is not None else "unknown_message"
+
+
+def outbox_row_id(db: Database, workspace_id: str, key: str) -> int | None:
+    """The newest outbox row of an idempotency key (what a status callback's URL names)."""
+    with db.session() as session:
+        return session.scalar(
+            select(OutboxMessage.id)
+            .where(OutboxMessage.workspace_id == workspace_id, OutboxMessage.idempotency_key == key)
+            .order_by(OutboxMessage.id.desc())
+            .limit(1)
+        )
 
 
 def find_call(db: Database, workspace_id: str, key: str) -> OutboxItem | None:

@@ -284,6 +284,10 @@ class TwilioSmsSender:
         row = channels.begin_call(
             self.db, workspace_id, idempotency_key, "sms", message.to, message.body, PROVIDER, self.clock.now()
         )
+        if callback:
+            # Our row's id rides in the (signed) callback URL: a status that overtakes the API's
+            # own answer still finds its message, before we know its MessageSid.
+            callback = f"{callback}?call={row}"
         try:
             created = client.messages.create(
                 to=message.to,
@@ -522,7 +526,9 @@ class TwilioInbound:
         status = (params.get("MessageStatus") or params.get("SmsStatus") or "").strip().lower()
         if status not in channels.STATUS_RANK or status in ("calling", "refused"):
             raise WebhookRejected("bad_status", f"MessageStatus {status!r} is not a Twilio message status")
-        outcome = channels.record_status(self.db, workspace.id, PROVIDER, sid, status, self.clock.now())
+        call = dict(parse_qsl(query)).get("call", "")
+        call_id = int(call) if call.isdigit() and len(call) < 19 else None
+        outcome = channels.record_status(self.db, workspace.id, PROVIDER, sid, status, self.clock.now(), call_id)
         return {"received": True, "message_sid": sid, "status": status, "outcome": outcome}
 
 

@@ -253,6 +253,30 @@ def test_status_callbacks_never_move_backwards(clocked_server, db, ws, clock):
     assert other.json()["outcome"] == "unknown_message"
 
 
+def test_a_status_that_overtakes_the_api_answer_still_lands(clocked_server, db, ws, clock):
+    """The callback URL carries our outbox row: a status arriving before the MessageSid is
+    stored finds its message, and the API's later `queued` does not move it back."""
+    sid = tf.message_sid()
+    row = channels.begin_call(db, ws.id, "enr:early", "sms", tf.MEMBER, "hi", "twilio", clock.now())
+    early = tf.post(
+        clocked_server, ws.name, "status", {"MessageSid": sid, "MessageStatus": "delivered"}, query=f"call={row}"
+    )
+    assert early.status_code == 200 and early.json()["outcome"] == "updated"
+    channels.finish_call(db, row, clock.now(), "queued", provider_id=sid)
+    (call,) = channels.list_outbox(db, ws.id, provider="twilio")
+    assert (call.provider_id, call.status) == (sid, "delivered")
+    # The id in the URL is signed with it: changing it breaks the signature.
+    forged = tf.post(
+        clocked_server,
+        ws.name,
+        "status",
+        {"MessageSid": tf.message_sid(), "MessageStatus": "failed"},
+        query=f"call={row + 1}",
+        signed_url=f"{tf.BASE}/webhooks/twilio/{ws.name}/status?call={row}",
+    )
+    assert forged.status_code == 403
+
+
 PLAYBOOK = """\
 playbook: text-later
 name: Text later

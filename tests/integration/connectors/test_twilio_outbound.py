@@ -90,12 +90,14 @@ def test_a_connected_workspace_sends_through_the_official_client(db, settings, c
     trigger(ws, pipeline)
     worker(db, settings, clock).drain()
     (request,) = fake.requests
+    (call,) = channels.list_outbox(db, ws.id)
+    row_id = channels.outbox_row_id(db, ws.id, call.idempotency_key)
     assert request["path"] == f"/2010-04-01/Accounts/{tf.ACCOUNT_SID}/Messages.json"
     assert request["form"] == {
         "To": tf.MEMBER,
         "From": tf.FROM,
         "Body": "Your card was declined",
-        "StatusCallback": f"{tf.BASE}/webhooks/twilio/{ws.id}/status",
+        "StatusCallback": f"{tf.BASE}/webhooks/twilio/{ws.id}/status?call={row_id}",
     }
     expected = base64.b64encode(f"{tf.ACCOUNT_SID}:{tf.AUTH_TOKEN}".encode()).decode()
     assert request["authorization"] == f"Basic {expected}"
