@@ -1,4 +1,4 @@
-"""Dashboard users: `users create`, `users list`, `users disable`."""
+"""Dashboard users: `users create`, `users list`, `users disable`, `users set-password`."""
 
 from __future__ import annotations
 
@@ -88,6 +88,31 @@ def users_disable(
     else:
         typer.echo(_line(done.user))
         err.print(f"{done.sessions_ended} open session(s) ended", highlight=False)
+
+
+@users_app.command("set-password")
+@handled
+def users_set_password(
+    workspace_name: str = WorkspaceOpt,
+    email: str = typer.Option(..., "--email", help="The user's e-mail."),
+    password_file: Path | None = typer.Option(
+        None, "--password-file", help="Read the new password from this file (its first line); else from stdin."
+    ),
+    json: bool = JsonOpt,
+) -> None:
+    """Give a user a new password (at least 12 characters); their open sessions end at once.
+
+    Example: signalbox users set-password -w northside --email ana@example.com --password-file ./ana.pw
+    """
+    password = _read_password(password_file)
+    db = database()
+    ws = workspace(db, workspace_name)
+    user = accounts.set_password(db, ws.id, email, password)
+    if json:
+        print_json({"workspace": ws.name, "user": user.to_dict()})
+    else:
+        typer.echo(_line(user))
+        err.print("password changed; their open sessions ended", highlight=False)
 
 
 def _read_password(path: Path | None) -> str:

@@ -137,3 +137,31 @@ def test_duplicates_and_unknown_users_are_one_error_line(users):
         users("disable", "-w", "northside", "--email", "b@example.com", ok=False), says="no user 'b@example.com'"
     )
     assert_one_error_line(users("list", "-w", "elsewhere", ok=False), says="no workspace named or with id 'elsewhere'")
+
+
+def test_set_password_replaces_it_and_ends_sessions(users, database_url, tmp_path):
+    users("create", "-w", "northside", "--email", "bo@example.com", "--role", "staff", stdin=PASSWORD + "\n")
+    db = Database(make_settings(database_url))
+    try:
+        signed = accounts.sign_in(db, "northside", "bo@example.com", PASSWORD, client=None, clock=SystemClock())
+        new = tmp_path / "bo.pw"
+        new.write_text("an entirely new pass phrase\n")
+        done = orjson.loads(
+            users(
+                "set-password", "-w", "northside", "--email", "BO@example.com", "--password-file", str(new), "--json"
+            ).stdout
+        )
+        assert done["user"]["email"] == "bo@example.com"
+        assert accounts.user_for_session(db, signed.token, SystemClock()) is None
+        again = accounts.sign_in(
+            db, "northside", "bo@example.com", "an entirely new pass phrase", client=None, clock=SystemClock()
+        )
+        assert again.user.email == "bo@example.com"
+        with pytest.raises(Exception, match="not right"):
+            accounts.sign_in(db, "northside", "bo@example.com", PASSWORD, client=None, clock=SystemClock())
+    finally:
+        db.dispose()
+    short = users("set-password", "-w", "northside", "--email", "bo@example.com", stdin="short\n", ok=False)
+    assert_one_error_line(short, says="at least 12 characters")
+    unknown = users("set-password", "-w", "northside", "--email", "x@example.com", stdin=PASSWORD + "\n", ok=False)
+    assert_one_error_line(unknown, says="no user 'x@example.com'")
