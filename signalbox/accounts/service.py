@@ -208,7 +208,13 @@ def set_password(db: Database, workspace_id: str, email: str, password: str) -> 
 def _failure_key(workspace: str, email: str, client: str | None) -> str:
     # An unknown workspace or address is keyed on what was typed, so guesses against names that
     # do not exist are limited exactly like the rest and reveal nothing by being treated apart.
-    text = "\n".join((workspace, email.strip().lower(), client or "-"))
+    # The address as the user lookup reads it: every spelling that reaches one account (case,
+    # full-width letters) shares one budget of tries.
+    try:
+        address = normalize_email(email)
+    except InvalidInputError:
+        address = email.strip().lower()
+    text = "\n".join((workspace, address, client or "-"))
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -245,6 +251,9 @@ def sign_in(
 ) -> SignedIn:
     """Checks the rate limit first (a right password does not lift it), then the password."""
     now = clock.now()
+    if any(not part.isprintable() for part in (workspace_name, email)):
+        # A control character names no workspace or address (and PostgreSQL refuses NUL).
+        raise BadCredentialsError()
     workspace_id = _workspace_id(db, workspace_name)
     # A workspace typed by name or by id is one key, so switching between them earns no tries.
     key = _failure_key(workspace_id or workspace_name.strip().lower(), email, client)

@@ -19,10 +19,12 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from signalbox.accounts import service as accounts
 from signalbox.core.clock import Clock
 from signalbox.core.db import Database
-from signalbox.core.errors import ForbiddenError, NotFoundError, UnauthorizedError
+from signalbox.core.errors import ForbiddenError, InvalidInputError, NotFoundError, UnauthorizedError
 from signalbox.dashboard.web import CSRF_FIELD, CSRF_HEADER, SESSION_COOKIE
 from signalbox.ingestion.schemas import ErrorBody
 from signalbox.workspaces import service as workspaces
+
+MAX_LOCATION = 64
 
 
 class SignInNeeded(Exception):
@@ -62,6 +64,8 @@ class Viewer:
         if location in (None, ""):
             return self.locations
         assert location is not None
+        if len(location) > MAX_LOCATION or not location.isprintable():
+            raise InvalidInputError(f"location must be a location id such as loc-01, at most {MAX_LOCATION} characters")
         if not self.sees(location):
             raise NotFoundError(f"no location {location!r}")
         return (location,)

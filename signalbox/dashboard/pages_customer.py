@@ -148,7 +148,7 @@ def customers_more(found: overview.CustomerList) -> str | None:
 
 
 def _offset(text: str) -> int:
-    if not text.isdigit() or len(text) > 7:
+    if not (text.isascii() and text.isdigit()) or len(text) > 7:
         raise InvalidInputError("offset must be a whole number")
     return int(text)
 

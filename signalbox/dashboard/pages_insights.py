@@ -42,6 +42,12 @@ class Bar:
 
 def _compute(access: Access, viewer: Viewer, location: str) -> overview.Insights:
     scope = viewer.scope(location or None)
+    if location and viewer.locations is None:
+        # Someone who sees every location may still only pick one that exists: each value is
+        # a computation and a cache entry of its own.
+        known = {loc.id for loc in overview_locations.list_locations(access.db, viewer.workspace_id)}
+        if location not in known:
+            raise NotFoundError(f"no location {location!r}")
     workspace = workspaces.get_workspace(access.db, viewer.workspace_id)
     return overview.cached_insights(access.db, viewer.workspace_id, workspace.timezone, scope, access.clock.now())
 

@@ -54,9 +54,10 @@ def may_steer(viewer: Viewer) -> bool:
 
 
 def _key(key: str) -> str:
-    # Longer than any playbook id can be: the same answer as an unknown one.
-    if len(key) > MAX_KEY:
-        raise NotFoundError(f"no playbook {key[:MAX_KEY]!r}…")
+    # Longer than any playbook id can be, or with a control character (which PostgreSQL
+    # refuses to compare): the same answer as an unknown one.
+    if len(key) > MAX_KEY or not key.isprintable():
+        raise NotFoundError(f"no playbook {key[:MAX_KEY]!r}")
     return key
 
 

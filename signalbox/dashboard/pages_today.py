@@ -10,10 +10,10 @@ from __future__ import annotations
 
 from contextlib import suppress
 from datetime import timedelta
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Request
+from fastapi import APIRouter, HTTPException, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -63,6 +63,10 @@ def _back(viewer: Viewer, form: dict[str, str]) -> str:
 
 def _is_htmx(request: Request) -> bool:
     return request.headers.get("hx-request", "").lower() == "true"
+
+
+# A database integer: a larger number is a 400, never an overflow inside the query.
+TaskId = Annotated[int, Path(ge=1, le=2**62)]
 
 
 def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa: C901, PLR0915 (one closure per route)
@@ -119,7 +123,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
             channels.finish_task(db, viewer.workspace_id, task_id, clock.now())
 
     @router.post("/today/tasks/{task_id}/done", include_in_schema=False)
-    async def task_done(request: Request, task_id: int, viewer: PageViewer) -> Response:
+    async def task_done(request: Request, task_id: TaskId, viewer: PageViewer) -> Response:
         form = await _form(request)
         check_csrf(viewer, request, form)
         await run_in_threadpool(checked_task, viewer, task_id)
@@ -127,7 +131,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
         return answer(request, viewer, form, task_id, "Done.")
 
     @router.post("/today/tasks/{task_id}/snooze", include_in_schema=False)
-    async def task_snooze(request: Request, task_id: int, viewer: PageViewer) -> Response:
+    async def task_snooze(request: Request, task_id: TaskId, viewer: PageViewer) -> Response:
         form = await _form(request)
         check_csrf(viewer, request, form)
         choice = form.get("until", "tomorrow")
@@ -145,7 +149,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
         return answer(request, viewer, form, task_id, f"Snoozed ({SNOOZES[choice]}).")
 
     @router.post("/today/tasks/{task_id}/outcome", include_in_schema=False)
-    async def task_outcome(request: Request, task_id: int, viewer: PageViewer) -> Response:
+    async def task_outcome(request: Request, task_id: TaskId, viewer: PageViewer) -> Response:
         form = await _form(request)
         check_csrf(viewer, request, form)
         outcome = form.get("outcome", "")

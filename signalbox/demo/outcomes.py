@@ -174,8 +174,8 @@ def _trigger(effect: Planted, user_id: str, serial: int, now: datetime) -> dict[
     if effect.trigger == "payment_failed":
         nxt = (now + timedelta(days=3)).isoformat()
         props = {"invoice_id": f"in_sim_{serial}", "amount": 49.0, "currency": "usd", "attempt_count": 1}
-        # Stripe's hosted invoice page in real life; a reserved domain in the demo.
-        props["hosted_invoice_url"] = f"https://pay.example.com/invoices/in_sim_{serial}"
+        # The shape of Stripe's hosted invoice page (templates link only Stripe's own pages).
+        props["hosted_invoice_url"] = f"https://invoice.stripe.com/i/acct_demo/in_sim_{serial}"
         props["next_payment_attempt"] = nxt
     return {
         "type": "track",

@@ -13,6 +13,7 @@ import hashlib
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
+from urllib.parse import urlsplit
 from zoneinfo import ZoneInfo
 
 from jinja2 import StrictUndefined, Template, TemplateError
@@ -853,10 +854,18 @@ def _links_of(person: policy.Recipient) -> dict[str, str]:
     out: dict[str, str] = {}
     event = person.context.get("event") or {}
     invoice = event.get("hosted_invoice_url")
-    if isinstance(invoice, str) and invoice.startswith("https://"):
+    if isinstance(invoice, str) and _is_stripe_page(invoice):
         # Stripe's hosted invoice page takes the payment and the new card in one place.
         out["update_payment"] = invoice
     return out
+
+
+def _is_stripe_page(url: str) -> bool:
+    """Only Stripe's own pages: an event anyone with the write key can send must not turn
+    the business's "update your card" message into a link to a page of their choosing."""
+    parts = urlsplit(url)
+    host = (parts.hostname or "").lower()
+    return parts.scheme == "https" and (host == "stripe.com" or host.endswith(".stripe.com"))
 
 
 def _with_event(person: policy.Recipient, enr: Snapshot) -> policy.Recipient:

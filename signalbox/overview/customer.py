@@ -37,7 +37,7 @@ MAX_QUERY = 200
 MAX_OFFSET = 100_000
 # The name traits a search looks in, besides every identifier (user id, e-mail, phone, ...).
 NAME_TRAITS = ("name", "first_name", "last_name")
-_CURSOR = re.compile(r"^(?P<at>[0-9T:.+\-Z ]{10,40})~(?P<kind>[a-z_]{1,20})~(?P<id>[0-9]{1,20})$")
+_CURSOR = re.compile(r"^(?P<at>[0-9T:.+\-Z ]{10,40})~(?P<kind>[a-z_]{1,20})~(?P<id>[0-9]{1,18})$")
 
 
 # ---- the search ------------------------------------------------------------------------------

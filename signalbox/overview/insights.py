@@ -488,9 +488,9 @@ def _parse_since(value: Any, zone: ZoneInfo) -> datetime | None:
         if len(value) == 10:
             return datetime.combine(date.fromisoformat(value), datetime.min.time(), tzinfo=zone).astimezone(UTC)
         parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
-    except ValueError:
+        return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=zone).astimezone(UTC)
+    except (ValueError, OverflowError):  # a junk trait (year 1 east of UTC) is no date, not a 500
         return None
-    return parsed.astimezone(UTC) if parsed.tzinfo else parsed.replace(tzinfo=zone).astimezone(UTC)
 
 
 def _people(session: Session, workspace_id: str, scope: tuple[str, ...] | None, zone: ZoneInfo) -> list[Person]:

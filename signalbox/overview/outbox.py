@@ -8,6 +8,7 @@ of their locations home; a message with no ledger row (nobody to place) is not t
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass
 from datetime import datetime
 from email.utils import formataddr
@@ -54,6 +55,10 @@ def looks_like_html(body: str) -> bool:
     return head.startswith(("<!doctype html", "<html"))
 
 
+_HREF = re.compile(r"""\bhref\s*=\s*("[^"]*"|'[^']*'|[^\s>]+)""", re.IGNORECASE)
+PREVIEW_CSP = "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src 'none'; style-src 'unsafe-inline'\">"
+
+
 @dataclass(frozen=True, slots=True)
 class OutboxEntry:
     id: int
@@ -78,12 +83,13 @@ class OutboxEntry:
 
     @property
     def page(self) -> str | None:
-        """What a mail client would show: the HTML part, or a body that is itself a document."""
+        """What a mail client would show (the HTML part, or a body that is itself a document),
+        as a preview: its links lead nowhere, so looking never records a click on the
+        customer's profile, and it loads nothing from elsewhere."""
         if self.channel != "email":
             return None
-        if self.html_part:
-            return self.html_part
-        return self.body if looks_like_html(self.body) else None
+        shown = self.html_part or (self.body if looks_like_html(self.body) else None)
+        return None if shown is None else PREVIEW_CSP + _HREF.sub('href="#"', shown)
 
     def to_dict(self) -> dict[str, Any]:
         out: dict[str, Any] = {

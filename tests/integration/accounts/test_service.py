@@ -174,6 +174,17 @@ def test_naming_the_workspace_by_id_instead_of_name_earns_no_extra_tries(db, wor
         accounts.sign_in(db, workspace.id, owner.email, PASSWORD, client="::1", clock=clock)
 
 
+def test_spelling_the_address_another_way_earns_no_extra_tries(db, workspace, owner, clock):
+    local, domain = owner.email.split("@")
+    # Each reaches the same account: upper case, and full-width letters the lookup folds.
+    spellings = [owner.email.upper(), f"{local}@{domain.replace('e', 'ｅ', 1)}", f" {owner.email} "]
+    for address in [owner.email, *spellings, owner.email]:
+        with pytest.raises(BadCredentialsError):
+            accounts.sign_in(db, workspace.name, address, "wrong password!", client="::1", clock=clock)
+    with pytest.raises(RateLimitedError):
+        accounts.sign_in(db, workspace.name, spellings[1], PASSWORD, client="::1", clock=clock)
+
+
 def test_unknown_accounts_are_rate_limited_too(db, workspace, clock):
     for _ in range(accounts.MAX_FAILURES):
         with pytest.raises(BadCredentialsError):

@@ -147,3 +147,31 @@ def test_a_click_by_someone_known_only_by_address_lands_on_their_profile(
     (click,) = _clicks(db, ws.id, "email_clicked")
     trigger = _clicks(db, ws.id, "payment_failed")[0]
     assert click.profile_id == trigger.profile_id and click.properties["send"] == f"{enrolment.id}:email-now"
+
+
+def test_update_payment_links_only_to_stripe(clocked_server, clock, db, settings, workspace):
+    """The write key is public (browsers hold it): a forged payment_failed must not make the
+    business's own message link to a page of the sender's choosing."""
+    clock.set(datetime(2026, 3, 9, 16, 0, tzinfo=UTC))
+    ws = workspaces.get_workspace(db, workspace.id)
+    workspaces.set_public_base_url(db, ws.id, clocked_server.url)
+    journeys.apply(db, ws.id, "template", list(TEMPLATES.items()), clock.now())
+    journeys.apply(db, ws.id, "playbook", [("fpr.yaml", GOOD.replace("holdout: 10%", "holdout: 0%"))], clock.now())
+    forged = "https://evil.example/pay"
+    Pipeline(db, settings, clock).ingest(
+        ws,
+        BatchInput(
+            [
+                identify("m-5", email="kim@example.com"),
+                track("payment_failed", "m-5", invoice_id="in_5", amount=40, hosted_invoice_url=forged),
+            ]
+        ),
+    )
+    Worker(db, settings, clock, stale_every_seconds=1e9).drain()
+    # This template has no fallback for the link, so the step fails visibly instead of sending.
+    assert all("evil.example" not in m.body for m in channels.list_outbox(db, ws.id))
+    with db.session() as session:
+        targets = [row.url for row in session.scalars(select(SendLink).where(SendLink.workspace_id == ws.id))]
+    assert all("evil.example" not in url for url in targets)
+    (decision,) = [d for d in journeys.list_decisions(db, ws.id) if d.step == "email-now"]
+    assert (decision.outcome, decision.reason) == ("failed", "template_error")

@@ -210,7 +210,7 @@ def test_the_demo_s_lift_workspace_is_simulated_into_the_past_once(db, tmp_path,
     ws = workspaces.get_workspace(db, "first-lift")
     # The recovery e-mails' update-card links are tracked links to the demo server.
     mails = [m for m in channels.list_outbox(db, ws.id, channel="email") if "/l/" in m.body]
-    assert mails and all("pay.example.com" not in m.body for m in mails)
+    assert mails and all("invoice.stripe.com" not in m.body for m in mails)
     assert "http://127.0.0.1:8000/l/" in mails[0].body
     planted = orjson.loads((tmp_path / "first-lift.ground_truth.csv.planted.json").read_text())
     assert {p["playbook"] for p in planted} == {"failed-payment-recovery", "card-expiring"}
