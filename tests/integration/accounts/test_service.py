@@ -177,7 +177,8 @@ def test_naming_the_workspace_by_id_instead_of_name_earns_no_extra_tries(db, wor
 def test_spelling_the_address_another_way_earns_no_extra_tries(db, workspace, owner, clock):
     local, domain = owner.email.split("@")
     # Each reaches the same account: upper case, and full-width letters the lookup folds.
-    spellings = [owner.email.upper(), f"{local}@{domain.replace('e', '\uff45', 1)}", f" {owner.email} "]
+    wide = domain.replace("e", "\uff45", 1)  # FULLWIDTH LATIN SMALL LETTER E
+    spellings = [owner.email.upper(), f"{local}@{wide}", f" {owner.email} "]
     for address in [owner.email, *spellings, owner.email]:
         with pytest.raises(BadCredentialsError):
             accounts.sign_in(db, workspace.name, address, "wrong password!", client="::1", clock=clock)
