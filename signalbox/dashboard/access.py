@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
 from signalbox.accounts import service as accounts
@@ -153,6 +153,14 @@ TWIN_RESPONSES: dict[int | str, dict[str, Any]] = {
         "description": "Not among what the caller may see (another location's looks the same)",
     },
 }
+
+
+def no_store(response: Response) -> None:
+    """A twin's answer is a person's data, like its page: never kept by a shared cache."""
+    response.headers["Cache-Control"] = "no-store"
+
+
+TWIN_DEPENDENCIES = [Depends(no_store)]
 AccessDep = Annotated[Access, Depends(_access)]  # its `db` and `clock`, for a page's reads
 PageViewer = Annotated[Viewer, Depends(page_viewer)]
 ApiViewer = Annotated[Viewer, Depends(api_viewer)]

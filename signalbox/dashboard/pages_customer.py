@@ -16,7 +16,7 @@ from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from signalbox.core.errors import InvalidInputError, NotFoundError
-from signalbox.dashboard.access import Access, AccessDep, ApiViewer, PageViewer, Viewer, check_csrf
+from signalbox.dashboard.access import TWIN_DEPENDENCIES, Access, AccessDep, ApiViewer, PageViewer, Viewer, check_csrf
 from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
 from signalbox.ingestion.schemas import ErrorBody
 from signalbox.journeys import service as journeys
@@ -24,7 +24,7 @@ from signalbox.overview import customer as overview
 from signalbox.workspaces import service as workspaces
 
 router = APIRouter(include_in_schema=False)  # pages for people, not the API
-api = APIRouter(prefix="/api/v1", tags=["dashboard"])
+api = APIRouter(prefix="/api/v1", tags=["dashboard"], dependencies=TWIN_DEPENDENCIES)
 
 _ERRORS: dict[int | str, dict[str, Any]] = {
     400: {"model": ErrorBody, "description": "Invalid search, cursor or body"},

@@ -15,7 +15,15 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from signalbox.core.errors import NotFoundError
-from signalbox.dashboard.access import TWIN_RESPONSES, Access, AccessDep, ApiViewer, PageViewer, Viewer
+from signalbox.dashboard.access import (
+    TWIN_DEPENDENCIES,
+    TWIN_RESPONSES,
+    Access,
+    AccessDep,
+    ApiViewer,
+    PageViewer,
+    Viewer,
+)
 from signalbox.dashboard.web import page
 from signalbox.overview import insights as overview
 from signalbox.overview import locations as overview_locations
@@ -170,6 +178,7 @@ async def insights_page(viewer: PageViewer, access: AccessDep, location: str = L
     "/api/v1/insights",
     tags=["dashboard"],
     responses=TWIN_RESPONSES,
+    dependencies=TWIN_DEPENDENCIES,
     summary="The Insights page as JSON: churn, cohorts, KPIs, score bands and locations, for the caller's locations",
 )
 async def insights_twin(viewer: ApiViewer, access: AccessDep, location: str = LocationParam) -> dict[str, Any]:

@@ -15,7 +15,16 @@ from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
 from signalbox.core.errors import ForbiddenError, InvalidInputError, NotFoundError
-from signalbox.dashboard.access import TWIN_RESPONSES, Access, AccessDep, ApiViewer, PageViewer, Viewer, check_csrf
+from signalbox.dashboard.access import (
+    TWIN_DEPENDENCIES,
+    TWIN_RESPONSES,
+    Access,
+    AccessDep,
+    ApiViewer,
+    PageViewer,
+    Viewer,
+    check_csrf,
+)
 from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
 from signalbox.journeys import service as journeys
 from signalbox.overview import outbox as overview_outbox
@@ -46,7 +55,9 @@ Channel = Annotated[str, Query(max_length=10, description="email or sms; empty: 
 Before = Annotated[int | None, Query(ge=1, le=2**62, description="the `next_before` of the previous page")]
 
 pages = APIRouter(include_in_schema=False)
-twins = APIRouter(prefix="/api/v1/dashboard", tags=["dashboard"], responses=TWIN_RESPONSES)
+twins = APIRouter(
+    prefix="/api/v1/dashboard", tags=["dashboard"], responses=TWIN_RESPONSES, dependencies=TWIN_DEPENDENCIES
+)
 
 
 def may_steer(viewer: Viewer) -> bool:

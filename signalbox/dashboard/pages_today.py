@@ -22,7 +22,15 @@ from signalbox.core.clock import Clock
 from signalbox.core.db import Database
 from signalbox.core.errors import ConflictError, InvalidInputError, NotFoundError
 from signalbox.core.settings import Settings
-from signalbox.dashboard.access import TWIN_RESPONSES, AccessDep, ApiViewer, PageViewer, Viewer, check_csrf
+from signalbox.dashboard.access import (
+    TWIN_DEPENDENCIES,
+    TWIN_RESPONSES,
+    AccessDep,
+    ApiViewer,
+    PageViewer,
+    Viewer,
+    check_csrf,
+)
 from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.overview import today as overview
@@ -91,6 +99,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
         "/api/v1/today",
         tags=["dashboard"],
         responses=TWIN_RESPONSES,
+        dependencies=TWIN_DEPENDENCIES,
         summary="Today's panels (attention, failed payments, leads, tasks, reviews, playbooks, locations)",
     )
     async def today_twin(viewer: ApiViewer, access: AccessDep, location: str | None = None) -> dict[str, Any]:

@@ -8,10 +8,10 @@ from typing import Any
 from fastapi import APIRouter
 from fastapi.concurrency import run_in_threadpool
 
-from signalbox.dashboard.access import TWIN_RESPONSES, AccessDep, ApiViewer
+from signalbox.dashboard.access import TWIN_DEPENDENCIES, TWIN_RESPONSES, AccessDep, ApiViewer
 from signalbox.overview import locations as overview_locations
 
-router = APIRouter(prefix="/api/v1", tags=["dashboard"], responses=TWIN_RESPONSES)
+router = APIRouter(prefix="/api/v1", tags=["dashboard"], responses=TWIN_RESPONSES, dependencies=TWIN_DEPENDENCIES)
 
 
 @router.get("/me", summary="Who the session or key is: e-mail, role and the locations they see")

@@ -25,6 +25,10 @@ def test_twins_need_a_session_or_the_admin_key(clocked_server, users):
     assert bad.status_code == 401
     key = httpx.get(f"{clocked_server.url}/api/v1/me", headers={"Authorization": f"Bearer {users.admin_key}"})
     assert key.json() == {"email": "admin-key", "role": "owner", "locations": None}
+    # A person's data, like the pages: no shared cache may keep any twin's answer.
+    admin = {"Authorization": f"Bearer {users.admin_key}"}
+    for path in ("/api/v1/me", "/api/v1/today", "/api/v1/customers", "/api/v1/insights", "/api/v1/dashboard/outbox"):
+        assert httpx.get(f"{clocked_server.url}{path}", headers=admin).headers.get("cache-control") == "no-store", path
 
 
 def test_a_staff_member_sees_only_their_locations(browser, users, db, settings, clock):
