@@ -527,7 +527,7 @@ class TwilioInbound:
         if status not in channels.STATUS_RANK or status in ("calling", "refused"):
             raise WebhookRejected("bad_status", f"MessageStatus {status!r} is not a Twilio message status")
         call = dict(parse_qsl(query)).get("call", "")
-        call_id = int(call) if call.isdigit() and len(call) < 19 else None
+        call_id = int(call) if call.isascii() and call.isdigit() and len(call) < 19 else None
         outcome = channels.record_status(self.db, workspace.id, PROVIDER, sid, status, self.clock.now(), call_id)
         return {"received": True, "message_sid": sid, "status": status, "outcome": outcome}
 
