@@ -10,14 +10,14 @@ from typing import Annotated, Any
 from urllib.parse import quote, urlencode
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict
 
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.dashboard.access import TWIN_DEPENDENCIES, Access, AccessDep, ApiViewer, PageViewer, Viewer, check_csrf
-from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
+from signalbox.dashboard.web import Form, page, redirect
 from signalbox.ingestion.schemas import ErrorBody
 from signalbox.journeys import service as journeys
 from signalbox.overview import customer as overview
@@ -40,16 +40,6 @@ _WRITE_ERRORS: dict[int | str, dict[str, Any]] = {
 def include(app: FastAPI) -> None:
     app.include_router(router)
     app.include_router(api)
-
-
-async def _form(request: Request) -> dict[str, str]:
-    try:
-        return await read_form(request)
-    except FormTooLarge:
-        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes") from None
-
-
-Form = Annotated[dict[str, str], Depends(_form)]
 
 
 # ---- time as people read it -------------------------------------------------------------------

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Query, Request
+from fastapi import APIRouter, FastAPI, Query, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -25,7 +25,7 @@ from signalbox.dashboard.access import (
     Viewer,
     check_csrf,
 )
-from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
+from signalbox.dashboard.web import Form, page, redirect
 from signalbox.journeys import service as journeys
 from signalbox.overview import outbox as overview_outbox
 from signalbox.overview import playbooks as overview_playbooks
@@ -43,14 +43,6 @@ class MayNotSteer(ForbiddenError):
         super().__init__("only an owner or a manager may pause or resume a playbook")
 
 
-async def _form(request: Request) -> dict[str, str]:
-    try:
-        return await read_form(request)
-    except FormTooLarge:
-        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes") from None
-
-
-Form = Annotated[dict[str, str], Depends(_form)]
 Channel = Annotated[str, Query(max_length=10, description="email or sms; empty: both")]
 Before = Annotated[int | None, Query(ge=1, le=2**62, description="the `next_before` of the previous page")]
 

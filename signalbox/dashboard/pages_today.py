@@ -13,7 +13,7 @@ from datetime import timedelta
 from typing import Annotated, Any
 from urllib.parse import urlencode
 
-from fastapi import APIRouter, HTTPException, Path, Request
+from fastapi import APIRouter, Path, Request
 from fastapi.concurrency import run_in_threadpool
 from fastapi.responses import Response
 
@@ -31,7 +31,7 @@ from signalbox.dashboard.access import (
     Viewer,
     check_csrf,
 )
-from signalbox.dashboard.web import MAX_FORM_BYTES, FormTooLarge, page, read_form, redirect
+from signalbox.dashboard.web import form_body, page, redirect
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.overview import today as overview
 from signalbox.workspaces import service as workspaces
@@ -52,13 +52,6 @@ def _read_today(access_db: Database, viewer: Viewer, location: str | None, clock
     picked = _location_param(location)
     viewer.scope(picked)  # 404 for a location that is not the viewer's
     return overview.build_today(access_db, viewer.workspace_id, viewer.locations, picked, clock.now())
-
-
-async def _form(request: Request) -> dict[str, str]:
-    try:
-        return await read_form(request)
-    except FormTooLarge:
-        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes") from None
 
 
 def _back(viewer: Viewer, form: dict[str, str]) -> str:
@@ -133,7 +126,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
 
     @router.post("/today/tasks/{task_id}/done", include_in_schema=False)
     async def task_done(request: Request, task_id: TaskId, viewer: PageViewer) -> Response:
-        form = await _form(request)
+        form = await form_body(request)
         check_csrf(viewer, request, form)
         await run_in_threadpool(checked_task, viewer, task_id)
         await run_in_threadpool(finish, viewer, task_id)
@@ -141,7 +134,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
 
     @router.post("/today/tasks/{task_id}/snooze", include_in_schema=False)
     async def task_snooze(request: Request, task_id: TaskId, viewer: PageViewer) -> Response:
-        form = await _form(request)
+        form = await form_body(request)
         check_csrf(viewer, request, form)
         choice = form.get("until", "tomorrow")
         if choice not in SNOOZES:
@@ -159,7 +152,7 @@ def build(db: Database, settings: Settings, clock: Clock) -> APIRouter:  # noqa:
 
     @router.post("/today/tasks/{task_id}/outcome", include_in_schema=False)
     async def task_outcome(request: Request, task_id: TaskId, viewer: PageViewer) -> Response:
-        form = await _form(request)
+        form = await form_body(request)
         check_csrf(viewer, request, form)
         outcome = form.get("outcome", "")
         if outcome not in overview.OUTCOMES:

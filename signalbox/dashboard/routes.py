@@ -3,9 +3,7 @@ service decides who is signed in; these turn its answers into pages, cookies and
 
 from __future__ import annotations
 
-from typing import Annotated
-
-from fastapi import APIRouter, Depends, FastAPI, HTTPException, Request
+from fastapi import APIRouter, FastAPI, Request
 from fastapi.responses import Response
 from fastapi.staticfiles import StaticFiles
 
@@ -21,30 +19,18 @@ from signalbox.dashboard.web import (
     CSRF_HEADER,
     LOGIN_COOKIE,
     LOGIN_TOKEN_SECONDS,
-    MAX_FORM_BYTES,
     SESSION_COOKIE,
     STATIC_DIR,
-    FormTooLarge,
+    Form,
     clear_cookie,
     new_login_token,
     page,
-    read_form,
     redirect,
     same_token,
     set_cookie,
 )
 
 STATIC_PATH = "/static"
-
-
-async def _form(request: Request) -> dict[str, str]:
-    try:
-        return await read_form(request)
-    except FormTooLarge:
-        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes") from None
-
-
-Form = Annotated[dict[str, str], Depends(_form)]
 
 
 def install(app: FastAPI, db: Database, settings: Settings, clock: Clock) -> None:

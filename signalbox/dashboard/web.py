@@ -5,10 +5,10 @@ from __future__ import annotations
 import hmac
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 from urllib.parse import parse_qsl
 
-from fastapi import Request
+from fastapi import Depends, HTTPException, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 
@@ -105,3 +105,14 @@ async def read_form(request: Request) -> dict[str, str]:
     for key, value in parse_qsl(body.decode("utf-8", errors="replace"), keep_blank_values=True):
         fields.setdefault(key, value)
     return fields
+
+
+async def form_body(request: Request) -> dict[str, str]:
+    """A page's POSTed form, or 413 when it is larger than any of our forms."""
+    try:
+        return await read_form(request)
+    except FormTooLarge:
+        raise HTTPException(413, f"the form is larger than {MAX_FORM_BYTES} bytes") from None
+
+
+Form = Annotated[dict[str, str], Depends(form_body)]

@@ -102,17 +102,23 @@ def goal_amounts(session: Session, workspace_id: str, key: str) -> dict[str, flo
     }
 
 
-def summarize(key: str, rows: Iterable[tuple[str, bool, str | None]], amounts: dict[str, float]) -> dict[str, Any]:
-    """The report of these enrolments ((id, holdout, exit_reason) each): every enrolment of
-    the playbook, or a subset of them (a dashboard viewer's locations), with the same statistics."""
-    arms: dict[str, list[int | float]] = {"treated": [0, 0, 0.0], "holdout": [0, 0, 0.0]}
+def arms_of(rows: Iterable[tuple[str, bool, str | None]], amounts: dict[str, float]) -> tuple[Arm, Arm]:
+    """(treated, holdout): enrolled, converted (goal met) and the goals' revenue of each arm."""
+    arms: dict[bool, list[int | float]] = {False: [0, 0, 0.0], True: [0, 0, 0.0]}
     for enrollment_id, holdout, exit_reason in rows:
-        arm = arms["holdout" if holdout else "treated"]
+        arm = arms[bool(holdout)]
         arm[0] += 1
         if exit_reason == "goal_met":
             arm[1] += 1
             arm[2] += amounts.get(enrollment_id, 0.0)
-    treated, held = (Arm(int(a[0]), int(a[1]), float(a[2])) for a in (arms["treated"], arms["holdout"]))
+    treated, held = (Arm(int(a[0]), int(a[1]), float(a[2])) for a in (arms[False], arms[True]))
+    return treated, held
+
+
+def summarize(key: str, rows: Iterable[tuple[str, bool, str | None]], amounts: dict[str, float]) -> dict[str, Any]:
+    """The report of these enrolments ((id, holdout, exit_reason) each): every enrolment of
+    the playbook, or a subset of them (a dashboard viewer's locations), with the same statistics."""
+    treated, held = arms_of(rows, amounts)
     lift: dict[str, Any] = {"absolute": None, "ci95": None, "interval": "newcombe-wilson"}
     if treated.enrolled and held.enrolled:
         low, high = newcombe(treated.converted, treated.enrolled, held.converted, held.enrolled)

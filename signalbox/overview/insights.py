@@ -43,7 +43,6 @@ pass in Python; nothing is queried per person.
 
 from __future__ import annotations
 
-import math
 import statistics
 import threading
 import time
@@ -62,7 +61,8 @@ from signalbox.channels.models import Send, StaffTask
 from signalbox.core.clock import ensure_utc
 from signalbox.core.db import Database
 from signalbox.events.models import Event
-from signalbox.journeys.models import Decision, Enrollment
+from signalbox.journeys import report
+from signalbox.journeys.models import Enrollment
 from signalbox.journeys.report import Arm
 from signalbox.profiles import service as profiles
 from signalbox.profiles.models import Profile
@@ -710,50 +710,17 @@ def _playbooks(
             Enrollment.id, Enrollment.playbook_key, Enrollment.profile_id, Enrollment.holdout, Enrollment.exit_reason
         ).where(Enrollment.workspace_id == workspace_id)
     ).all()
-    mine = [r for r in rows if root_of.get(r[2], r[2]) in visible]
-    goal_ids = {r[0] for r in mine if r[4] == "goal_met"}
-    amounts: dict[str, float] = {}
-    if goal_ids:
-        goals = session.execute(
-            select(Decision.enrollment_id, Decision.detail).where(
-                Decision.workspace_id == workspace_id, Decision.outcome == "exited", Decision.reason == "goal_met"
-            )
-        ).all()
-        message_of = {e: (d or {}).get("message_id") for e, d in goals if e in goal_ids}
-        wanted = [m for m in message_of.values() if isinstance(m, str)]
-        props: dict[str, dict[str, Any]] = {}
-        for start in range(0, len(wanted), _CHUNK):
-            found = session.execute(
-                select(Event.message_id, Event.properties).where(
-                    Event.workspace_id == workspace_id, Event.message_id.in_(wanted[start : start + _CHUNK])
-                )
-            )
-            props.update({m: p or {} for m, p in found})
-        amounts = {e: _amount(props.get(m or "", {})) for e, m in message_of.items()}
-    arms: dict[str, dict[bool, list[float]]] = defaultdict(lambda: {True: [0, 0, 0.0], False: [0, 0, 0.0]})
-    for enrollment_id, key, _, holdout, exit_reason in mine:
-        arm = arms[key][bool(holdout)]
-        arm[0] += 1
-        if exit_reason == "goal_met":
-            arm[1] += 1
-            arm[2] += amounts.get(enrollment_id, 0.0)
-    return [
-        PlaybookRevenue(
-            key,
-            Arm(int(a[False][0]), int(a[False][1]), float(a[False][2])),
-            Arm(int(a[True][0]), int(a[True][1]), float(a[True][2])),
-        )
-        for key, a in sorted(arms.items())
-    ]
-
-
-def _amount(properties: dict[str, Any]) -> float:
-    # The same rule as the playbook report: the first of amount / revenue / value that is a number.
-    for key in ("amount", "revenue", "value"):
-        value = properties.get(key)
-        if isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value):
-            return float(value)
-    return 0.0
+    mine: dict[str, list[tuple[str, bool, str | None]]] = defaultdict(list)
+    for enrollment_id, key, profile_id, holdout, exit_reason in rows:
+        if root_of.get(profile_id, profile_id) in visible:
+            mine[key].append((enrollment_id, bool(holdout), exit_reason))
+    out = []
+    for key, enrolled in sorted(mine.items()):
+        # The playbook report's own arms and goal revenue, over the viewer's enrolments only.
+        converted = any(exit_reason == "goal_met" for _, _, exit_reason in enrolled)
+        amounts = report.goal_amounts(session, workspace_id, key) if converted else {}
+        out.append(PlaybookRevenue(key, *report.arms_of(enrolled, amounts)))
+    return out
 
 
 def _responses(

@@ -22,11 +22,10 @@ from sqlalchemy.orm import Session, aliased
 from signalbox.channels.models import Send, StaffTask
 from signalbox.core.db import Database
 from signalbox.core.errors import NotFoundError
-from signalbox.events import service as events
 from signalbox.events.models import Event
 from signalbox.journeys import report as journey_report
 from signalbox.journeys import service as journeys
-from signalbox.journeys.models import Decision, Enrollment
+from signalbox.journeys.models import Enrollment
 from signalbox.profiles.models import Profile
 from signalbox.workspaces import service as workspaces
 
@@ -633,44 +632,9 @@ def _scoped_report(session: Session, workspace_id: str, key: str, scope: tuple[s
             home_location(session, root.traits).in_(scope),
         )
     ).all()
-    ids = [r[0] for r in rows]
-    message_ids: dict[str, str] = {}
-    for start in range(0, len(ids), 2000):
-        goals = session.execute(
-            select(Decision.enrollment_id, Decision.detail).where(
-                Decision.workspace_id == workspace_id,
-                Decision.playbook_key == key,
-                Decision.outcome == "exited",
-                Decision.reason == "goal_met",
-                Decision.enrollment_id.in_(ids[start : start + 2000]),
-            )
-        )
-        for enrollment, detail in goals:
-            mid = (detail or {}).get("message_id")
-            if mid:
-                message_ids[enrollment] = mid
-    found = events.by_message_ids(session, workspace_id, list(message_ids.values()))
-    amounts = {e: journey_report._amount(found[m][1].properties) for e, m in message_ids.items() if m in found}
-    arms: dict[bool, list[float]] = {False: [0, 0, 0.0], True: [0, 0, 0.0]}
-    for enrollment_id, holdout, exit_reason in rows:
-        arm = arms[bool(holdout)]
-        arm[0] += 1
-        if exit_reason == "goal_met":
-            arm[1] += 1
-            arm[2] += amounts.get(enrollment_id, 0.0)
-    treated, held = (journey_report.Arm(int(a[0]), int(a[1]), float(a[2])) for a in (arms[False], arms[True]))
-    lift: dict[str, Any] = {"absolute": None, "ci95": None}
-    incremental = None
-    if treated.enrolled and held.enrolled:
-        low, high = journey_report.newcombe(treated.converted, treated.enrolled, held.converted, held.enrolled)
-        assert treated.rate is not None and held.rate is not None
-        lift.update(absolute=round(treated.rate - held.rate, 4), ci95=[round(low, 4), round(high, 4)])
-        incremental = round((treated.revenue / treated.enrolled - held.revenue / held.enrolled) * treated.enrolled, 2)
-    return {
-        "arms": {"treated": treated.to_dict(), "holdout": held.to_dict()},
-        "lift": lift,
-        "revenue": {"incremental": incremental},
-    }
+    # The report's own statistics over the viewer's enrolments only.
+    amounts = journey_report.goal_amounts(session, workspace_id, key)
+    return journey_report.summarize(key, [(e, bool(h), r) for e, h, r in rows], amounts)
 
 
 def location_rows(session: Session, workspace_id: str, visible: Scope, now: datetime) -> list[LocationRow]:
