@@ -28,6 +28,7 @@ import time
 from pathlib import Path
 
 import httpx
+from serving import wait_healthy
 
 from signalbox.accounts import service as accounts
 from signalbox.core import migrate
@@ -137,16 +138,7 @@ def main() -> None:
     base = f"http://127.0.0.1:{port}"
     results: dict[str, list[float]] = {}
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.2)
+        wait_healthy(base, 60, step=0.2)
         with httpx.Client(base_url=base, timeout=60) as owner, httpx.Client(base_url=base, timeout=60) as staff:
             sign_in(owner, "owner@bench.example")
             sign_in(staff, "staff@bench.example")

@@ -38,6 +38,7 @@ from typing import Any
 import httpx
 import orjson
 import phonenumbers
+from serving import wait_healthy
 from sqlalchemy import create_engine, func, select, text
 
 from signalbox.core import migrate
@@ -203,16 +204,7 @@ def http_run(url: str, key: str, msgs: list[dict[str, Any]]) -> tuple[float, flo
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
+        wait_healthy(base, 30)
         bodies = [orjson.dumps({"batch": msgs[i : i + BATCH]}) for i in range(0, len(msgs), BATCH)]
         latencies = []
         with httpx.Client(auth=(key, ""), headers={"Content-Type": "application/json"}, timeout=60) as client:
@@ -343,9 +335,7 @@ def main() -> None:
     report: dict[str, Any] = {
         "database": "postgresql" if postgres else "sqlite",
         "reference": (
-            "psycopg COPY, 500 rows a transaction"
-            if postgres
-            else "stdlib sqlite3 executemany, 500 rows a transaction"
+            "psycopg COPY, 500 rows a transaction" if postgres else "stdlib sqlite3 executemany, 500 rows a transaction"
         ),
         "events": len(msgs),
         "profiles": args.users,
@@ -356,18 +346,14 @@ def main() -> None:
         "http_p95_batch_ms": round(1000 * statistics.median(r["http_p95_batch_s"] for r in rounds), 1),
         "import_per_s": median(rounds, "import_per_s", 0),
         "import_ratio": median(rounds, "import_ratio", 3),
-        "per_round": [
-            {k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds
-        ],
+        "per_round": [{k: round(v, 3) if isinstance(v, float) else v for k, v in r.items()} for r in rounds],
         "peak_rss_mb_server": round(max(r["server_peak_rss_kb"] for r in rounds) / 1024, 1),
         "peak_rss_mb_import": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
     if postgres:
         report["copy_all_at_once_per_s"] = median(rounds, "copy_all_at_once_per_s", 0)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    ok = all(
-        r["stored_http"] == r["stored_import"] == len(msgs) and r["import_rerun_accepted"] == 0 for r in rounds
-    )
+    ok = all(r["stored_http"] == r["stored_import"] == len(msgs) and r["import_rerun_accepted"] == 0 for r in rounds)
     if not ok:
         print("FAILED: something was lost or doubled", file=sys.stderr)
         sys.exit(1)

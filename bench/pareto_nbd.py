@@ -33,9 +33,9 @@ class ParetoNbdParams:
     log_likelihood: float = math.nan
 
 
-def _log_a0_terms(p: tuple[float, float, float, float], x: FloatArray, t_x: FloatArray, T: FloatArray) -> tuple[
-    FloatArray, FloatArray
-]:
+def _log_a0_terms(
+    p: tuple[float, float, float, float], x: FloatArray, t_x: FloatArray, T: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """log of the two terms whose difference is A0 (the note's eq. 19/20, by which of alpha and
     beta is larger, so the hypergeometric argument stays in [0, 1))."""
     r, alpha, s, beta = p
@@ -48,9 +48,9 @@ def _log_a0_terms(p: tuple[float, float, float, float], x: FloatArray, t_x: Floa
     return first, second
 
 
-def _pieces(p: tuple[float, float, float, float], x: FloatArray, t_x: FloatArray, T: FloatArray) -> tuple[
-    FloatArray, FloatArray
-]:
+def _pieces(
+    p: tuple[float, float, float, float], x: FloatArray, t_x: FloatArray, T: FloatArray
+) -> tuple[FloatArray, FloatArray]:
     """(log of the alive-at-T term, log of (s/(r+s+x)) * A0)."""
     r, alpha, s, beta = p
     alive = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)

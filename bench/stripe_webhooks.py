@@ -32,6 +32,7 @@ from typing import Any
 import httpx
 import orjson
 import stripe
+from serving import wait_healthy
 from sqlalchemy import create_engine, func, select, text
 
 from signalbox.connectors import service as connectors
@@ -152,16 +153,7 @@ def main() -> None:
     )
     base = f"http://127.0.0.1:{port}"
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                if httpx.get(f"{base}/healthz").status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                raise RuntimeError("server did not start")
-            time.sleep(0.1)
+        wait_healthy(base, 30)
         floor, floor_status, floor_elapsed = asyncio.run(
             burst(base, [("GET", "/healthz", None, {})] * args.events, args.concurrency)
         )

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, and_, false, func, literal, or_, select
+from sqlalchemy import ColumnElement, Select, and_, false, func, literal, or_, select
 from sqlalchemy.orm import InstrumentedAttribute, Session, aliased
 
 from signalbox.channels.models import Send, StaffTask
@@ -284,6 +284,18 @@ def _older(
     return or_(at < cursor.at, and_(at == cursor.at, row_id < cursor.id))
 
 
+def _newest(
+    stmt: Select[Any],
+    at: InstrumentedAttribute[datetime] | InstrumentedAttribute[datetime | None],
+    row_id: InstrumentedAttribute[int],
+    kind: str,
+    cursor: Cursor | None,
+    n: int,
+) -> Select[Any]:
+    """A timeline source's page: its rows older than the cursor, newest first, at most n."""
+    return stmt.where(_older(at, row_id, kind, cursor)).order_by(at.desc(), row_id.desc()).limit(n)
+
+
 def _short(value: Any, width: int = 80) -> str:
     text = str(value)
     return text if len(text) <= width else text[: width - 1] + "…"
@@ -296,12 +308,9 @@ def _props_line(props: dict[str, Any], keys: int = 3) -> str:
 
 def _events(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(
-        select(Event)
-        .where(
-            Event.workspace_id == ws, Event.profile_id.in_(nodes), _older(Event.timestamp, Event.id, "event", cursor)
+        _newest(select(Event), Event.timestamp, Event.id, "event", cursor, n).where(
+            Event.workspace_id == ws, Event.profile_id.in_(nodes)
         )
-        .order_by(Event.timestamp.desc(), Event.id.desc())
-        .limit(n)
     )
     out = []
     for e in rows:
@@ -323,10 +332,9 @@ def _events(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, 
 
 def _sends(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(
-        select(Send)
-        .where(Send.workspace_id == ws, Send.profile_id.in_(nodes), _older(Send.created_at, Send.id, "send", cursor))
-        .order_by(Send.created_at.desc(), Send.id.desc())
-        .limit(n)
+        _newest(select(Send), Send.created_at, Send.id, "send", cursor, n).where(
+            Send.workspace_id == ws, Send.profile_id.in_(nodes)
+        )
     )
     return [
         TimelineItem(
@@ -359,14 +367,9 @@ _OUTCOMES = {
 
 def _decisions(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(
-        select(Decision)
-        .where(
-            Decision.workspace_id == ws,
-            Decision.profile_id.in_(nodes),
-            _older(Decision.at, Decision.id, "decision", cursor),
+        _newest(select(Decision), Decision.at, Decision.id, "decision", cursor, n).where(
+            Decision.workspace_id == ws, Decision.profile_id.in_(nodes)
         )
-        .order_by(Decision.at.desc(), Decision.id.desc())
-        .limit(n)
     )
     out = []
     for d in rows:
@@ -402,15 +405,9 @@ def _task_detail(t: StaffTask) -> dict[str, Any]:
 
 def _tasks(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n: int) -> list[TimelineItem]:
     """A task is two items: created (with its state now: open, snoozed until …, done) and done."""
+    mine = (StaffTask.workspace_id == ws, StaffTask.profile_id.in_(nodes))
     created = session.scalars(
-        select(StaffTask)
-        .where(
-            StaffTask.workspace_id == ws,
-            StaffTask.profile_id.in_(nodes),
-            _older(StaffTask.created_at, StaffTask.id, "task", cursor),
-        )
-        .order_by(StaffTask.created_at.desc(), StaffTask.id.desc())
-        .limit(n)
+        _newest(select(StaffTask), StaffTask.created_at, StaffTask.id, "task", cursor, n).where(*mine)
     )
     out = []
     for t in created:
@@ -421,15 +418,9 @@ def _tasks(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n
             TimelineItem("task", t.created_at, t.id, f"Task created: {_short(t.title)} ({state})", _task_detail(t))
         )
     done = session.scalars(
-        select(StaffTask)
-        .where(
-            StaffTask.workspace_id == ws,
-            StaffTask.profile_id.in_(nodes),
-            StaffTask.done_at.is_not(None),
-            _older(StaffTask.done_at, StaffTask.id, "task_done", cursor),
+        _newest(select(StaffTask), StaffTask.done_at, StaffTask.id, "task_done", cursor, n).where(
+            *mine, StaffTask.done_at.is_not(None)
         )
-        .order_by(StaffTask.done_at.desc(), StaffTask.id.desc())
-        .limit(n)
     )
     for t in done:
         assert t.done_at is not None
@@ -445,14 +436,9 @@ def evidence_summary(evidence: dict[str, Any] | None) -> str:
 
 def _consents(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(
-        select(ConsentChange)
-        .where(
-            ConsentChange.workspace_id == ws,
-            ConsentChange.profile_id.in_(nodes),
-            _older(ConsentChange.at, ConsentChange.id, "consent", cursor),
+        _newest(select(ConsentChange), ConsentChange.at, ConsentChange.id, "consent", cursor, n).where(
+            ConsentChange.workspace_id == ws, ConsentChange.profile_id.in_(nodes)
         )
-        .order_by(ConsentChange.at.desc(), ConsentChange.id.desc())
-        .limit(n)
     )
     return [
         TimelineItem(
@@ -502,10 +488,7 @@ def _merge_item(m: MergeLogEntry) -> TimelineItem:
 
 def _merges(session: Session, ws: str, nodes: list[str], cursor: Cursor | None, n: int) -> list[TimelineItem]:
     rows = session.scalars(
-        _merge_rows(session, ws, nodes)
-        .where(_older(MergeLogEntry.created_at, MergeLogEntry.id, "merge", cursor))
-        .order_by(MergeLogEntry.created_at.desc(), MergeLogEntry.id.desc())
-        .limit(n)
+        _newest(_merge_rows(session, ws, nodes), MergeLogEntry.created_at, MergeLogEntry.id, "merge", cursor, n)
     )
     return [_merge_item(m) for m in rows]
 

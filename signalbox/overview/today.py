@@ -566,22 +566,20 @@ def _task_scope(stmt: Any, scope: Scope) -> Any:
     return stmt if scope is None else stmt.where(StaffTask.location.in_(scope))
 
 
-def tasks(session: Session, workspace_id: str, scope: Scope, now: datetime, end_of_day: datetime) -> list[TaskRow]:
-    stmt = select(
-        StaffTask.id,
-        StaffTask.title,
-        StaffTask.profile_id,
-        StaffTask.user_id,
-        StaffTask.location,
-        StaffTask.priority,
-        StaffTask.status,
-        StaffTask.due_at,
-    ).where(
-        StaffTask.workspace_id == workspace_id,
-        StaffTask.status.in_(OPEN_STATUSES),
-        StaffTask.due_at <= end_of_day,
-    )
-    rows = session.execute(_task_scope(stmt, scope).order_by(StaffTask.due_at, StaffTask.id).limit(TASK_LIMIT)).all()
+_TASK_COLUMNS = (
+    StaffTask.id,
+    StaffTask.title,
+    StaffTask.profile_id,
+    StaffTask.user_id,
+    StaffTask.location,
+    StaffTask.priority,
+    StaffTask.status,
+    StaffTask.due_at,
+)
+
+
+def _task_rows(session: Session, workspace_id: str, rows: Sequence[Any], now: datetime) -> list[TaskRow]:
+    """Rows of `_TASK_COLUMNS` as the Tasks panel shows them, with each person's name."""
     people = _people(session, workspace_id, [r[2] for r in rows])
     out = []
     for tid, title, node, uid, location, priority, status, stored_due in rows:
@@ -590,6 +588,16 @@ def tasks(session: Session, workspace_id: str, scope: Scope, now: datetime, end_
         due = _aware(stored_due)
         out.append(TaskRow(tid, title, uid, name, location, priority, status, due, due - now))
     return out
+
+
+def tasks(session: Session, workspace_id: str, scope: Scope, now: datetime, end_of_day: datetime) -> list[TaskRow]:
+    stmt = select(*_TASK_COLUMNS).where(
+        StaffTask.workspace_id == workspace_id,
+        StaffTask.status.in_(OPEN_STATUSES),
+        StaffTask.due_at <= end_of_day,
+    )
+    rows = session.execute(_task_scope(stmt, scope).order_by(StaffTask.due_at, StaffTask.id).limit(TASK_LIMIT)).all()
+    return _task_rows(session, workspace_id, rows, now)
 
 
 def playbooks(session: Session, db: Database, workspace_id: str, scope: Scope) -> list[PlaybookRow]:
@@ -751,31 +759,6 @@ def task_row(db: Database, workspace_id: str, task_id: int, now: datetime) -> Ta
     """One task as the Tasks panel shows it (whatever its status), for an htmx row swap."""
     with db.session() as session:
         row = session.execute(
-            select(
-                StaffTask.id,
-                StaffTask.title,
-                StaffTask.profile_id,
-                StaffTask.user_id,
-                StaffTask.location,
-                StaffTask.priority,
-                StaffTask.status,
-                StaffTask.due_at,
-            ).where(StaffTask.workspace_id == workspace_id, StaffTask.id == task_id)
+            select(*_TASK_COLUMNS).where(StaffTask.workspace_id == workspace_id, StaffTask.id == task_id)
         ).first()
-        if row is None:
-            return None
-        people = _people(session, workspace_id, [row[2]])
-    tid, title, node, uid, location, priority, status, due = row
-    person = people.get(node)
-    due = _aware(due)
-    return TaskRow(
-        tid,
-        title,
-        uid,
-        person.name if person else (uid or "(unknown person)"),
-        location,
-        priority,
-        status,
-        due,
-        due - now,
-    )
+        return None if row is None else _task_rows(session, workspace_id, [row], now)[0]
