@@ -205,3 +205,32 @@ def advisory_xact_lock(session: Session, key: str) -> None:
     SQLite has one writer at a time anyway)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Append `rows` (all with the same keys) in the session's transaction, without the
+    per-row parameter machinery of an ORM or Core executemany: each value goes through its
+    column type's own bind processor (so what is stored is byte for byte what `insert()` would
+    store), then PostgreSQL gets one COPY and SQLite one driver-level executemany.
+
+    A plain append: no ON CONFLICT. A row that breaks a unique key fails the whole statement,
+    and so the caller's transaction; callers use it for rows they know are new."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    names = list(rows[0])
+    processors = [table.c[name].type.dialect_impl(dialect).bind_processor(dialect) for name in names]
+    steps = [(name, fn) for name, fn in zip(names, processors, strict=True)]
+    values = [tuple(fn(row[name]) if fn is not None else row[name] for name, fn in steps) for row in rows]
+    columns = ", ".join(names)
+    if dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        return
+    marks = ", ".join("?" * len(names))
+    # Names only from the Table itself (table.c[name] above refused any other); values are bound.
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # noqa: S608

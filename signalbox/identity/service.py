@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.consent import service as consent
 from signalbox.consent.schemas import ConsentRecord
-from signalbox.core.db import Database, advisory_xact_lock
+from signalbox.core.db import Database, advisory_xact_lock, bulk_insert
 from signalbox.core.errors import ConflictError, NotFoundError
 from signalbox.core.ids import new_id
 from signalbox.events import service as events
@@ -42,6 +42,7 @@ from signalbox.identity.schemas import (
 from signalbox.profiles import service as profiles
 
 _CHUNK = 2000
+IDENTIFIERS: Table = Identifier.__table__  # type: ignore[assignment]
 Pair = tuple[str, str]
 
 
@@ -153,7 +154,7 @@ class _Graph:
             row["canonical_id"] = self.root[node]
         profiles.insert_nodes(self.session, list(self.new_nodes.values()))
         if self.new_identifiers:
-            self.session.execute(insert(Identifier), self.new_identifiers)
+            bulk_insert(self.session, IDENTIFIERS, self.new_identifiers)
         profiles.set_node_users(self.session, self.workspace_id, self.node_user_updates)
         stored = [m for m in self.pending_merges if m.source not in self.new_nodes]
         _write_merges(self.session, self.workspace_id, self.pending_merges, self.now, self.root, stored)
