@@ -64,6 +64,9 @@ class _Graph:
     now: datetime
     owner: dict[Pair, str] = field(default_factory=dict)  # identifier -> node
     root: dict[str, str] = field(default_factory=dict)  # node -> root
+    # root -> the nodes `root` maps to it: a merge re-points only the source's own members
+    # (walking every node the batch knows cost more than the merge's writes).
+    members: dict[str, list[str]] = field(default_factory=dict)
     tree_user: dict[str, str] = field(default_factory=dict)  # root -> user_id
     node_user: dict[str, str | None] = field(default_factory=dict)
     new_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -93,6 +96,7 @@ class _Graph:
         found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
         for info in found.values():
             self.root[info.id] = info.canonical_id
+            self.members.setdefault(info.canonical_id, []).append(info.id)
             self.node_user[info.id] = info.user_id
         self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, set(self.root.values())))
         # Most workspaces have never rejected a pair; then no merge needs the (costly) check.
@@ -109,6 +113,7 @@ class _Graph:
         node = new_id("prof")
         self.new_nodes[node] = profiles.node_row(self.workspace_id, node, user_id, self.now)
         self.root[node] = node
+        self.members[node] = [node]
         self.node_user[node] = user_id
         if user_id:
             self.tree_user[node] = user_id
@@ -140,9 +145,10 @@ class _Graph:
     def merge(self, source: str, target: str, reason: str) -> None:
         """Hang root `source` under root `target`, in memory now and in the database at flush."""
         self.pending_merges.append(_MergeWrite(source, target, reason, "auto"))
-        for member, root in list(self.root.items()):
-            if root == source:
-                self.root[member] = target
+        moved = self.members.pop(source, [])
+        for member in moved:
+            self.root[member] = target
+        self.members.setdefault(target, []).extend(moved)
         if source in self.new_nodes:
             self.new_nodes[source]["merged_into_id"] = target
         if self.tree_user.get(source):
