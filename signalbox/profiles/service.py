@@ -11,13 +11,13 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, Update, bindparam, select, text, update
+from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert
+from signalbox.core.db import bulk_insert, bulk_update
 from signalbox.events import service as events
 from signalbox.profiles.models import Profile
 from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState, Signals
@@ -168,19 +168,6 @@ def _merge_counts(counts: dict[str, Any], add: Contribution) -> dict[str, Any]:
     return {"total": int(counts.get("total", 0)) + add.total, "by_type": by_type, "by_event": by_event}
 
 
-def _update_read_model(with_traits: bool = True) -> Update:
-    table = PROFILES
-    values: dict[str, Any] = {
-        "event_counts": bindparam("event_counts"),
-        "first_seen": bindparam("first_seen"),
-        "last_seen": bindparam("last_seen"),
-        "updated_at": bindparam("updated_at"),
-    }
-    if with_traits:
-        values.update(traits=bindparam("traits"), traits_at=bindparam("traits_at"))
-    return update(table).where(table.c.id == bindparam("pid")).values(values)
-
-
 _READ_MODEL_COLUMNS = (
     ("event_counts", "text", "::jsonb"),
     ("first_seen", "timestamptz", ""),
@@ -191,17 +178,23 @@ _TRAIT_COLUMNS = (("traits", "text", "::jsonb"), ("traits_at", "timestamptz", ""
 
 
 def _write_read_models(session: Session, workspace_id: str, rows: list[dict[str, Any]], with_traits: bool) -> None:
-    """One UPDATE of many roots' read models (rows as `_update_read_model` takes them).
+    """Write many roots' read models: rows of `pid` and the read-model columns (with `traits`
+    and `traits_at` when `with_traits`).
 
     On PostgreSQL the rows travel as one array per column and are joined with UPDATE ... FROM
     unnest(...): psycopg's executemany sends, and the server parses and plans, one UPDATE per
-    row, which the import profile showed as the largest single cost of a batch (30 % of it)."""
+    row, which the import profile showed as the largest single cost of a batch (30 % of it).
+    On SQLite, one driver-level executemany (`bulk_update`)."""
     if not rows:
         return
-    if session.get_bind().dialect.name != "postgresql":
-        session.execute(_update_read_model(with_traits).where(PROFILES.c.workspace_id == workspace_id), rows)
-        return
     columns = _READ_MODEL_COLUMNS + (_TRAIT_COLUMNS if with_traits else ())
+    if session.get_bind().dialect.name != "postgresql":
+        keyed = [
+            {**{name: row[name] for name, _, _ in columns}, "workspace_id": workspace_id, "id": row["pid"]}
+            for row in rows
+        ]
+        bulk_update(session, PROFILES, ("workspace_id", "id"), keyed)
+        return
     sets = ", ".join(f"{name} = v.{name}{cast}" for name, _, cast in columns)
     arrays = ", ".join(f"CAST(:{name} AS {kind}[])" for name, kind, _ in columns)
     names = ", ".join(name for name, _, _ in columns)
