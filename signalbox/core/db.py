@@ -230,7 +230,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
                 copy.write_row(value)
         return
     marks = ", ".join("?" * len(names))
-    # Names only from the Table itself (table.c[name] above refused any other); values are bound.
+    # Names only from the Table itself (_bound_rows refused any other); values are bound.
     conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # noqa: S608
 
 
