@@ -2,6 +2,7 @@
 loading the same rows in the same round.
 
     .venv/bin/python bench/ingest.py [--events 50000] [--users 5000] [--rounds 3] [--database-url URL]
+                                     [--processes 2]
 
 The reference never goes through signalbox code: on SQLite it is the stdlib `sqlite3` module
 running `executemany` of pre-serialised tuples (JSON already text, timestamps already strings)
@@ -11,6 +12,11 @@ transaction; on PostgreSQL (`--database-url postgresql+psycopg://...`) it is psy
 too). The reference rows are spread over as many profiles as the real ones (one per user), so
 the indexes see the same key spread. Schemas and the workspace row are set up with the
 project's migrations before the clock starts (set-up, not measured).
+
+With `--processes N` each round also runs N `import events` processes at once into one more
+fresh workspace, each with every N-th line of the same file (so they share people, as two
+importers of one stream would), and records their combined rate from the moment all are told to
+start to the moment the last finishes, beside the single importer's rate in the same round.
 
 Each round uses fresh databases (fresh schemas on PostgreSQL, dropped at the end); the figures
 are medians over `--rounds` rounds, each ratio taken against its own round's reference.
@@ -267,7 +273,9 @@ class Databases:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def one_round(k: int, dbs: Databases, msgs: list[dict[str, Any]], events_path: Path) -> dict[str, Any]:
+def one_round(
+    k: int, dbs: Databases, msgs: list[dict[str, Any]], events_path: Path, processes: int = 1
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
     _, ref_db, where = dbs.fresh(f"ref{k}")
     ref_ws = workspaces.create_workspace(ref_db, f"ref{k}")
@@ -296,9 +304,64 @@ def one_round(k: int, dbs: Databases, msgs: list[dict[str, Any]], events_path: P
     out["import_rejected"] = result.rejected
     out["import_rerun_accepted"] = importers.import_events(pipeline, imp_ws, events_path).accepted
     imp_db.dispose()
+    if processes > 1:
+        par_url, par_db, _ = dbs.fresh(f"parallel{k}")
+        par_ws = workspaces.create_workspace(par_db, f"parallel{k}")
+        out["parallel_import_per_s"], out["parallel_accepted"] = parallel_import(
+            par_url, par_ws.id, events_path, processes
+        )
+        out["stored_parallel"] = count(par_db, par_ws.id)
+        par_db.dispose()
+        out["parallel_vs_single"] = out["parallel_import_per_s"] / out["import_per_s"]
     out["http_ratio"] = out["http_per_s"] / out["reference_per_s"]
     out["import_ratio"] = out["import_per_s"] / out["reference_per_s"]
     return out
+
+
+def import_worker(url: str, workspace_id: str, path: str) -> None:
+    """One of the --processes importers: set up, say "ready", wait for "go", import, report."""
+    db = Database(make_settings(url))
+    workspace = workspaces.get_workspace(db, workspace_id)
+    pipeline = Pipeline(db, make_settings(url), SystemClock())
+    print("ready", flush=True)
+    sys.stdin.readline()
+    started = time.time()
+    result = importers.import_events(pipeline, workspace, Path(path))
+    print(orjson.dumps({"started": started, "ended": time.time(), "accepted": result.accepted}).decode(), flush=True)
+    db.dispose()
+
+
+def parallel_import(url: str, workspace_id: str, events_path: Path, processes: int) -> tuple[float, int]:
+    """(combined events/s, accepted) of `processes` concurrent importers, each given every
+    `processes`-th line of the file."""
+    lines = events_path.read_bytes().splitlines()
+    parts = []
+    for k in range(processes):
+        part = events_path.with_name(f"part{k}.jsonl")
+        part.write_bytes(b"\n".join(lines[k::processes]) + b"\n")
+        parts.append(part)
+    workers = [
+        subprocess.Popen(
+            [sys.executable, __file__, "--worker", url, workspace_id, str(part)],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for part in parts
+    ]
+    for w in workers:
+        assert w.stdout is not None and w.stdout.readline().strip() == "ready"
+    for w in workers:
+        assert w.stdin is not None
+        w.stdin.write("go\n")
+        w.stdin.flush()
+    reports = []
+    for w in workers:
+        assert w.stdout is not None
+        reports.append(orjson.loads(w.stdout.readline()))
+        w.wait(timeout=60)
+    elapsed = max(r["ended"] for r in reports) - min(r["started"] for r in reports)
+    return len(lines) / elapsed, sum(int(r["accepted"]) for r in reports)
 
 
 def median(rounds: list[dict[str, Any]], key: str, digits: int) -> float:
@@ -306,11 +369,15 @@ def median(rounds: list[dict[str, Any]], key: str, digits: int) -> float:
 
 
 def main() -> None:
+    if len(sys.argv) == 5 and sys.argv[1] == "--worker":
+        import_worker(*sys.argv[2:])
+        return
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--events", type=int, default=50_000)
     parser.add_argument("--users", type=int, default=5_000)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--database-url", default=None, help="PostgreSQL URL (a fresh schema per database, dropped)")
+    parser.add_argument("--processes", type=int, default=1, help="also run this many importers at once")
     args = parser.parse_args()
     dbs = Databases(args.database_url, Path(tempfile.mkdtemp(prefix="sb-bench-")))
     msgs = messages(args.events, args.users)
@@ -321,11 +388,17 @@ def main() -> None:
     rounds: list[dict[str, Any]] = []
     try:
         for k in range(args.rounds):
-            rounds.append(one_round(k, dbs, msgs, events_path))
+            rounds.append(one_round(k, dbs, msgs, events_path, args.processes))
             r = rounds[-1]
             print(
                 f"round {k + 1}: reference {r['reference_per_s']:,.0f}/s, HTTP {r['http_per_s']:,.0f}/s "
-                f"({r['http_ratio']:.3f}), import {r['import_per_s']:,.0f}/s ({r['import_ratio']:.3f})",
+                f"({r['http_ratio']:.3f}), import {r['import_per_s']:,.0f}/s ({r['import_ratio']:.3f})"
+                + (
+                    f", {args.processes} importers {r['parallel_import_per_s']:,.0f}/s "
+                    f"({r['parallel_vs_single']:.2f}x one)"
+                    if args.processes > 1
+                    else ""
+                ),
                 file=sys.stderr,
             )
     finally:
@@ -350,10 +423,21 @@ def main() -> None:
         "peak_rss_mb_server": round(max(r["server_peak_rss_kb"] for r in rounds) / 1024, 1),
         "peak_rss_mb_import": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1),
     }
+    if args.processes > 1:
+        report["processes"] = args.processes
+        report["parallel_import_per_s"] = median(rounds, "parallel_import_per_s", 0)
+        report["parallel_vs_single"] = median(rounds, "parallel_vs_single", 2)
+        report["parallel_import_ratio"] = round(
+            statistics.median(r["parallel_import_per_s"] / r["reference_per_s"] for r in rounds), 3
+        )
     if postgres:
         report["copy_all_at_once_per_s"] = median(rounds, "copy_all_at_once_per_s", 0)
     print(orjson.dumps(report, option=orjson.OPT_INDENT_2).decode())
-    ok = all(r["stored_http"] == r["stored_import"] == len(msgs) and r["import_rerun_accepted"] == 0 for r in rounds)
+    ok = all(
+        r["stored_http"] == r["stored_import"] == r.get("stored_parallel", len(msgs)) == len(msgs)
+        and r["import_rerun_accepted"] == 0
+        for r in rounds
+    )
     if not ok:
         print("FAILED: something was lost or doubled", file=sys.stderr)
         sys.exit(1)

@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from signalbox.changes.models import Change, ChangeCursor, ChangeSequence
 from signalbox.changes.schemas import ChangeInfo, LogStatus, NewChange, TrimResult, Window
-from signalbox.core.db import Database, dialect_insert
+from signalbox.core.db import Database, bulk_insert, dialect_insert
 from signalbox.core.errors import InvalidInputError
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
@@ -59,8 +59,10 @@ def append(session: Session, workspace_id: str, changes: Sequence[NewChange], no
         }
         for i, c in enumerate(changes)
     ]
+    # COPY / a driver executemany: one change row per stored event made the Core executemany
+    # here as costly as the event insert itself.
     for start in range(0, len(rows), _CHUNK):
-        session.execute(CHANGES.insert(), rows[start : start + _CHUNK])
+        bulk_insert(session, CHANGES, rows[start : start + _CHUNK])
 
 
 def _sequence(session: Session, workspace_id: str) -> tuple[int, int]:

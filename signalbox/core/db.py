@@ -205,3 +205,59 @@ def advisory_xact_lock(session: Session, key: str) -> None:
     SQLite has one writer at a time anyway)."""
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
+
+
+def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
+    """Append `rows` (all with the same keys) in the session's transaction, without the
+    per-row parameter machinery of an ORM or Core executemany: each value goes through its
+    column type's own bind processor (so what is stored is byte for byte what `insert()` would
+    store), then PostgreSQL gets one COPY and SQLite one driver-level executemany.
+
+    A plain append: no ON CONFLICT. A row that breaks a unique key fails the whole statement,
+    and so the caller's transaction; callers use it for rows they know are new."""
+    if not rows:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    names = list(rows[0])
+    values = _bound_rows(conn, table, names, rows)
+    columns = ", ".join(names)
+    if dialect.name == "postgresql":
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+            for value in values:
+                copy.write_row(value)
+        return
+    marks = ", ".join("?" * len(names))
+    # Names only from the Table itself (_bound_rows refused any other); values are bound.
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # noqa: S608
+
+
+def bulk_update(session: Session, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
+    """`UPDATE table SET <the other columns> WHERE <keys>` for every row (all with the same
+    columns), as one driver-level executemany with values bound as in `bulk_insert`. For SQLite,
+    where an executemany is cheap once the per-row parameter handling is gone; PostgreSQL
+    callers send one statement over arrays instead (one UPDATE per row is what costs there)."""
+    if not rows:
+        return
+    conn = session.connection()
+    names = [name for name in rows[0] if name not in keys] + list(keys)
+    sets = ", ".join(f"{name} = ?" for name in names[: -len(keys)])
+    where = " AND ".join(f"{name} = ?" for name in keys)
+    # Names only from the Table itself (_bound_rows refuses any other); values are bound.
+    sql = f"UPDATE {table.name} SET {sets} WHERE {where}"  # noqa: S608
+    conn.exec_driver_sql(sql, _bound_rows(conn, table, names, rows))
+
+
+def _bound_rows(conn: Connection, table: Table, names: list[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+    """The rows as tuples in `names` order, each value through its column type's bind
+    processor (what insert() would send). Column by column: a comprehension per column costs
+    about half of a generator per row."""
+    dialect = conn.dialect
+    columns: list[list[Any]] = []
+    for name in names:
+        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        given = [row[name] for row in rows]
+        columns.append([process(v) for v in given] if process is not None else given)
+    return list(zip(*columns, strict=True))

@@ -18,14 +18,14 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import bindparam, func, insert, or_, select, update
+from sqlalchemy import Table, bindparam, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.consent import service as consent
 from signalbox.consent.schemas import ConsentRecord
-from signalbox.core.db import Database, advisory_xact_lock
+from signalbox.core.db import Database, advisory_xact_lock, bulk_insert
 from signalbox.core.errors import ConflictError, NotFoundError
 from signalbox.core.ids import new_id
 from signalbox.events import service as events
@@ -42,6 +42,7 @@ from signalbox.identity.schemas import (
 from signalbox.profiles import service as profiles
 
 _CHUNK = 2000
+IDENTIFIERS: Table = Identifier.__table__  # type: ignore[assignment]
 Pair = tuple[str, str]
 
 
@@ -63,6 +64,9 @@ class _Graph:
     now: datetime
     owner: dict[Pair, str] = field(default_factory=dict)  # identifier -> node
     root: dict[str, str] = field(default_factory=dict)  # node -> root
+    # root -> the nodes `root` maps to it: a merge re-points only the source's own members
+    # (walking every node the batch knows cost more than the merge's writes).
+    members: dict[str, list[str]] = field(default_factory=dict)
     tree_user: dict[str, str] = field(default_factory=dict)  # root -> user_id
     node_user: dict[str, str | None] = field(default_factory=dict)
     new_nodes: dict[str, dict[str, Any]] = field(default_factory=dict)
@@ -92,6 +96,7 @@ class _Graph:
         found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
         for info in found.values():
             self.root[info.id] = info.canonical_id
+            self.members.setdefault(info.canonical_id, []).append(info.id)
             self.node_user[info.id] = info.user_id
         self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, set(self.root.values())))
         # Most workspaces have never rejected a pair; then no merge needs the (costly) check.
@@ -108,6 +113,7 @@ class _Graph:
         node = new_id("prof")
         self.new_nodes[node] = profiles.node_row(self.workspace_id, node, user_id, self.now)
         self.root[node] = node
+        self.members[node] = [node]
         self.node_user[node] = user_id
         if user_id:
             self.tree_user[node] = user_id
@@ -139,9 +145,10 @@ class _Graph:
     def merge(self, source: str, target: str, reason: str) -> None:
         """Hang root `source` under root `target`, in memory now and in the database at flush."""
         self.pending_merges.append(_MergeWrite(source, target, reason, "auto"))
-        for member, root in list(self.root.items()):
-            if root == source:
-                self.root[member] = target
+        moved = self.members.pop(source, [])
+        for member in moved:
+            self.root[member] = target
+        self.members.setdefault(target, []).extend(moved)
         if source in self.new_nodes:
             self.new_nodes[source]["merged_into_id"] = target
         if self.tree_user.get(source):
@@ -153,7 +160,7 @@ class _Graph:
             row["canonical_id"] = self.root[node]
         profiles.insert_nodes(self.session, list(self.new_nodes.values()))
         if self.new_identifiers:
-            self.session.execute(insert(Identifier), self.new_identifiers)
+            bulk_insert(self.session, IDENTIFIERS, self.new_identifiers)
         profiles.set_node_users(self.session, self.workspace_id, self.node_user_updates)
         stored = [m for m in self.pending_merges if m.source not in self.new_nodes]
         _write_merges(self.session, self.workspace_id, self.pending_merges, self.now, self.root, stored)

@@ -25,7 +25,11 @@ from signalbox.ingestion.schemas import BatchResult
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.workspaces.schemas import WorkspaceInfo
 
-CHUNK = 500
+# Lines per pipeline batch, and so per transaction: each commit is durable and counted on the
+# progress bar as it lands. 2,000 rather than HTTP's 500 because a file has no client waiting
+# on a reply, and the profile showed per-batch costs (the SQLite commit's WAL sync and
+# checkpoint, PostgreSQL's round trips per statement) as a third of the import's time.
+CHUNK = 2000
 Progress = Callable[[int], None]
 
 
