@@ -49,6 +49,7 @@ from signalbox.demo.schemas import WorldConfig
 from signalbox.ingestion import importers
 from signalbox.ingestion.service import Pipeline
 from signalbox.scoring import bgnbd, features, metrics
+from signalbox.scoring import pareto_nbd as pnbd
 from signalbox.scoring import service as scoring
 from signalbox.workspaces import service as workspaces
 
@@ -104,7 +105,7 @@ def _doc(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {k: round(float(getattr(m, k)), 4) for k in KEYS}
 
 
-def cdnow(folder: Path) -> dict[str, Any]:
+def cdnow(folder: Path, only: tuple[date, int] | None = None) -> dict[str, Any]:
     fitted_sample, matches = pareto_nbd.check_against_published()
     if not matches:
         raise SystemExit(f"our Pareto/NBD does not reproduce the published CDNOW fit: {fitted_sample}")
@@ -133,6 +134,8 @@ def cdnow(folder: Path) -> dict[str, Any]:
     }
     for cut in CUTS:
         for horizon in HORIZONS:
+            if only is not None and (cut, horizon) != only:
+                continue
             if cut + timedelta(days=horizon) > CDNOW_END:
                 out["grid"].append({"cut": cut.isoformat(), "horizon_days": horizon, "skipped": "past the data"})
                 continue
@@ -158,11 +161,11 @@ def one_cell(
     weeks = horizon / 7.0
     started = time.perf_counter()
     bg = bgnbd.fit(s.x, s.t_x, s.T)
-    pn = pareto_nbd.fit(s.x, s.t_x, s.T)
+    pn = pnbd.fit(s.x, s.t_x, s.T)
     fit_s = time.perf_counter() - started
     index = {c: i for i, c in enumerate(c for c, k in zip(customers, seen, strict=True) if k)}
     p_bg = features.p_no_activity(bg, s, weeks)  # type: ignore[arg-type]  # weeks, a float: fine at runtime
-    p_pn = pareto_nbd.p_no_purchase(pn, s.x, s.t_x, s.T, weeks)
+    p_pn = pnbd.p_no_purchase(pn, weeks, s.x, s.t_x, s.T)
     cell["bgnbd_params"] = {"r": round(bg.r, 4), "alpha": round(bg.alpha, 4), "a": round(bg.a, 4), "b": round(bg.b, 4)}
     cell["pareto_nbd_params"] = {k: round(getattr(pn, k), 4) for k in PARETO_KEYS}
 
@@ -205,6 +208,8 @@ def one_cell(
             "baselines_auc": {k: v["auc"] for k, v in report["baselines"].items()},
             "train_examples": report["train_window"]["examples"],
             "train_cuts": report["train_window"]["cuts"],
+            "shipped": report["shipped"],
+            "inner_split": report["inner_split"],
         }
         best = max(("bgnbd", "pareto_nbd"), key=lambda k: scores[k]["auc"])
         cell["model_auc_lift_over_best_probabilistic"] = round(scores["model"]["auc"] - scores[best]["auc"], 4)
@@ -229,6 +234,7 @@ def main() -> None:
     parser.add_argument("--members", type=int, default=3000)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-cdnow", action="store_true")
+    parser.add_argument("--cell", help="one CDNOW cell only, CUT:HORIZON (e.g. 1997-09-30:90)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sb-quality-"))
     out: dict[str, Any] = {}
@@ -236,7 +242,11 @@ def main() -> None:
         if not args.skip_demo:
             out["demo_world"] = demo_world(folder, args.members)
         if not args.skip_cdnow:
-            out["cdnow"] = cdnow(folder)
+            only = None
+            if args.cell:
+                cut, horizon = args.cell.split(":")
+                only = (date.fromisoformat(cut), int(horizon))
+            out["cdnow"] = cdnow(folder, only)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())

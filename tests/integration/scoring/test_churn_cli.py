@@ -45,7 +45,7 @@ def test_train_predict_list_and_refusals(cli, db, tmp_path):
         "--activity-event", "visit",
     )  # fmt: skip
     assert set(report) >= TRAIN_KEYS
-    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
+    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
     for metrics in (report, *report["baselines"].values()):
         assert {"auc", "pr_auc", "precision_at_10pct", "brier", "calibration", "worst_decile_gap"} <= set(metrics)
         assert [set(d) for d in metrics["calibration"]] == [{"predicted", "observed", "n"}] * 10

@@ -85,8 +85,8 @@ def test_time_split_is_what_the_report_says(db, ws, pipeline):
     assert (last - first).days == 30 * (train["cuts"] - 1) and train["cuts"] >= 3
     assert first >= date(2025, 1, 1) + timedelta(days=30)  # a month of history behind the first cut
     assert train["positives"] > 0 and held["positives"] > 0 and held["examples"] > 50
-    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
-    assert set(report["beats_baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
+    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
+    assert set(report["beats_baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
     assert isinstance(report["verdict"], str) and report["model_id"] == model_id
     assert [m.id for m in scoring.churn_models(db, ws)] == [model_id]
 
