@@ -184,18 +184,24 @@ def one_cell(
         prediction = scoring.predict_churn(db, ws, cut, model_id, clock)
         model_p = {row.user_id: row.churn_probability for row in prediction.rows if row.user_id}
 
-    people = [i for i, c in enumerate(customers) if recent[i] and (model_id is None or c in model_p)]
-    y = churned[people]
-    rows = [index[customers[i]] for i in people]
-    scores: dict[str, dict[str, float]] = {}
-    if model_id is not None:
-        scores["model"] = _doc(y, np.array([model_p[customers[i]] for i in people]))
-    scores["bgnbd"] = _doc(y, p_bg[rows])
-    scores["pareto_nbd"] = _doc(y, p_pn[rows])
+    def judged(population: np.ndarray) -> tuple[int, float, dict[str, dict[str, float]]]:
+        people = [i for i, c in enumerate(customers) if population[i] and (model_id is None or c in model_p)]
+        y = churned[people]
+        rows = [index[customers[i]] for i in people]
+        scores: dict[str, dict[str, float]] = {}
+        if model_id is not None:
+            scores["model"] = _doc(y, np.array([model_p[customers[i]] for i in people]))
+        scores["bgnbd"] = _doc(y, p_bg[rows])
+        scores["pareto_nbd"] = _doc(y, p_pn[rows])
+        return len(people), round(float(y.mean()), 4), scores
+
+    people, rate, scores = judged(recent)
+    acquired_people, acquired_rate, acquired = judged(seen)
     cell.update(
-        people=len(people),
-        churn_rate=round(float(y.mean()), 4),
+        people=people,
+        churn_rate=rate,
         metrics=scores,
+        acquired={"people": acquired_people, "churn_rate": acquired_rate, "metrics": acquired},
         fit_s=round(fit_s, 1),
         model_train_s=round(train_s, 1),
     )
@@ -211,8 +217,9 @@ def one_cell(
             "shipped": report["shipped"],
             "inner_split": report["inner_split"],
         }
-        best = max(("bgnbd", "pareto_nbd"), key=lambda k: scores[k]["auc"])
-        cell["model_auc_lift_over_best_probabilistic"] = round(scores["model"]["auc"] - scores[best]["auc"], 4)
+        for doc, m in ((cell, scores), (cell["acquired"], acquired)):
+            best = max(("bgnbd", "pareto_nbd"), key=lambda k: m[k]["auc"])
+            doc["model_auc_lift_over_best_probabilistic"] = round(m["model"]["auc"] - m[best]["auc"], 4)
         cell["model_loses_on"] = [
             f"{name} {key}"
             for name in ("bgnbd", "pareto_nbd")
@@ -224,9 +231,14 @@ def one_cell(
 
 
 def cell_line(cell: dict[str, Any]) -> str:
-    m = cell["metrics"]
-    parts = ", ".join(f"{k} AUC {v['auc']:.3f} gap {v['worst_decile_gap']:.3f}" for k, v in m.items())
-    return f"CDNOW cut {cell['cut']} +{cell['horizon_days']}d ({cell['people']} people): {parts}"
+    def parts(m: dict[str, Any]) -> str:
+        return ", ".join(f"{k} AUC {v['auc']:.3f} gap {v['worst_decile_gap']:.3f}" for k, v in m.items())
+
+    shipped = cell.get("model_report", {}).get("shipped", {}).get("candidate")
+    return (
+        f"CDNOW cut {cell['cut']} +{cell['horizon_days']}d shipped {shipped}: active ({cell['people']}) "
+        f"{parts(cell['metrics'])}; acquired ({cell['acquired']['people']}) {parts(cell['acquired']['metrics'])}"
+    )
 
 
 def main() -> None:

@@ -117,7 +117,10 @@ def matrix(snap: Snapshot, base: BaseModels, horizon_days: int) -> FloatArray:
         rate_before = _rate(x.messages_engaged_prior_30d, x.messages_sent_prior_30d)
         recovered = (x.payment_failures_30d > 0) & (x.last_payment_succeeded_at > x.last_payment_failed_at)
     summary = activity_summary(snap)
-    params, pn = base.bgnbd, base.pareto_nbd
+    params = base.bgnbd
+    pn_alive, pn_expected, pn_quiet = pareto_nbd.predictions(
+        base.pareto_nbd, float(horizon_days), summary.x, summary.t_x, summary.T
+    )
     columns: list[FloatArray] = [
         x.days_since_activity,
         v["activity_30d"],
@@ -138,9 +141,9 @@ def matrix(snap: Snapshot, base: BaseModels, horizon_days: int) -> FloatArray:
         bgnbd.p_alive(params, summary.x, summary.t_x, summary.T),
         bgnbd.expected_purchases(params, float(horizon_days), summary.x, summary.t_x, summary.T),
         p_no_activity(params, summary, horizon_days),
-        pareto_nbd.p_alive(pn, summary.x, summary.t_x, summary.T),
-        pareto_nbd.expected_purchases(pn, float(horizon_days), summary.x, summary.t_x, summary.T),
-        pareto_nbd.p_no_purchase(pn, float(horizon_days), summary.x, summary.t_x, summary.T),
+        pn_alive,
+        pn_expected,
+        pn_quiet,
     ]
     out = np.column_stack(columns).astype(np.float64) if len(snap.table) else np.zeros((0, len(FEATURE_NAMES)))
     assert out.shape[1] == len(FEATURE_NAMES)

@@ -118,11 +118,14 @@ def _distinct(
     """(seen mask, distinct x, t_x, T of the seen rows, index of each seen row's distinct row)."""
     xa, ta, Ta = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (x, t_x, T)))
     seen = ~(np.isnan(xa) | np.isnan(ta) | np.isnan(Ta))
-    rows = np.column_stack([xa[seen], ta[seen], Ta[seen]])
+    rows = np.ascontiguousarray(np.column_stack([xa[seen], ta[seen], Ta[seen]]))
     if not len(rows):
         empty = np.zeros(0)
         return seen, empty, empty, empty, np.zeros(0, dtype=np.int64)
-    uniq, inverse = np.unique(rows, axis=0, return_inverse=True)
+    # One 24-byte key per row: np.unique on it sorts once, several times faster than axis=0.
+    keys = rows.view(np.dtype((np.void, rows.itemsize * 3))).ravel()
+    _, first, inverse = np.unique(keys, return_index=True, return_inverse=True)
+    uniq = rows[first]
     return seen, uniq[:, 0], uniq[:, 1], uniq[:, 2], np.asarray(inverse, dtype=np.int64).ravel()
 
 
@@ -145,21 +148,41 @@ def p_alive(params: ParetoNbdParams, x: FloatArray, t_x: FloatArray, T: FloatArr
     return _spread(seen, _p_alive_rows(params, ux, ut, uT), inverse)
 
 
-def expected_purchases(params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
-    """E[purchases in (T, T + t] | x, t_x, T] = P(alive) (r+x)(beta+T) / ((alpha+T)(s-1))
-    [1 - ((beta+T)/(beta+T+t))^(s-1)]; at s == 1 the bracket's limit is a logarithm."""
-    seen, ux, ut, uT, inverse = _distinct(x, t_x, T)
+def _expected_rows(params: ParetoNbdParams, t: float, x: FloatArray, T: FloatArray, alive: FloatArray) -> FloatArray:
     r, alpha, s, beta = params.as_tuple()
-    b = beta + uT
+    b = beta + T
     if abs(s - 1.0) < 1e-9:
         lifetime = b * np.log1p(t / b)
     else:
         lifetime = b / (s - 1.0) * -np.expm1((s - 1.0) * np.log(b / (b + t)))
-    rows = _p_alive_rows(params, ux, ut, uT) * (r + ux) / (alpha + uT) * lifetime
-    return _spread(seen, np.asarray(rows, dtype=np.float64), inverse)
+    return np.asarray(alive * (r + x) / (alpha + T) * lifetime, dtype=np.float64)
+
+
+def expected_purchases(params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
+    """E[purchases in (T, T + t] | x, t_x, T] = P(alive) (r+x)(beta+T) / ((alpha+T)(s-1))
+    [1 - ((beta+T)/(beta+T+t))^(s-1)]; at s == 1 the bracket's limit is a logarithm."""
+    seen, ux, ut, uT, inverse = _distinct(x, t_x, T)
+    return _spread(seen, _expected_rows(params, t, ux, uT, _p_alive_rows(params, ux, ut, uT)), inverse)
 
 
 _NODES, _WEIGHTS = np.polynomial.legendre.leggauss(_QUADRATURE_NODES)
+
+
+def _p_no_purchase_rows(
+    params: ParetoNbdParams, t: float, x: FloatArray, T: FloatArray, alive: FloatArray
+) -> FloatArray:
+    r, alpha, s, beta = params.as_tuple()
+    out = np.empty(len(x))
+    u = (_NODES + 1.0) * t / 2.0  # nodes mapped to [0, t]
+    for lo in range(0, len(x), _CHUNK):
+        a, b = alpha + T[lo : lo + _CHUNK], beta + T[lo : lo + _CHUNK]
+        shape = r + x[lo : lo + _CHUNK]
+        survive = np.exp(shape * np.log(a / (a + t)) + s * np.log(b / (b + t)))
+        a2, b2, shape2 = a[:, None], b[:, None], shape[:, None]
+        log_integrand = (s + 1.0) * np.log(b2 / (b2 + u)) + shape2 * np.log(a2 / (a2 + u))
+        death_first = (s / b) * (np.exp(log_integrand) @ _WEIGHTS) * t / 2.0
+        out[lo : lo + _CHUNK] = survive + death_first
+    return np.asarray(np.clip(1.0 - alive + alive * out, 0.0, 1.0), dtype=np.float64)
 
 
 def p_no_purchase(params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray) -> FloatArray:
@@ -172,17 +195,17 @@ def p_no_purchase(params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatAr
     both expectations in closed form; the integral by Gauss-Legendre quadrature, in blocks of
     rows so the node-by-row table stays small."""
     seen, ux, ut, uT, inverse = _distinct(x, t_x, T)
-    r, alpha, s, beta = params.as_tuple()
-    out = np.empty(len(ux))
-    u = (_NODES + 1.0) * t / 2.0  # nodes mapped to [0, t]
-    for lo in range(0, len(ux), _CHUNK):
-        a, b = alpha + uT[lo : lo + _CHUNK], beta + uT[lo : lo + _CHUNK]
-        shape = r + ux[lo : lo + _CHUNK]
-        survive = np.exp(shape * np.log(a / (a + t)) + s * np.log(b / (b + t)))
-        a2, b2, shape2 = a[:, None], b[:, None], shape[:, None]
-        log_integrand = (s + 1.0) * np.log(b2 / (b2 + u)) + shape2 * np.log(a2 / (a2 + u))
-        death_first = (s / b) * (np.exp(log_integrand) @ _WEIGHTS) * t / 2.0
-        out[lo : lo + _CHUNK] = survive + death_first
+    return _spread(seen, _p_no_purchase_rows(params, t, ux, uT, _p_alive_rows(params, ux, ut, uT)), inverse)
+
+def predictions(
+    params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray
+) -> tuple[FloatArray, FloatArray, FloatArray]:
+    """(P(alive), expected purchases in t, P(no purchase in t)) with one pass over the distinct
+    rows: what the feature matrix needs, at a third of the cost of the three calls."""
+    seen, ux, ut, uT, inverse = _distinct(x, t_x, T)
     alive = _p_alive_rows(params, ux, ut, uT)
-    rows = np.clip(1.0 - alive + alive * out, 0.0, 1.0)
-    return _spread(seen, np.asarray(rows, dtype=np.float64), inverse)
+    return (
+        _spread(seen, alive, inverse),
+        _spread(seen, _expected_rows(params, t, ux, uT, alive), inverse),
+        _spread(seen, _p_no_purchase_rows(params, t, ux, uT, alive), inverse),
+    )
