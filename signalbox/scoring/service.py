@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -320,23 +321,31 @@ def fit_churn_model(
     return churn.train(train, split, inner_base, stack(inner_base), base), train
 
 
-def train_churn_model(
+@dataclass(frozen=True)
+class ShippedFit:
+    """The model a training run ships and what it was fitted from; all read as of dates up to
+    the held-out cut, so the held-out window's events cannot have shaped it."""
+
+    model: churn.FittedChurnModel
+    split: churn.TimeSplit
+    knobs: ScoringKnobs
+    held_out: features.Snapshot  # the world as of the held-out cut: its features, not its outcomes
+    train: churn.Examples
+
+
+def fit_shipped_model(
     db: Database,
     workspace: WorkspaceInfo,
-    as_of: date | None,
+    day: date,
     horizon_days: int,
-    clock: Clock,
     *,
     activity_events: Sequence[str] | None = None,
     cut_every_days: int = churn.DEFAULT_CUT_EVERY_DAYS,
     max_cuts: int = churn.DEFAULT_MAX_CUTS,
     progress: Progress = _no_progress,
-) -> tuple[int, dict[str, Any]]:
-    """Learn P(no activity in the next `horizon_days` days) from the workspace's own history
-    with a time split, judge it against the baselines on the held-out last window, and store
-    it as a new model version. Every read is as of a date <= `as_of`. Returns (id, report)."""
-    started = time.perf_counter()
-    day = resolve_as_of(workspace, as_of, clock)
+) -> ShippedFit:
+    """The time split for as-of `day` and the model it ships (candidates chosen on the inner
+    split), reading nothing after ``day - horizon_days``: the leakage probe's entry point."""
     churn.check_options(horizon_days, cut_every_days, max_cuts)
     knobs = _knobs_for(get_knobs(db, workspace), activity_events)
     eval_cut = day - timedelta(days=horizon_days)
@@ -354,6 +363,38 @@ def train_churn_model(
     snaps = _training_snapshots(db, workspace, split, knobs, progress, steps)
     progress("fitting the customer-base models and the candidates", len(split.train_cuts), steps)
     model, train = fit_churn_model(split, held_out, snaps)
+    return ShippedFit(model, split, knobs, held_out, train)
+
+
+def train_churn_model(
+    db: Database,
+    workspace: WorkspaceInfo,
+    as_of: date | None,
+    horizon_days: int,
+    clock: Clock,
+    *,
+    activity_events: Sequence[str] | None = None,
+    cut_every_days: int = churn.DEFAULT_CUT_EVERY_DAYS,
+    max_cuts: int = churn.DEFAULT_MAX_CUTS,
+    progress: Progress = _no_progress,
+) -> tuple[int, dict[str, Any]]:
+    """Learn P(no activity in the next `horizon_days` days) from the workspace's own history
+    with a time split, judge it against the baselines on the held-out last window, and store
+    it as a new model version. Every read is as of a date <= `as_of`. Returns (id, report)."""
+    started = time.perf_counter()
+    day = resolve_as_of(workspace, as_of, clock)
+    fitted = fit_shipped_model(
+        db,
+        workspace,
+        day,
+        horizon_days,
+        activity_events=activity_events,
+        cut_every_days=cut_every_days,
+        max_cuts=max_cuts,
+        progress=progress,
+    )
+    model, train, split, knobs, held_out = fitted.model, fitted.train, fitted.split, fitted.knobs, fitted.held_out
+    steps = len(split.train_cuts) + 2
     baselines = churn.Baselines.fit(train)
     progress("evaluating on the held-out window", len(split.train_cuts) + 1, steps)
     pop, churned = _labelled(db, workspace, held_out, split, knobs)
