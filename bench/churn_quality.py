@@ -50,6 +50,7 @@ from signalbox.ingestion import importers
 from signalbox.ingestion.service import Pipeline
 from signalbox.scoring import bgnbd, features, metrics
 from signalbox.scoring import pareto_nbd as pnbd
+from signalbox.scoring import score as scoring_score
 from signalbox.scoring import service as scoring
 from signalbox.workspaces import service as workspaces
 
@@ -67,26 +68,19 @@ def fresh(folder: Path, name: str) -> tuple[Database, Settings]:
     return Database(settings), settings
 
 
-def summary(report: dict[str, Any], seconds: float) -> dict[str, Any]:
-    model = {k: report[k] for k in KEYS}
-    baselines = {name: {k: b[k] for k in KEYS} for name, b in report["baselines"].items()}
-    lift = {name: round(model["auc"] - b["auc"], 4) for name, b in baselines.items()}
-    bar = lift["bgnbd"] > 0 and lift["recency"] > 0 and model["worst_decile_gap"] < 0.05
-    return {
-        "model": model,
-        "baselines": baselines,
-        "auc_lift": lift,
-        "quality_bar": bar,
-        "verdict": report["verdict"],
-        "train_examples": report["train_window"]["examples"],
-        "eval_examples": report["eval_window"]["examples"],
-        "seconds": round(seconds, 1),
-    }
+DEMO_HORIZONS = (30, 60, 90)
 
 
 def demo_world(folder: Path, members: int) -> dict[str, Any]:
+    """For each horizon: train as of the world's last day (held-out window = the last `h` days),
+    then from outside, on the members active in the 90 days before the held-out cut, churn =
+    no activity event in the horizon: the model's probability (`predict_churn` as of the cut)
+    against recency alone (days since the last activity) and the transparent at-risk score, by
+    AUC with DeLong's test, and the model's Brier against the base rate's."""
     db, settings = fresh(folder, "demo")
     end = date(2026, 11, 30)
+    clock = FixedClock(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    started = time.perf_counter()
     demo.seed(
         db,
         settings,
@@ -94,10 +88,57 @@ def demo_world(folder: Path, members: int) -> dict[str, Any]:
         WorldConfig(end=end, members=members, months=15, seed=7),
         ground_truth=folder / "truth.csv",
     )
+    out: dict[str, Any] = {"members": members, "seed_s": round(time.perf_counter() - started, 1), "horizons": []}
     ws = workspaces.get_workspace(db, "demo")
-    started = time.perf_counter()
-    _, report = scoring.train_churn_model(db, ws, end, 30, FixedClock(datetime(2026, 12, 1, 12, tzinfo=UTC)))
-    return summary(report, time.perf_counter() - started)
+    knobs = scoring.get_knobs(db, ws)
+    for horizon in DEMO_HORIZONS:
+        started = time.perf_counter()
+        model_id, report = scoring.train_churn_model(db, ws, end, horizon, clock)
+        train_s = time.perf_counter() - started
+        cut = end - timedelta(days=horizon)
+        prediction = scoring.predict_churn(db, ws, cut, model_id, clock)
+        model_p = {row.profile_id: row.churn_probability for row in prediction.rows}
+        table = scoring.trait_table(db, ws, cut, knobs)
+        inputs = scoring.score_inputs(table)
+        total = scoring_score.score(inputs, knobs).total.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            active = scoring.scorable(table) & (inputs.days_since_activity <= POPULATION_DAYS)
+        churned = scoring.churned_after(db, ws, table, end, horizon, knobs)
+        rows = [i for i, pid in enumerate(table.profile_ids) if active[i] and pid in model_p]
+        y = churned[rows].astype(np.int64)
+        p = np.array([model_p[table.profile_ids[i]] for i in rows])
+        recency, score = inputs.days_since_activity[rows], total[rows]
+        m = metrics.evaluate(y, p)
+        rate = float(y.mean())
+        out["horizons"].append(
+            {
+                "horizon_days": horizon,
+                "cut": cut.isoformat(),
+                "people": len(rows),
+                "churn_rate": round(rate, 4),
+                "auc": {
+                    "model": round(m.auc, 4),
+                    "recency": round(metrics.delong(y, recency, recency).auc_a, 4),
+                    "at_risk_score": round(metrics.delong(y, score, score).auc_a, 4),
+                },
+                "delong_model_vs": {
+                    name: _delong_doc(metrics.delong(y, p, other))
+                    for name, other in (("recency", recency), ("at_risk_score", score))
+                },
+                "brier": {"model": round(m.brier, 4), "base_rate": round(rate * (1 - rate), 4)},
+                "worst_decile_gap": round(m.worst_decile_gap, 4),
+                "shipped": report["shipped"]["candidate"],
+                "why": report["shipped"]["why"],
+                "report_auc": report["auc"],
+                "train_s": round(train_s, 1),
+            }
+        )
+        print(f"demo world +{horizon}d: {out['horizons'][-1]}", file=sys.stderr, flush=True)
+    return out
+
+
+def _delong_doc(d: metrics.DeLong) -> dict[str, float]:
+    return {"difference": round(d.difference, 4), "z": round(d.z, 2), "p_value": round(d.p_value, 4)}
 
 
 def _doc(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -243,7 +284,7 @@ def cell_line(cell: dict[str, Any]) -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument("--members", type=int, default=12000)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-cdnow", action="store_true")
     parser.add_argument("--cell", help="one CDNOW cell only, CUT:HORIZON (e.g. 1997-09-30:90)")
@@ -262,9 +303,6 @@ def main() -> None:
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
-    if "demo_world" in out and not out["demo_world"]["quality_bar"]:
-        print("the quality bar does not hold on the demo world (see its verdict)", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -34,7 +34,7 @@ from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
 SETTINGS_KEY = "scoring"
-ACTIVE_WITHIN_DAYS = 90  # the backtest's population: people seen in the 90 days before as-of
+ACTIVE_WITHIN_DAYS = churn.POPULATION_DAYS  # the backtest's population: people seen in the 90 days before as-of
 _STORE_CHUNK = 2000
 # Change-log consumers: each command keeps its own position.
 TRAITS_CONSUMER = "traits"

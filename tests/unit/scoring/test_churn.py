@@ -164,15 +164,39 @@ def test_train_is_deterministic_calibrated_and_survives_storage():
         model.predict(held.X[:, :5])
 
 
-def test_choose_takes_the_best_inner_auc_and_the_simpler_on_a_tie():
-    y = np.array([0, 0, 1, 1, 0, 1, 0, 1, 1, 0] * 3)
-    good = np.where(y == 1, 0.7, 0.3) + np.linspace(0, 0.01, y.size)
-    weak = np.linspace(0.2, 0.8, y.size)
-    figures = {name: metrics.evaluate(y, weak) for name in churn.CANDIDATES}
-    assert churn.choose(figures)[0] == "pareto_nbd"  # all equal: the simplest
-    figures["blend"] = metrics.evaluate(y, good)
-    best, why = churn.choose(figures)
-    assert best == "blend" and "highest AUC on the inner validation cut (blend 1.0000" in why
+def test_choose_ships_the_simplest_candidate_not_significantly_below_the_best():
+    rng = np.random.default_rng(3)
+    y = rng.random(2000) < 0.4
+    signal = y + rng.normal(size=y.size)
+    strong, weak = signal + 0.3 * rng.normal(size=y.size), signal + 1.5 * rng.normal(size=y.size)
+    squash = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    preds = {name: squash(weak) for name in churn.CANDIDATES}
+    figures = {name: metrics.evaluate(y, p) for name, p in preds.items()}
+    assert churn.choose(figures, y, preds)[0] == "pareto_nbd"  # all equal: the simplest
+    preds["boosted"] = squash(strong)  # clearly better: it has earned its place
+    figures["boosted"] = metrics.evaluate(y, preds["boosted"])
+    best, why = churn.choose(figures, y, preds)
+    assert best == "boosted" and why.startswith("highest AUC on the inner validation cut (boosted")
+    assert "significantly below it" in why
+    # A lead inside the noise: the simpler candidate ships, and the reason gives the p-value.
+    preds["stack"] = squash(strong + 0.02 * rng.normal(size=y.size))
+    figures["stack"] = metrics.evaluate(y, preds["stack"])
+    preds["bgnbd"] = squash(strong + 0.05 * rng.normal(size=y.size))
+    figures["bgnbd"] = metrics.evaluate(y, preds["bgnbd"])
+    best, why = churn.choose(figures, y, preds)
+    assert best == "bgnbd" and "the simplest candidate not significantly below the best" in why
+    assert "DeLong p = " in why
+
+
+def test_long_silent_people_get_the_textbook_probability():
+    train, held = _examples(), _examples(n_cuts=1, seed=9)
+    model = churn.train(train, _split(), BASE, train, BASE)
+    X = held.X.copy()
+    recency = features.FEATURE_NAMES.index("recency_days")
+    X[:5, recency] = churn.POPULATION_DAYS + 30
+    p = model.predict(X)
+    assert np.array_equal(p[:5], features.column(X, "pnbd_p_no_activity")[:5])
+    assert np.array_equal(p[5:], model.predict(held.X)[5:])
 
 
 def test_cut_weights_give_every_cut_the_same_total():
