@@ -325,8 +325,20 @@ def _select(ex: Examples, cuts: Sequence[int]) -> Examples:
     return Examples(ex.X[keep], ex.y[keep], renumber.astype(np.int64))
 
 
+class OwnProbability:
+    """The "calibrator" of a textbook candidate shipped with its own probability: the model's
+    P(no activity) as it is (the logit back through the logistic function)."""
+
+    def predict_proba(self, z: FloatArray) -> FloatArray:
+        p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        return np.column_stack([1.0 - p, p])
+
+
+TEXTBOOK = ("pareto_nbd", "bgnbd")  # candidates that are probabilities on their own
+
+
 def fit_candidates(
-    train: Examples, base: features.BaseModels, candidates: Sequence[str] = CANDIDATES
+    train: Examples, base: features.BaseModels, candidates: Sequence[str] = CANDIDATES, *, own: bool = False
 ) -> dict[str, FittedChurnModel]:
     """Every candidate with scorers fitted on all cuts of `train` but the latest and its
     calibrator on the latest (the closest to the future, so probabilities follow the drift)."""
@@ -342,7 +354,9 @@ def fit_candidates(
     with threadpool_limits(limits=NATIVE_THREADS):
         for name in candidates:
             z = np.column_stack(scorers.raw(calibration.X, name))
-            calibrator = LogisticRegression(C=100.0, max_iter=1000).fit(z, y)
+            calibrator: Any = (
+                OwnProbability() if own and name in TEXTBOOK else LogisticRegression(C=100.0, max_iter=1000).fit(z, y)
+            )
             out[name] = FittedChurnModel(name, scorers, calibrator, base, features.FEATURE_NAMES, last, {})
     return out
 
@@ -404,13 +418,29 @@ def train(
     except ValueError as exc:
         raise InvalidInputError(f"cannot judge the candidates on the inner validation cut: {exc}") from None
     best, why = choose(figures, valid.y, predictions)
-    model = fit_candidates(ex, base, [best])[best]
+    # A textbook candidate may ship with its own probability instead of the recalibrated one:
+    # whichever was closer to the validation cut's outcomes decile by decile (recalibrating on
+    # the latest cut helps when the churn rate holds, and hurts when it drifts).
+    inner_own = fit_candidates(_select(inner_ex, inner_cuts), inner_base, TEXTBOOK, own=True)
+    own_figures = {
+        name: metrics.evaluate(valid.y.astype(np.int64), m.predict(valid.X)) for name, m in inner_own.items()
+    }
+    own = best in TEXTBOOK and own_figures[best].worst_decile_gap < figures[best].worst_decile_gap
+    if best in TEXTBOOK:
+        why += (
+            f"; shipped with {'its own probability' if own else 'probabilities recalibrated on the latest cut'} "
+            f"(inner worst decile gap {min(own_figures[best].worst_decile_gap, figures[best].worst_decile_gap):.3f} "
+            f"vs {max(own_figures[best].worst_decile_gap, figures[best].worst_decile_gap):.3f})"
+        )
+    model = fit_candidates(ex, base, [best], own=own)[best]
     model.selection = {
         "validation_cut": split.train_cuts[validation].isoformat(),
         "inner_train_cuts": [split.train_cuts[k].isoformat() for k in (inner_cuts[0], inner_cuts[-1])],
         "validation_examples": len(valid),
         "validation_positives": valid.positives,
         "candidates": {name: inner_figures(figures[name]) for name in CANDIDATES},
+        "textbook_own_probability": {name: inner_figures(own_figures[name]) for name in TEXTBOOK},
+        "calibration": "own probability" if own else "logistic on logits, fitted on the latest training cut",
         "shipped": best,
         "why": why,
     }
@@ -531,7 +561,7 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
             "description": CANDIDATE_DESCRIPTIONS[shipped],
             "why": run.model.selection["why"],
         },
-        "inner_split": {k: v for k, v in run.model.selection.items() if k not in ("shipped", "why")},
+        "inner_split": {k: v for k, v in run.model.selection.items() if k not in ("shipped", "why", "calibration")},
         "train_window": {
             "first_cut": split.train_cuts[0].isoformat(),
             "last_cut": split.train_cuts[-1].isoformat(),
@@ -547,7 +577,7 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
         },
         "model": {
             "estimator": shipped,
-            "calibration": f"logistic on logits, fitted on the latest training cut {split.train_cuts[-1].isoformat()}",
+            "calibration": run.model.selection["calibration"],
             "features": run.model.used_features,
             "bgnbd": {"r": _r(params.r), "alpha": _r(params.alpha), "a": _r(params.a), "b": _r(params.b)},
             "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
