@@ -9,20 +9,23 @@ it feature matrices and labels, so every function is deterministic and testable 
 BG/NBD and Pareto/NBD (the customer-base models) are fitted on the history up to one date and
 their P(alive), expected activity and P(no activity in the horizon) are features of every cut.
 
-Several candidates compete (`CANDIDATES`): Pareto/NBD alone, BG/NBD alone, a logistic blend
-of the customer-base models with recency and frequency, a gradient-boosted model on every
-feature, and a stack of the boosted model with Pareto/NBD. Each is a *scorer* fitted on all
-training cuts but the latest, then a *calibrator* (logistic regression on the scorer's logits:
-Platt scaling, or the stack's weights) fitted on the latest cut alone, because the churn rate
-drifts from cut to cut and the latest known outcomes are the closest to the future's.
+Several candidates compete (`CANDIDATES`, simplest first): Pareto/NBD alone, BG/NBD alone,
+recency, RFM, a logistic blend of the customer-base models with recency and frequency, a
+gradient-boosted model on every feature, and a stack of the boosted model with Pareto/NBD. Each
+is a *scorer* fitted on all training cuts but the latest, then a *calibrator* (logistic
+regression on the scorer's logits: Platt scaling, or the stack's weights) fitted on the latest
+cut alone, because the churn rate drifts from cut to cut and the latest known outcomes are the
+closest to the future's.
 
 Which candidate ships is decided on an inner time split of the training cuts only: the last
 training cut is the validation cut, and candidates are fitted on the cuts whose outcomes were
-known by its date. The best inner AUC wins (ties go to the simpler candidate) and is refitted on
-all training cuts; the held-out window is never seen by that choice. Baselines are judged on the
-held-out window beside the shipped model: ``recency`` (logistic regression on log days since
-activity), ``rfm_logistic`` (recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's
-own probabilities of no activity in the horizon (see `features`).
+known by its date. The simplest candidate whose validation AUC is not significantly below the
+best one's (DeLong) ships, refitted on all training cuts; the held-out window is never seen by
+that choice. People silent for longer than the training population's `POPULATION_DAYS` get
+Pareto/NBD's own probability. Baselines are judged on the held-out window beside the shipped
+model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
+(recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's own probabilities of no
+activity in the horizon (see `features`).
 """
 
 from __future__ import annotations
@@ -383,8 +386,7 @@ def choose(figures: dict[str, metrics.Metrics], y: BoolArray, predictions: dict[
     ranked = ", ".join(f"{n} {figures[n].auc:.4f}" for n in sorted(CANDIDATES, key=lambda n: -figures[n].auc))
     if shipped == best:
         why = f"highest AUC on the inner validation cut ({ranked})"
-        simpler = [n for n in CANDIDATES[: CANDIDATES.index(best)]]
-        if simpler:
+        if CANDIDATES.index(best) > 0:
             why += f"; every simpler candidate is significantly below it (DeLong p < {SIGNIFICANCE})"
     else:
         why = (
