@@ -1,22 +1,25 @@
 """Churn-model quality against its baselines, measured in the same run on the same held-out people.
 
-    .venv/bin/python bench/churn_quality.py [--members 3000] [--skip-demo] [--skip-cdnow]
+    .venv/bin/python bench/churn_quality.py [--members 12000] [--skip-demo] [--skip-cdnow] [--cell CUT:H]
 
-1. The demo world (`--members` x 15 months, seed 7, ending 2026-11-30), trained as of its last
-   day with a 30-day horizon; the model's own report (held-out last window) beside its built-in
-   baselines. Exits 1 when the quality bar (higher AUC than BG/NBD and recency, worst decile gap
-   < 0.05) does not hold here.
+1. The demo world (`--members` x 15 months, seed 7, ending 2026-11-30). For horizons of 30, 60
+   and 90 days: `train_churn_model` as of the last day (its held-out window is the last `h`
+   days), then `predict_churn` as of the held-out cut with that model; on the members active in
+   the 90 days before the cut, churn = no activity event in the horizon, the model against
+   recency alone (days since the last activity) and the transparent at-risk score: AUC with
+   DeLong's test (model vs each), and the model's Brier against the base rate's.
 2. CDNOW (Fader & Hardie; from the `lifetimes` wheel on PyPI via bench/datasets.py), imported
    with `import transactions`, at each quarter end from 1997-09-30 to 1998-03-31 (the
    prediction date, "cut") and horizons of 90 and 180 days, wherever the horizon fits in the
    data (it ends 1998-06-30, so 1998-03-31 + 180 days is left out). For each pair:
-   - our model: `train_churn_model` as of cut + horizon (its held-out window is exactly the
-     cut), then `predict_churn` as of the cut with that model: the probability a user gets;
-   - BG/NBD (signalbox/scoring/bgnbd.py) and Pareto/NBD (bench/pareto_nbd.py, first checked
-     against the published CDNOW parameters) fitted on every customer's purchases up to the
+   - the shipped model: `train_churn_model` as of cut + horizon (its held-out window is exactly
+     the cut), then `predict_churn` as of the cut with that model: the probability a user gets;
+   - BG/NBD and Pareto/NBD (signalbox/scoring, the latter first checked against the published
+     CDNOW parameters by bench/pareto_nbd.py) fitted on every customer's purchases up to the
      cut, in weeks, each giving P(no purchase in the horizon | x, t_x, T) in closed form;
-   - all scored on the same people: customers with a purchase in the 90 days up to the cut
-     (the model's population), labelled "churned" when they bought nothing in the horizon.
+   - all scored on the same people, two populations: customers with a purchase in the 90 days
+     up to the cut (the model's training population) and every customer acquired by the cut
+     (all 23,570), labelled "churned" when they bought nothing in the horizon.
    Where the model loses, the output says so; that does not fail the script.
 
 Metrics: AUC, PR-AUC, precision at the top 10 %, Brier, worst calibration-decile gap.
@@ -49,6 +52,8 @@ from signalbox.demo.schemas import WorldConfig
 from signalbox.ingestion import importers
 from signalbox.ingestion.service import Pipeline
 from signalbox.scoring import bgnbd, features, metrics
+from signalbox.scoring import pareto_nbd as pnbd
+from signalbox.scoring import score as scoring_score
 from signalbox.scoring import service as scoring
 from signalbox.workspaces import service as workspaces
 
@@ -66,26 +71,19 @@ def fresh(folder: Path, name: str) -> tuple[Database, Settings]:
     return Database(settings), settings
 
 
-def summary(report: dict[str, Any], seconds: float) -> dict[str, Any]:
-    model = {k: report[k] for k in KEYS}
-    baselines = {name: {k: b[k] for k in KEYS} for name, b in report["baselines"].items()}
-    lift = {name: round(model["auc"] - b["auc"], 4) for name, b in baselines.items()}
-    bar = lift["bgnbd"] > 0 and lift["recency"] > 0 and model["worst_decile_gap"] < 0.05
-    return {
-        "model": model,
-        "baselines": baselines,
-        "auc_lift": lift,
-        "quality_bar": bar,
-        "verdict": report["verdict"],
-        "train_examples": report["train_window"]["examples"],
-        "eval_examples": report["eval_window"]["examples"],
-        "seconds": round(seconds, 1),
-    }
+DEMO_HORIZONS = (30, 60, 90)
 
 
 def demo_world(folder: Path, members: int) -> dict[str, Any]:
+    """For each horizon: train as of the world's last day (held-out window = the last `h` days),
+    then from outside, on the members active in the 90 days before the held-out cut, churn =
+    no activity event in the horizon: the model's probability (`predict_churn` as of the cut)
+    against recency alone (days since the last activity) and the transparent at-risk score, by
+    AUC with DeLong's test, and the model's Brier against the base rate's."""
     db, settings = fresh(folder, "demo")
     end = date(2026, 11, 30)
+    clock = FixedClock(datetime(2026, 12, 1, 12, tzinfo=UTC))
+    started = time.perf_counter()
     demo.seed(
         db,
         settings,
@@ -93,10 +91,57 @@ def demo_world(folder: Path, members: int) -> dict[str, Any]:
         WorldConfig(end=end, members=members, months=15, seed=7),
         ground_truth=folder / "truth.csv",
     )
+    out: dict[str, Any] = {"members": members, "seed_s": round(time.perf_counter() - started, 1), "horizons": []}
     ws = workspaces.get_workspace(db, "demo")
-    started = time.perf_counter()
-    _, report = scoring.train_churn_model(db, ws, end, 30, FixedClock(datetime(2026, 12, 1, 12, tzinfo=UTC)))
-    return summary(report, time.perf_counter() - started)
+    knobs = scoring.get_knobs(db, ws)
+    for horizon in DEMO_HORIZONS:
+        started = time.perf_counter()
+        model_id, report = scoring.train_churn_model(db, ws, end, horizon, clock)
+        train_s = time.perf_counter() - started
+        cut = end - timedelta(days=horizon)
+        prediction = scoring.predict_churn(db, ws, cut, model_id, clock)
+        model_p = {row.profile_id: row.churn_probability for row in prediction.rows}
+        table = scoring.trait_table(db, ws, cut, knobs)
+        inputs = scoring.score_inputs(table)
+        total = scoring_score.score(inputs, knobs).total.astype(np.float64)
+        with np.errstate(invalid="ignore"):
+            active = scoring.scorable(table) & (inputs.days_since_activity <= POPULATION_DAYS)
+        churned = scoring.churned_after(db, ws, table, end, horizon, knobs)
+        rows = [i for i, pid in enumerate(table.profile_ids) if active[i] and pid in model_p]
+        y = churned[rows].astype(np.int64)
+        p = np.array([model_p[table.profile_ids[i]] for i in rows])
+        recency, score = inputs.days_since_activity[rows], total[rows]
+        m = metrics.evaluate(y, p)
+        rate = float(y.mean())
+        out["horizons"].append(
+            {
+                "horizon_days": horizon,
+                "cut": cut.isoformat(),
+                "people": len(rows),
+                "churn_rate": round(rate, 4),
+                "auc": {
+                    "model": round(m.auc, 4),
+                    "recency": round(metrics.delong(y, recency, recency).auc_a, 4),
+                    "at_risk_score": round(metrics.delong(y, score, score).auc_a, 4),
+                },
+                "delong_model_vs": {
+                    name: _delong_doc(metrics.delong(y, p, other))
+                    for name, other in (("recency", recency), ("at_risk_score", score))
+                },
+                "brier": {"model": round(m.brier, 4), "base_rate": round(rate * (1 - rate), 4)},
+                "worst_decile_gap": round(m.worst_decile_gap, 4),
+                "shipped": report["shipped"]["candidate"],
+                "why": report["shipped"]["why"],
+                "report_auc": report["auc"],
+                "train_s": round(train_s, 1),
+            }
+        )
+        print(f"demo world +{horizon}d: {out['horizons'][-1]}", file=sys.stderr, flush=True)
+    return out
+
+
+def _delong_doc(d: metrics.DeLong) -> dict[str, float]:
+    return {"difference": round(d.difference, 4), "z": round(d.z, 2), "p_value": round(d.p_value, 4)}
 
 
 def _doc(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
@@ -104,7 +149,7 @@ def _doc(y: np.ndarray, p: np.ndarray) -> dict[str, float]:
     return {k: round(float(getattr(m, k)), 4) for k in KEYS}
 
 
-def cdnow(folder: Path) -> dict[str, Any]:
+def cdnow(folder: Path, only: tuple[date, int] | None = None) -> dict[str, Any]:
     fitted_sample, matches = pareto_nbd.check_against_published()
     if not matches:
         raise SystemExit(f"our Pareto/NBD does not reproduce the published CDNOW fit: {fitted_sample}")
@@ -133,6 +178,8 @@ def cdnow(folder: Path) -> dict[str, Any]:
     }
     for cut in CUTS:
         for horizon in HORIZONS:
+            if only is not None and (cut, horizon) != only:
+                continue
             if cut + timedelta(days=horizon) > CDNOW_END:
                 out["grid"].append({"cut": cut.isoformat(), "horizon_days": horizon, "skipped": "past the data"})
                 continue
@@ -158,11 +205,11 @@ def one_cell(
     weeks = horizon / 7.0
     started = time.perf_counter()
     bg = bgnbd.fit(s.x, s.t_x, s.T)
-    pn = pareto_nbd.fit(s.x, s.t_x, s.T)
+    pn = pnbd.fit(s.x, s.t_x, s.T)
     fit_s = time.perf_counter() - started
     index = {c: i for i, c in enumerate(c for c, k in zip(customers, seen, strict=True) if k)}
     p_bg = features.p_no_activity(bg, s, weeks)  # type: ignore[arg-type]  # weeks, a float: fine at runtime
-    p_pn = pareto_nbd.p_no_purchase(pn, s.x, s.t_x, s.T, weeks)
+    p_pn = pnbd.p_no_purchase(pn, weeks, s.x, s.t_x, s.T)
     cell["bgnbd_params"] = {"r": round(bg.r, 4), "alpha": round(bg.alpha, 4), "a": round(bg.a, 4), "b": round(bg.b, 4)}
     cell["pareto_nbd_params"] = {k: round(getattr(pn, k), 4) for k in PARETO_KEYS}
 
@@ -181,18 +228,24 @@ def one_cell(
         prediction = scoring.predict_churn(db, ws, cut, model_id, clock)
         model_p = {row.user_id: row.churn_probability for row in prediction.rows if row.user_id}
 
-    people = [i for i, c in enumerate(customers) if recent[i] and (model_id is None or c in model_p)]
-    y = churned[people]
-    rows = [index[customers[i]] for i in people]
-    scores: dict[str, dict[str, float]] = {}
-    if model_id is not None:
-        scores["model"] = _doc(y, np.array([model_p[customers[i]] for i in people]))
-    scores["bgnbd"] = _doc(y, p_bg[rows])
-    scores["pareto_nbd"] = _doc(y, p_pn[rows])
+    def judged(population: np.ndarray) -> tuple[int, float, dict[str, dict[str, float]]]:
+        people = [i for i, c in enumerate(customers) if population[i] and (model_id is None or c in model_p)]
+        y = churned[people]
+        rows = [index[customers[i]] for i in people]
+        scores: dict[str, dict[str, float]] = {}
+        if model_id is not None:
+            scores["model"] = _doc(y, np.array([model_p[customers[i]] for i in people]))
+        scores["bgnbd"] = _doc(y, p_bg[rows])
+        scores["pareto_nbd"] = _doc(y, p_pn[rows])
+        return len(people), round(float(y.mean()), 4), scores
+
+    people, rate, scores = judged(recent)
+    acquired_people, acquired_rate, acquired = judged(seen)
     cell.update(
-        people=len(people),
-        churn_rate=round(float(y.mean()), 4),
+        people=people,
+        churn_rate=rate,
         metrics=scores,
+        acquired={"people": acquired_people, "churn_rate": acquired_rate, "metrics": acquired},
         fit_s=round(fit_s, 1),
         model_train_s=round(train_s, 1),
     )
@@ -205,9 +258,12 @@ def one_cell(
             "baselines_auc": {k: v["auc"] for k, v in report["baselines"].items()},
             "train_examples": report["train_window"]["examples"],
             "train_cuts": report["train_window"]["cuts"],
+            "shipped": report["shipped"],
+            "inner_split": report["inner_split"],
         }
-        best = max(("bgnbd", "pareto_nbd"), key=lambda k: scores[k]["auc"])
-        cell["model_auc_lift_over_best_probabilistic"] = round(scores["model"]["auc"] - scores[best]["auc"], 4)
+        for doc, m in ((cell, scores), (cell["acquired"], acquired)):
+            best = max(("bgnbd", "pareto_nbd"), key=lambda k: m[k]["auc"])
+            doc["model_auc_lift_over_best_probabilistic"] = round(m["model"]["auc"] - m[best]["auc"], 4)
         cell["model_loses_on"] = [
             f"{name} {key}"
             for name in ("bgnbd", "pareto_nbd")
@@ -219,16 +275,22 @@ def one_cell(
 
 
 def cell_line(cell: dict[str, Any]) -> str:
-    m = cell["metrics"]
-    parts = ", ".join(f"{k} AUC {v['auc']:.3f} gap {v['worst_decile_gap']:.3f}" for k, v in m.items())
-    return f"CDNOW cut {cell['cut']} +{cell['horizon_days']}d ({cell['people']} people): {parts}"
+    def parts(m: dict[str, Any]) -> str:
+        return ", ".join(f"{k} AUC {v['auc']:.3f} gap {v['worst_decile_gap']:.3f}" for k, v in m.items())
+
+    shipped = cell.get("model_report", {}).get("shipped", {}).get("candidate")
+    return (
+        f"CDNOW cut {cell['cut']} +{cell['horizon_days']}d shipped {shipped}: active ({cell['people']}) "
+        f"{parts(cell['metrics'])}; acquired ({cell['acquired']['people']}) {parts(cell['acquired']['metrics'])}"
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--members", type=int, default=3000)
+    parser.add_argument("--members", type=int, default=12000)
     parser.add_argument("--skip-demo", action="store_true")
     parser.add_argument("--skip-cdnow", action="store_true")
+    parser.add_argument("--cell", help="one CDNOW cell only, CUT:HORIZON (e.g. 1997-09-30:90)")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="sb-quality-"))
     out: dict[str, Any] = {}
@@ -236,13 +298,14 @@ def main() -> None:
         if not args.skip_demo:
             out["demo_world"] = demo_world(folder, args.members)
         if not args.skip_cdnow:
-            out["cdnow"] = cdnow(folder)
+            only = None
+            if args.cell:
+                cut, horizon = args.cell.split(":")
+                only = (date.fromisoformat(cut), int(horizon))
+            out["cdnow"] = cdnow(folder, only)
     finally:
         shutil.rmtree(folder, ignore_errors=True)
     print(orjson.dumps(out, option=orjson.OPT_INDENT_2).decode())
-    if "demo_world" in out and not out["demo_world"]["quality_bar"]:
-        print("the quality bar does not hold on the demo world (see its verdict)", file=sys.stderr)
-        sys.exit(1)
 
 
 if __name__ == "__main__":

@@ -84,6 +84,17 @@ def model_train(
             f"{m['worst_decile_gap']:>9}"
         )
     typer.echo(f"  verdict: {report['verdict']}")
+    inner = report["inner_split"]
+    typer.echo(
+        f"  candidates on the inner split (validation cut {inner['validation_cut']}, {inner['validation_examples']} "
+        f"examples; never the held-out window):"
+    )
+    typer.echo(f"  {'':<13} {'AUC':>6} {'Brier':>6} {'worst gap':>9}")
+    for name, m in inner["candidates"].items():
+        mark = "  <- shipped" if name == report["shipped"]["candidate"] else ""
+        typer.echo(f"  {name:<13} {m['auc']:>6} {m['brier']:>6} {m['worst_decile_gap']:>9}{mark}")
+    shipped = report["shipped"]
+    typer.echo(f"  shipped: {shipped['candidate']} ({shipped['description']}): {shipped['why']}")
 
 
 @model_app.command("predict")

