@@ -4,20 +4,25 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, Table, case, func, select
+import numpy as np
+import orjson
+from numpy.typing import NDArray
+from sqlalchemy import Table, func, select
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert
+from signalbox.core.db import bulk_insert, driver_rows, epoch_seconds, epoch_sql, time_param
 from signalbox.events.models import Event
 from signalbox.events.schemas import StoredEvent
 
 _CHUNK = 2000
+_NODES = " /*nodes*/"  # where a read for some nodes only adds its node filter
 EVENTS: Table = Event.__table__  # type: ignore[assignment]
 
 
@@ -217,7 +222,22 @@ def named_events_of(
     return out
 
 
-def track_rows(
+@dataclass(frozen=True)
+class TrackColumns:
+    """Track events as columns: row k is node `nodes[k]`, event `names[codes[k]]` at epoch
+    second `ts[k]`, with each asked-for property as a float (NaN when absent or not a number)."""
+
+    names: tuple[str, ...]
+    nodes: list[str]
+    codes: NDArray[np.int64]
+    ts: NDArray[np.float64]
+    props: dict[str, NDArray[np.float64]]
+
+    def __len__(self) -> int:
+        return len(self.nodes)
+
+
+def track_columns(
     session: Session,
     workspace_id: str,
     names: Sequence[str],
@@ -225,23 +245,81 @@ def track_rows(
     end: datetime,
     properties: Sequence[str] = (),
     nodes: Sequence[str] | None = None,
-) -> list[tuple[Any, ...]]:
-    """(node, event, timestamp, *property values as floats) of track events in [start, end),
-    of every node or only of `nodes`.
+) -> TrackColumns:
+    """Track events in [start, end) of every node or only of `nodes`, as columns.
 
-    Property values that are not numbers come back as None (booleans as 1.0/0.0)."""
+    Property values that are numbers or numeric strings become floats, booleans 1.0/0.0,
+    anything else NaN. Read through the driver and converted column by column: a million
+    people's events are millions of rows, and per-row result processing was most of the
+    scoring job's time."""
+    names = tuple(names)
     if not names:
-        return []
-    columns = [Event.profile_id, Event.event, Event.timestamp, *(Event.properties[p] for p in properties)]
-    stmt = select(*columns).where(
-        Event.workspace_id == workspace_id,
-        Event.type == "track",
-        Event.event.in_(list(names)),
-        Event.timestamp >= start,
-        Event.timestamp < end,
+        return TrackColumns(names, [], np.zeros(0, np.int64), np.zeros(0), {p: np.zeros(0) for p in properties})
+    pg = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {"ws": workspace_id, "start": time_param(session, start), "end": time_param(session, end)}
+    params.update({f"e{k}": name for k, name in enumerate(names)})
+    exprs = []
+    for k, prop in enumerate(properties):
+        params[f"p{k}"] = prop if pg else _json_path(prop)
+        exprs.append(_PG_PROPERTY.format(k=k) if pg else _SQLITE_PROPERTY.format(k=k))
+    columns = ", ".join(["profile_id", "event", epoch_sql(session, "timestamp"), *exprs])
+    events_in = ", ".join(f":e{k}" for k in range(len(names)))
+    sql = (
+        f"SELECT {columns} FROM events WHERE workspace_id = :ws AND type = 'track' "  # noqa: S608 (constants only)
+        f"AND event IN ({events_in}) AND timestamp >= :start AND timestamp < :end{_NODES}"
     )
-    rows = _of_nodes(session, stmt, nodes)
-    return [(node, name, ensure_utc(ts), *(_number(v) for v in values)) for node, name, ts, *values in rows]
+    rows = _driver_rows_of_nodes(session, sql, params, nodes)
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(properties))
+    index = {name: k for k, name in enumerate(names)}
+    codes = np.fromiter((index[e] for e in cols[1]), dtype=np.int64, count=len(rows))
+    return TrackColumns(
+        names,
+        list(cols[0]),
+        codes,
+        epoch_seconds(session, cols[2]),
+        {prop: _numbers(cols[3 + k]) for k, prop in enumerate(properties)},
+    )
+
+
+# The property as a number where it is one (or a boolean), its text where it is a string
+# (`_numbers` parses those), NULL otherwise.
+_SQLITE_PROPERTY = (
+    "CASE json_type(properties, :p{k}) WHEN 'integer' THEN json_extract(properties, :p{k}) "
+    "WHEN 'real' THEN json_extract(properties, :p{k}) WHEN 'true' THEN 1.0 WHEN 'false' THEN 0.0 "
+    "WHEN 'text' THEN json_extract(properties, :p{k}) END"
+)
+_PG_PROPERTY = (
+    "CASE jsonb_typeof(properties -> :p{k}) WHEN 'number' THEN properties ->> :p{k} "
+    "WHEN 'string' THEN properties ->> :p{k} "
+    "WHEN 'boolean' THEN CASE WHEN properties -> :p{k} = 'true'::jsonb THEN '1' ELSE '0' END END"
+)
+
+
+def _json_path(name: str) -> str:
+    return "$." + orjson.dumps(name).decode()
+
+
+def _numbers(values: Sequence[Any]) -> NDArray[np.float64]:
+    """A property column as floats: NumPy converts numbers, NULLs and numeric strings in one
+    pass; a column holding a non-numeric string falls back to one value at a time."""
+    try:
+        out = np.array(values, dtype=np.float64)
+    except (ValueError, TypeError):
+        out = np.array([np.nan if (v := _number(x)) is None else v for x in values], dtype=np.float64)
+    out[~np.isfinite(out)] = np.nan
+    return out
+
+
+@dataclass(frozen=True)
+class TrackAggregates:
+    """Per (node, event): count, first and last moment (epoch seconds), sum of a property."""
+
+    nodes: list[str]
+    events: list[str]
+    count: NDArray[np.float64]
+    first: NDArray[np.float64]
+    last: NDArray[np.float64]
+    total: NDArray[np.float64]
 
 
 def track_aggregates(
@@ -251,68 +329,97 @@ def track_aggregates(
     end: datetime,
     amount_property: str | None = None,
     nodes: Sequence[str] | None = None,
-) -> list[tuple[str, str, int, datetime, datetime, float]]:
-    """(node, event, count, first, last, sum of `amount_property`) of track events before `end`."""
+) -> TrackAggregates:
+    """(node, event, count, first, last, sum of `amount_property`) of track events before
+    `end`, as columns. Only JSON numbers are summed: a junk value in one event must not make
+    the whole aggregate fail (PostgreSQL's cast would raise)."""
     if not names:
-        return []
-    dialect = session.get_bind().dialect.name
-    total = func.sum(_numeric_property(amount_property, dialect)) if amount_property else func.sum(0.0)
-    stmt = (
-        select(Event.profile_id, Event.event, func.count(), func.min(Event.timestamp), func.max(Event.timestamp))
-        .add_columns(total)
-        .where(
-            Event.workspace_id == workspace_id,
-            Event.type == "track",
-            Event.event.in_(list(names)),
-            Event.timestamp < end,
-        )
-        .group_by(Event.profile_id, Event.event)
+        empty = np.zeros(0)
+        return TrackAggregates([], [], empty, empty, empty, empty)
+    pg = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {"ws": workspace_id, "end": time_param(session, end)}
+    params.update({f"e{k}": name for k, name in enumerate(names)})
+    if amount_property is None:
+        total = "0.0"
+    elif pg:
+        params["p"] = amount_property
+        total = "CASE WHEN jsonb_typeof(properties -> :p) = 'number' THEN (properties ->> :p)::float8 END"
+    else:
+        params["p"] = _json_path(amount_property)
+        total = "CASE WHEN json_type(properties, :p) IN ('integer', 'real') THEN json_extract(properties, :p) END"
+    events_in = ", ".join(f":e{k}" for k in range(len(names)))
+    sql = (
+        f"SELECT profile_id, event, count(*), {epoch_sql(session, 'min(timestamp)')}, "  # noqa: S608 (constants only)
+        f"{epoch_sql(session, 'max(timestamp)')}, sum({total}) FROM events "
+        f"WHERE workspace_id = :ws AND type = 'track' AND event IN ({events_in}) AND timestamp < :end{_NODES} "
+        "GROUP BY profile_id, event"
     )
-    rows = _of_nodes(session, stmt, nodes)
-    return [
-        (node, name, n, ensure_utc(lo), ensure_utc(hi), float(amount or 0.0)) for node, name, n, lo, hi, amount in rows
-    ]
-
-
-def identify_rows(
-    session: Session, workspace_id: str, end: datetime, nodes: Sequence[str] | None = None
-) -> list[tuple[str, datetime, dict[str, Any]]]:
-    """(node, timestamp, traits) of every identify before `end`, oldest first."""
-    stmt = select(Event.profile_id, Event.timestamp, Event.id, Event.traits).where(
-        Event.workspace_id == workspace_id, Event.type == "identify", Event.timestamp < end
+    rows = _driver_rows_of_nodes(session, sql, params, nodes)
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 6
+    return TrackAggregates(
+        list(cols[0]),
+        list(cols[1]),
+        np.array(cols[2], dtype=np.float64),
+        epoch_seconds(session, cols[3]),
+        epoch_seconds(session, cols[4]),
+        np.nan_to_num(np.array(cols[5], dtype=np.float64)),
     )
-    rows = sorted(((node, ensure_utc(ts), i, t) for node, ts, i, t in _of_nodes(session, stmt, nodes)), key=_time_id)
-    return [(node, ts, traits) for node, ts, _, traits in rows]
 
 
-def _time_id(row: tuple[str, datetime, int, Any]) -> tuple[datetime, int]:
-    return row[1], row[2]
-
-
-def _of_nodes(session: Session, stmt: Select[Any], nodes: Sequence[str] | None) -> list[Any]:
-    """Run `stmt` for the whole workspace, or chunk by chunk for only these nodes."""
+def identify_labels(
+    session: Session, workspace_id: str, end: datetime, keys: Sequence[str], nodes: Sequence[str] | None = None
+) -> list[tuple[Any, ...]]:
+    """(node, value of each of `keys`) of every identify before `end`, oldest first: only
+    the traits asked for are read out of each document (None where absent)."""
+    pg = session.get_bind().dialect.name == "postgresql"
+    params: dict[str, Any] = {"ws": workspace_id, "end": time_param(session, end)}
+    exprs = []
+    for k, key in enumerate(keys):
+        # SQLite's `->` hands back the value's JSON text (a string stays quoted), so a number
+        # or a boolean trait comes out as what the document holds, as PostgreSQL's does.
+        params[f"k{k}"] = key if pg else _json_path(key)
+        exprs.append(f"traits -> :k{k}")
+    sql = (
+        f"SELECT {', '.join(['profile_id', 'timestamp', 'id', *exprs])} FROM events "  # noqa: S608 (constants only)
+        f"WHERE workspace_id = :ws AND type = 'identify' AND timestamp < :end{_NODES}"
+    )
     if nodes is None:
-        return list(session.execute(stmt))
-    out: list[Any] = []
+        rows = driver_rows(session, sql.replace(_NODES, "") + " ORDER BY timestamp, id", params)
+    else:  # chunk by chunk: one tree's nodes may fall in different chunks
+        rows = sorted(_driver_rows_of_nodes(session, sql, params, nodes), key=lambda r: (r[1], r[2]))
+    if pg:
+        return [(row[0], *row[3:]) for row in rows]
+    decoded: dict[str, Any] = {}
+
+    def load(text: str | None) -> Any:
+        if text is None:
+            return None
+        if text not in decoded:
+            decoded[text] = orjson.loads(text)
+        return decoded[text]
+
+    return [(row[0], *(load(v) for v in row[3:])) for row in rows]
+
+
+def _driver_rows_of_nodes(
+    session: Session, sql: str, params: dict[str, Any], nodes: Sequence[str] | None
+) -> list[tuple[Any, ...]]:
+    """`sql` for the whole workspace, or chunk by chunk for only these nodes (the node filter
+    goes where `sql` holds `_NODES`)."""
+    if nodes is None:
+        return driver_rows(session, sql.replace(_NODES, ""), params)
+    out: list[tuple[Any, ...]] = []
     for start in range(0, len(nodes), _CHUNK):
-        out.extend(session.execute(stmt.where(Event.profile_id.in_(nodes[start : start + _CHUNK]))))
-    return out
-
-
-def _numeric_property(name: str, dialect: str) -> ColumnElement[float]:
-    """The property as a float where it is a JSON number, else NULL: a junk value in one
-    event must not make the whole aggregate fail (PostgreSQL's cast would raise)."""
-    if dialect == "postgresql":
-        value = Event.properties[name]
-        return case(
-            (func.jsonb_typeof(value) == "number", Event.properties[name].as_float()),
-            else_=None,
+        chunk = nodes[start : start + _CHUNK]
+        marks = ", ".join(f":n{k}" for k in range(len(chunk)))
+        out.extend(
+            driver_rows(
+                session,
+                sql.replace(_NODES, f" AND profile_id IN ({marks})"),
+                {**params, **{f"n{k}": n for k, n in enumerate(chunk)}},
+            )
         )
-    path = f"$.{name}" if name.isidentifier() else f'$."{name}"'
-    return case(
-        (func.json_type(Event.properties, path).in_(["integer", "real"]), func.json_extract(Event.properties, path)),
-        else_=None,
-    )
+    return out
 
 
 def _number(value: Any) -> float | None:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, bulk_update
+from signalbox.core.db import bulk_insert, bulk_update, driver_rows
 from signalbox.events import service as events
 from signalbox.profiles.models import Profile
 from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState, Signals
@@ -339,8 +339,20 @@ def _traits_of(session: Session, workspace_id: str, pids: Sequence[str]) -> dict
 
 def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
     """Every node of the workspace and the root it belongs to now."""
-    rows = session.execute(select(Profile.id, Profile.canonical_id).where(Profile.workspace_id == workspace_id))
-    return {node: root for node, root in rows}
+    return dict(
+        driver_rows(session, "SELECT id, canonical_id FROM profiles WHERE workspace_id = :ws", {"ws": workspace_id})
+    )
+
+
+def every_tree_user_id(session: Session, workspace_id: str) -> dict[str, str]:
+    """`tree_user_ids` of every tree of the workspace, in one read."""
+    rows = driver_rows(
+        session,
+        "SELECT canonical_id, user_id FROM profiles WHERE workspace_id = :ws AND user_id IS NOT NULL "
+        "ORDER BY created_at DESC, id DESC",
+        {"ws": workspace_id},
+    )
+    return dict(rows)  # the oldest node with a user id comes last and wins
 
 
 def nodes_of_roots(session: Session, workspace_id: str, roots: Iterable[str]) -> dict[str, str]:

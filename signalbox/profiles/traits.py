@@ -184,101 +184,108 @@ def compute(
     # A person's zone comes from their traits, so traits are read only up to the earliest end
     # of the as-of day anywhere (UTC+14): a trait changed later can never shape this as-of.
     traits_end = day_start(as_of + timedelta(days=1), "Etc/GMT-14")
-    labels = _identify_labels(session, workspace_id, traits_end, root_of, nodes)
+    labels, identified = _identify_labels(session, workspace_id, traits_end, root_of, nodes)
 
     names = sorted({e for d in defs for e in d.events})
     # Rows from the earliest window start over all zones; older history is aggregated in SQL.
-    probe = ("UTC", *sorted({zone_or(t.get("timezone"), workspace_zone) for t in labels.values()}, key=str))
+    zone_names = {zone_or(z, workspace_zone) for z in labels["timezone"].values() if isinstance(z, str)}
+    probe = ("UTC", workspace_zone, *sorted(zone_names))
     starts = [_bounds(d, as_of, z)[0] for d in defs if d.window_days is not None for z in probe]
     fetch_start = min([*starts, day_start(as_of - timedelta(days=1), "UTC")])
     props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
-    rows = [
-        r
-        for r in events.track_rows(session, workspace_id, names, fetch_start, latest_end, props, nodes)
-        if r[0] in root_of
-    ]
+    cols = events.track_columns(session, workspace_id, names, fetch_start, latest_end, props, nodes)
     sums: list[str | None] = [*sorted({d.prop for d in defs if d.window_days is None and d.agg == "sum" and d.prop})]
     history = [d for d in defs if d.window_days is None]
     older = {
-        prop: [
-            r
-            for r in events.track_aggregates(session, workspace_id, names, fetch_start, prop, nodes)
-            if r[0] in root_of
-        ]
+        prop: events.track_aggregates(session, workspace_id, names, fetch_start, prop, nodes)
         for prop in (sums or [None] if history else [])
     }
-    found = sorted({root_of[r[0]] for r in rows} | {root_of[r[0]] for agg in older.values() for r in agg} | set(labels))
+    seen = set(cols.nodes).union(*(agg.nodes for agg in older.values()))
+    found = sorted({root_of[node] for node in seen if node in root_of} | identified)
     index = {root: i for i, root in enumerate(found)}
-    zones = [zone_or(labels.get(r, {}).get("timezone"), workspace_zone) for r in found]
-    unique_zones = sorted(set(zones))
-    zone_idx = np.array([unique_zones.index(z) for z in zones], dtype=np.int64)
+    position = {node: index[root] for node, root in root_of.items() if root in index}
+    zone_names = _zones(found, labels["timezone"], workspace_zone)
+    unique_zones = sorted(set(zone_names))
+    zone_number = {zone: k for k, zone in enumerate(unique_zones)}
+    zone_idx = np.fromiter((zone_number[z] for z in zone_names), dtype=np.int64, count=len(found))
 
     n = len(found)
-    row_profile = np.array([index[root_of[r[0]]] for r in rows], dtype=np.int64)
-    row_event = np.array([r[1] for r in rows], dtype=object)
-    row_ts = np.array([r[2].timestamp() for r in rows], dtype=np.float64)
-    row_props = {
-        p: np.array([np.nan if r[3 + k] is None else r[3 + k] for r in rows], dtype=np.float64)
-        for k, p in enumerate(props)
-    }
+    row_profile = np.fromiter((position.get(node, -1) for node in cols.nodes), dtype=np.int64, count=len(cols))
+    kept = row_profile >= 0  # events of nodes that are no longer in the graph are not anybody's
+    row_profile, row_code, row_ts = row_profile[kept], cols.codes[kept], cols.ts[kept]
+    row_props = {p: column[kept] for p, column in cols.props.items()}
+    row_zone = zone_idx[row_profile]
     cutoff_by_zone = np.array([day_start(as_of + timedelta(days=1), z).timestamp() for z in unique_zones])
-    table = TraitTable(as_of, cutoff_by_zone[zone_idx] if n else np.zeros(0), found, [None] * n, zones)
+    table = TraitTable(as_of, cutoff_by_zone[zone_idx] if n else np.zeros(0), found, [None] * n, zone_names)
     for defn in defs:
         bounds = np.array([[_bounds(defn, as_of, z)[k].timestamp() for k in (0, 1)] for z in unique_zones])
-        lo, hi = (bounds[zone_idx[row_profile], k] if len(rows) else np.zeros(0) for k in (0, 1))
-        mask = np.isin(row_event, defn.events) & (row_ts >= lo) & (row_ts < hi)
+        lo, hi = (bounds[row_zone, k] if len(row_zone) else np.zeros(0) for k in (0, 1))
+        mask = _codes_in(row_code, cols.names, defn.events) & (row_ts >= lo) & (row_ts < hi)
         if defn.where is not None:
             mask &= _compare(row_props[defn.where[0]], defn.where[1], defn.where[2])
-        values = row_props[defn.prop] if defn.prop else np.ones(len(rows))
+        values = row_props[defn.prop] if defn.prop else np.ones(len(row_ts))
         column = _aggregate(defn.agg, n, row_profile[mask], values[mask], row_ts[mask])
         if defn.window_days is None:
-            older_rows = older[defn.prop] if defn.agg == "sum" else older[next(iter(older))]
-            _fold_older(defn, column, older_rows, root_of, index)
+            agg = older[defn.prop] if defn.agg == "sum" else older[next(iter(older))]
+            _fold_older(defn, column, agg, position)
         table.values[defn.name] = column
     for name in LABEL_TRAITS:
-        table.labels[name] = [labels.get(r, {}).get(name) for r in found]
-    users = profiles.tree_user_ids(session, workspace_id, found)
+        table.labels[name] = [labels[name].get(r) for r in found]
+    users = (
+        profiles.every_tree_user_id(session, workspace_id)
+        if roots is None
+        else profiles.tree_user_ids(session, workspace_id, found)
+    )
     table.user_ids = [users.get(r) for r in found]
     return table
 
 
+def _zones(found: list[str], zone_of: dict[str, Any], fallback: str) -> list[str]:
+    """Each root's zone: its identify trait where that names a real zone, else `fallback`.
+    Each distinct name is checked once."""
+    valid = {z: zone_or(z, fallback) for z in {v for v in zone_of.values() if isinstance(v, str)}}
+    return [valid.get(z, fallback) if isinstance(z := zone_of.get(root), str) else fallback for root in found]
+
+
+def _codes_in(codes: NDArray[np.int64], names: Sequence[str], wanted: Sequence[str]) -> NDArray[np.bool_]:
+    return np.isin(codes, [k for k, name in enumerate(names) if name in wanted])
+
+
 def _identify_labels(
     session: Session, workspace_id: str, end: datetime, root_of: dict[str, str], nodes: list[str] | None
-) -> dict[str, dict[str, Any]]:
-    """Label traits per root as of `end`, the newest identify winning key by key."""
-    out: dict[str, dict[str, Any]] = {}
-    for node, _, traits in events.identify_rows(session, workspace_id, end, nodes):
-        root = root_of.get(node)
-        if root is None:
-            continue
-        mine = out.setdefault(root, {})
-        for key in LABEL_TRAITS:
-            if traits.get(key) not in (None, ""):
-                mine[key] = traits[key]
-    return out
+) -> tuple[dict[str, dict[str, Any]], set[str]]:
+    """Per label trait, its value per root as of `end` (the newest identify that carries it
+    wins, key by key: the rows come oldest first, so a later one overwrites), and every root
+    identified by then."""
+    rows = events.identify_labels(session, workspace_id, end, LABEL_TRAITS, nodes)
+    roots = [root_of.get(row[0]) for row in rows]
+    identified = {root for root in roots if root is not None}
+    return {
+        name: {
+            root: row[k + 1]
+            for root, row in zip(roots, rows, strict=True)
+            if root is not None and row[k + 1] is not None and row[k + 1] != ""
+        }
+        for k, name in enumerate(LABEL_TRAITS)
+    }, identified
 
 
-def _fold_older(
-    defn: TraitDef,
-    column: FloatArray,
-    older: list[tuple[str, str, int, datetime, datetime, float]],
-    root_of: dict[str, str],
-    index: dict[str, int],
-) -> None:
+def _fold_older(defn: TraitDef, column: FloatArray, older: events.TrackAggregates, position: dict[str, int]) -> None:
     """Add what happened before the fetched rows (SQL aggregates per node and event)."""
-    for node, name, count, first, last, amount in older:
-        if name not in defn.events:
-            continue
-        i = index[root_of[node]]
-        current = column[i]
-        if defn.agg == "count":
-            column[i] = current + count
-        elif defn.agg == "sum":
-            column[i] = current + amount
-        elif defn.agg == "first_at":
-            column[i] = first.timestamp() if np.isnan(current) else min(current, first.timestamp())
-        elif defn.agg == "last_at":
-            column[i] = last.timestamp() if np.isnan(current) else max(current, last.timestamp())
+    if not older.nodes:
+        return
+    who = np.fromiter((position.get(node, -1) for node in older.nodes), dtype=np.int64, count=len(older.nodes))
+    wanted = set(defn.events)
+    mask = (who >= 0) & np.fromiter((e in wanted for e in older.events), dtype=np.bool_, count=len(older.events))
+    who = who[mask]
+    if defn.agg == "count":
+        column += np.bincount(who, weights=older.count[mask], minlength=len(column))
+    elif defn.agg == "sum":
+        column += np.bincount(who, weights=older.total[mask], minlength=len(column))
+    elif defn.agg == "first_at":
+        np.fmin.at(column, who, older.first[mask])
+    elif defn.agg == "last_at":
+        np.fmax.at(column, who, older.last[mask])
 
 
 def _compare(values: FloatArray, op: str, threshold: float) -> NDArray[np.bool_]:
