@@ -188,8 +188,8 @@ def compute(
 
     names = sorted({e for d in defs for e in d.events})
     # Rows from the earliest window start over all zones; older history is aggregated in SQL.
-    zone_names = {zone_or(z, workspace_zone) for z in labels["timezone"].values() if isinstance(z, str)}
-    probe = ("UTC", workspace_zone, *sorted(zone_names))
+    named = {zone_or(z, workspace_zone) for z in labels["timezone"].values() if isinstance(z, str)}
+    probe = ("UTC", workspace_zone, *sorted(named))
     starts = [_bounds(d, as_of, z)[0] for d in defs if d.window_days is not None for z in probe]
     fetch_start = min([*starts, day_start(as_of - timedelta(days=1), "UTC")])
     props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
