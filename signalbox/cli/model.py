@@ -13,7 +13,7 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 
 from signalbox.cli.common import JsonOpt, WorkspaceOpt, database, err, fail, handled, parse_day, print_json, workspace
 from signalbox.core.clock import SystemClock
-from signalbox.scoring import churn
+from signalbox.scoring import churn, predictions
 from signalbox.scoring import service as scoring
 from signalbox.scoring.service import Progress as ProgressFn
 
@@ -121,8 +121,8 @@ def model_predict(
         run = scoring.predict_churn(db, ws, parse_day(as_of), number, SystemClock(), progress=progress)
     with output.open("w", newline="", encoding="utf-8") as fh:
         writer = csv.writer(fh)
-        writer.writerow(churn.PREDICTION_HEADER)
-        writer.writerows(churn.prediction_record(row) for row in run.rows)
+        writer.writerow(predictions.PREDICTION_HEADER)
+        writer.writerows(predictions.prediction_record(row) for row in run.rows)
     doc = {"model_id": run.model_id, "as_of": run.as_of.isoformat(), "profiles": len(run.rows), "output": str(output)}
     print_json(doc) if json else typer.echo(" ".join(f"{k}={v}" for k, v in doc.items()))
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -312,3 +312,78 @@ def epoch_seconds(session: Session, values: Sequence[Any]) -> NDArray[np.float64
     out = stamps.astype(np.int64) / 1e6
     out[np.isnat(stamps)] = np.nan
     return out
+
+
+def update_by_id(
+    session: Session,
+    table: Table,
+    workspace_id: str,
+    ids: Sequence[str],
+    columns: Mapping[str, Sequence[Any]],
+    *,
+    json_text: frozenset[str] = frozenset(),
+) -> None:
+    """`UPDATE table SET <columns> WHERE workspace_id = ? AND id = ?` for every id, the k-th
+    value of each column on the k-th id, in the session's transaction. Columns named in
+    `json_text` come as JSON text (or None) and are stored as given. SQLite gets one
+    driver-level executemany with each value bound as the column type binds it; PostgreSQL
+    one UPDATE ... FROM unnest over text arrays cast to each column's type (one statement per
+    row is what costs there)."""
+    if not ids:
+        return
+    conn = session.connection()
+    dialect = conn.dialect
+    names = list(columns)
+    for name in names:
+        if name not in table.c:  # names go into the SQL: only the table's own
+            raise ValueError(f"{table.name} has no column {name}")
+        if len(columns[name]) != len(ids):
+            raise ValueError(f"column {name}: {len(columns[name])} values for {len(ids)} ids")
+    if dialect.name == "postgresql":
+        types = [table.c[name].type.compile(dialect=dialect) for name in names]
+        sets = ", ".join(f"{name} = u.{name}::{kind}" for name, kind in zip(names, types, strict=True))
+        arrays = ", ".join(["%s::text[]"] * (len(names) + 1))
+        sql = (
+            f"UPDATE {table.name} AS t SET {sets} FROM unnest({arrays}) AS u(id, {', '.join(names)}) "  # noqa: S608
+            "WHERE t.workspace_id = %s AND t.id = u.id"
+        )
+        raw = conn.connection.driver_connection
+        assert raw is not None
+        with raw.cursor() as cursor:
+            cursor.execute(sql, [list(ids), *(_texts(columns[n], n in json_text) for n in names), workspace_id])
+        return
+    bound = [
+        list(columns[name]) if name in json_text else _bound_column(table.c[name].type, dialect, columns[name])
+        for name in names
+    ]
+    sets = ", ".join(f"{name} = ?" for name in names)
+    conn.exec_driver_sql(
+        f"UPDATE {table.name} SET {sets} WHERE workspace_id = ? AND id = ?",  # noqa: S608 (names from the Table)
+        list(zip(*bound, [workspace_id] * len(ids), ids, strict=True)),
+    )
+
+
+def _bound_column(kind: Any, dialect: Dialect, values: Sequence[Any]) -> list[Any]:
+    """Each value through the column type's bind processor; a value repeated down the column
+    (one timestamp for the whole run) is processed once."""
+    process = kind.dialect_impl(dialect).bind_processor(dialect)
+    if process is None:
+        return list(values)
+    done: dict[Any, Any] = {}
+    out: list[Any] = []
+    for value in values:
+        if value is None:
+            out.append(None)
+            continue
+        key = (type(value), value)
+        if key not in done:
+            done[key] = process(value)
+        out.append(done[key])
+    return out
+
+
+def _texts(values: Sequence[Any], is_json_text: bool) -> list[str | None]:
+    """Values as PostgreSQL reads them back from text (a float's repr is exact)."""
+    if is_json_text:
+        return list(values)
+    return [None if v is None else v.isoformat() if hasattr(v, "isoformat") else str(v) for v in values]

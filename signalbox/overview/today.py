@@ -26,6 +26,7 @@ from signalbox.events.models import Event
 from signalbox.journeys import report as journey_report
 from signalbox.journeys import service as journeys
 from signalbox.journeys.models import Enrollment
+from signalbox.profiles import components as parts
 from signalbox.profiles.models import Profile
 from signalbox.workspaces import service as workspaces
 
@@ -402,7 +403,7 @@ def attention(session: Session, workspace_id: str, scope: Scope, limit: int = AT
                 person,
                 band,
                 int(score or 0),
-                top_reasons(components),
+                top_reasons(parts.render(components)),
                 suggested_action(band, int(score or 0), bool(traits.get("phone"))),
             )
         )

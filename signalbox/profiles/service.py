@@ -6,7 +6,7 @@ traits and counters consistent with the event log.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -17,8 +17,9 @@ from sqlalchemy.orm import Session
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, bulk_update, driver_rows
+from signalbox.core.db import bulk_insert, bulk_update, driver_rows, update_by_id
 from signalbox.events import service as events
+from signalbox.profiles import components
 from signalbox.profiles.models import Profile
 from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState, Signals
 
@@ -374,42 +375,76 @@ def current_roots(session: Session, workspace_id: str, node_ids: Iterable[str]) 
     return sorted({n.canonical_id for n in nodes(session, workspace_id, node_ids).values()})
 
 
-def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]], now: datetime) -> None:
-    """The one write path for computed traits and scores. Each row: `pid` plus any of
-    computed_traits, traits_computed_at, at_risk_score, at_risk_band, at_risk_components,
-    score_as_of, scored_at, churn_probability, churn_model_id, predicted_at (all rows carry
-    the same keys). A score or band that moves is logged with its old and new value."""
-    if not rows:
+SIGNAL_COLUMNS: tuple[str, ...] = (
+    "computed_traits",
+    "traits_computed_at",
+    "at_risk_score",
+    "at_risk_band",
+    "at_risk_components",
+    "score_as_of",
+    "scored_at",
+    "churn_probability",
+    "churn_model_id",
+    "predicted_at",
+)
+JSON_SIGNALS = frozenset({"computed_traits", "at_risk_components"})
+
+
+def store_signal_columns(
+    session: Session, workspace_id: str, pids: Sequence[str], columns: Mapping[str, Sequence[Any]], now: datetime
+) -> None:
+    """The one write path for computed traits, scores and predictions: for each profile in
+    `pids`, the value at the same position of each column given (any of `SIGNAL_COLUMNS`; the
+    two documents as JSON text, see `profiles.components` for the components). A score or band
+    that moves is logged with its old and new value, in the caller's transaction."""
+    unknown = set(columns) - set(SIGNAL_COLUMNS)
+    if unknown:
+        raise ValueError(f"not a signal column: {', '.join(sorted(unknown))}")
+    if not pids:
         return
-    keys = [k for k in rows[0] if k != "pid"]
-    table = PROFILES
-    moved = _score_changes(session, workspace_id, rows) if "at_risk_score" in keys else []
-    stmt = (
-        update(table)
-        .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("pid"))
-        .values({k: bindparam(f"v_{k}") for k in keys})
+    moved = (
+        _score_changes(session, workspace_id, pids, columns["at_risk_score"], columns.get("at_risk_band"))
+        if "at_risk_score" in columns
+        else []
     )
-    session.execute(stmt, [{"pid": r["pid"], **{f"v_{k}": r[k] for k in keys}} for r in rows])
+    update_by_id(session, PROFILES, workspace_id, pids, columns, json_text=JSON_SIGNALS)
     changes.append(session, workspace_id, moved, now)
 
 
-def _score_changes(session: Session, workspace_id: str, rows: list[dict[str, Any]]) -> list[NewChange]:
+def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]], now: datetime) -> None:
+    """`store_signal_columns` for rows given one by one (`pid` plus the same signal keys in
+    each row, documents as Python values)."""
+    if not rows:
+        return
+    keys = [k for k in rows[0] if k != "pid"]
+    columns = {
+        k: [None if r[k] is None else _json_text(r[k]) for r in rows] if k in JSON_SIGNALS else [r[k] for r in rows]
+        for k in keys
+    }
+    store_signal_columns(session, workspace_id, [r["pid"] for r in rows], columns, now)
+
+
+def _score_changes(
+    session: Session,
+    workspace_id: str,
+    pids: Sequence[str],
+    scores: Sequence[int | None],
+    bands: Sequence[str | None] | None,
+) -> list[NewChange]:
     old: dict[str, tuple[int | None, str | None]] = {}
-    pids = [r["pid"] for r in rows]
     for start in range(0, len(pids), _CHUNK):
-        found = session.execute(
-            select(Profile.id, Profile.at_risk_score, Profile.at_risk_band).where(
-                Profile.workspace_id == workspace_id, Profile.id.in_(pids[start : start + _CHUNK])
-            )
-        )
+        chunk = pids[start : start + _CHUNK]
+        marks = ", ".join(f":p{k}" for k in range(len(chunk)))
+        sql = f"SELECT id, at_risk_score, at_risk_band FROM profiles WHERE workspace_id = :ws AND id IN ({marks})"  # noqa: S608
+        found = driver_rows(session, sql, {"ws": workspace_id, **{f"p{k}": pid for k, pid in enumerate(chunk)}})
         old.update({pid: (score, band) for pid, score, band in found})
     out: list[NewChange] = []
-    for r in rows:
-        was_score, was_band = old.get(r["pid"], (None, None))
-        score, band = r["at_risk_score"], r.get("at_risk_band")
-        if (was_score, was_band) != (score, band):
+    for k, pid in enumerate(pids):
+        was_score, was_band = old.get(pid, (None, None))
+        score, band = scores[k], bands[k] if bands is not None else None
+        if was_score != score or was_band != band:
             data = {"old_score": was_score, "new_score": score, "old_band": was_band, "new_band": band}
-            out.append(NewChange("score", r["pid"], name=band, data=data))
+            out.append(NewChange("score", pid, name=band, data=data))
     return out
 
 
@@ -450,7 +485,7 @@ def _state(row: Profile) -> ProfileState:
         row.traits_computed_at,
         row.at_risk_score,
         row.at_risk_band,
-        row.at_risk_components,
+        components.render(row.at_risk_components),
         row.score_as_of,
         row.scored_at,
         row.churn_probability,

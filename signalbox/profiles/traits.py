@@ -19,6 +19,7 @@ from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 import numpy as np
+import orjson
 from numpy.typing import NDArray
 from sqlalchemy.orm import Session
 
@@ -113,6 +114,58 @@ class TraitTable:
         for name, labels in self.labels.items():
             doc[name] = labels[i]
         return doc
+
+    def documents(self) -> list[str]:
+        """Every row's `row()` document as JSON text, built a column at a time: what a
+        million `row()` calls produce, in a fraction of their time."""
+        n = len(self)
+        columns: list[list[str]] = [_json_literals(self.zones)]
+        columns += [_time_literals(v) if k.endswith("_at") else _number_literals(v) for k, v in self.values.items()]
+        columns += [_json_literals(labels) for labels in self.labels.values()]
+        keys = ["timezone", *self.values, *self.labels]
+        head = '{"as_of":' + orjson.dumps(self.as_of.isoformat()).decode()
+        template = head + "".join("," + orjson.dumps(k).decode().replace("%", "%%") + ":%s" for k in keys) + "}"
+        return [template % row for row in zip(*columns, strict=True)] if n else []
+
+
+def _json_literals(values: Sequence[Any]) -> list[str]:
+    """Each value as orjson writes it in a document; the few distinct labels are written once."""
+    cache: dict[tuple[type, Any], str] = {}
+    out = []
+    for value in values:
+        if isinstance(value, dict | list):
+            out.append(orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode())
+            continue
+        key = (type(value), value)  # 1, 1.0 and True are equal keys but different JSON
+        text = cache.get(key)
+        if text is None:
+            text = cache[key] = orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
+        out.append(text)
+    return out
+
+
+def _time_literals(moments: FloatArray) -> list[str]:
+    """`datetime.fromtimestamp(v, UTC).isoformat()` of each moment, quoted, or null."""
+    missing = np.isnan(moments)
+    micros = np.round(np.where(missing, 0.0, moments) * 1e6).astype(np.int64)
+    stamps = micros.astype("datetime64[us]")
+    whole = micros % 1_000_000 == 0  # isoformat leaves out a zero fraction
+    text = np.where(whole, np.datetime_as_string(stamps, unit="s"), np.datetime_as_string(stamps, unit="us"))
+    out = [f'"{t}+00:00"' for t in text.tolist()]
+    for i in np.flatnonzero(missing).tolist():
+        out[i] = "null"
+    return out
+
+
+def _number_literals(values: FloatArray) -> list[str]:
+    """`row()`'s number of each value (a whole number as an int, else rounded to 2 places), or null."""
+    missing = np.isnan(values)
+    whole = ~missing & (np.mod(values, 1) == 0)
+    out: list[str] = np.where(whole, values, 0).astype(np.int64).astype(str).tolist()
+    for i in np.flatnonzero(~whole).tolist():
+        value = float(values[i])
+        out[i] = "null" if missing[i] else orjson.dumps(round(value, 2)).decode()
+    return out
 
 
 HISTORY_DAYS = 3660  # local midnights tabulated per zone; older moments are counted in plain days

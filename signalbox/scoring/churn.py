@@ -34,7 +34,7 @@ import math
 import pickle
 from collections.abc import Sequence
 from dataclasses import dataclass
-from datetime import date, datetime, timedelta
+from datetime import date, timedelta
 from typing import Any
 
 import numpy as np
@@ -47,7 +47,6 @@ from threadpoolctl import threadpool_limits  # type: ignore[import-untyped]
 
 from signalbox.core.errors import InvalidInputError
 from signalbox.scoring import features, metrics
-from signalbox.scoring import score as scoring
 
 FloatArray = NDArray[np.float64]
 BoolArray = NDArray[np.bool_]
@@ -75,7 +74,6 @@ CANDIDATE_DESCRIPTIONS = {
 # One native thread: the booster's OpenMP threads spin-wait, and on a busy or small machine two
 # of them ran 20x slower than one. Our data sets are small enough for a single core.
 NATIVE_THREADS = 1
-MAX_REASONS = 3
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before taking logits
 
 
@@ -585,38 +583,3 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
             "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
         },
     }
-
-
-# --------------------------------------------------------------------------- predictions
-
-
-@dataclass(frozen=True)
-class PredictionRow:
-    user_id: str | None
-    profile_id: str
-    churn_probability: float
-    at_risk_score: int
-    at_risk_band: str
-    reasons: str
-
-
-@dataclass(frozen=True)
-class Prediction:
-    model_id: int
-    as_of: date
-    predicted_at: datetime
-    rows: list[PredictionRow]  # highest churn probability first
-
-
-def reasons(x: scoring.ScoreInputs, s: scoring.Scores, i: int) -> str:
-    """The score's non-zero reasons, most points first (ties in component order)."""
-    parts = [c for c in scoring.components(x, s, i) if c.points > 0]
-    parts.sort(key=lambda c: -c.points)
-    return "; ".join(c.detail for c in parts[:MAX_REASONS])
-
-
-PREDICTION_HEADER: tuple[str, ...] = ("user_id", "churn_probability", "at_risk_score", "at_risk_band", "reasons")
-
-
-def prediction_record(row: PredictionRow) -> tuple[str, str, str, str, str]:
-    return (row.user_id or "", f"{row.churn_probability:.4f}", str(row.at_risk_score), row.at_risk_band, row.reasons)

@@ -14,32 +14,18 @@ person reads ("no visit for 21 days") are rendered only for the rows being store
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 from numpy.typing import NDArray
 
+from signalbox.profiles import components as parts
 from signalbox.scoring.schemas import BAND_NAMES, Component, ScoringKnobs
 
 FloatArray = NDArray[np.float64]
 IntArray = NDArray[np.int64]
 
-MAX_POINTS = {
-    "recency": 30,
-    "frequency_change": 25,
-    "payment_friction": 25,
-    "engagement_decay": 15,
-    "support_sentiment": 5,
-}
-# Reason codes per component, indexed by the code arrays below.
-REASONS = {
-    "recency": ("active_recently", "inactive_15_30d", "inactive_over_30d"),
-    "frequency_change": ("frequency_steady", "frequency_down", "no_baseline"),
-    "payment_friction": ("no_payment_issues", "payment_failed_30d", "payment_failed_recovered"),
-    "engagement_decay": ("engagement_steady", "engagement_down", "no_messages"),
-    "support_sentiment": ("no_negative_signal", "negative_nps", "escalated_or_negative_review"),
-}
+MAX_POINTS, REASONS = parts.MAX_POINTS, parts.REASONS
 MIN_BASELINE_PER_30D = 1.0  # fewer than 3 visits in the 90-day baseline: no rhythm to compare
 MIN_PRIOR_MESSAGES = 2
 
@@ -136,61 +122,17 @@ def _sentiment(x: ScoreInputs) -> tuple[IntArray, IntArray]:
 
 
 def components(x: ScoreInputs, s: Scores, i: int) -> list[Component]:
-    """Profile `i`'s components with the sentence a manager reads."""
+    """Profile `i`'s components with the sentence a manager reads (the same sentences a
+    stored profile renders on read: `profiles.components`)."""
+    inputs = {name: float(getattr(x, name)[i]) for name in parts.INPUTS}
     out = []
-    for name, max_points in MAX_POINTS.items():
-        code = int(s.codes[name][i])
-        out.append(Component(name, int(s.points[name][i]), max_points, REASONS[name][code], _detail(name, code, x, i)))
+    for name in parts.COMPONENTS:
+        doc = parts.component(name, int(s.points[name][i]), int(s.codes[name][i]), inputs)
+        out.append(Component(name, doc["points"], doc["max"], doc["reason"], doc["detail"]))
     return out
 
 
-def _detail(name: str, code: int, x: ScoreInputs, i: int) -> str:
-    return _DETAILS[name](code, x, i)
-
-
-def _recency_detail(code: int, x: ScoreInputs, i: int) -> str:
-    days = x.days_since_activity[i]
-    return "no activity recorded" if np.isnan(days) else f"last activity {int(days)} days ago"
-
-
-def _frequency_detail(code: int, x: ScoreInputs, i: int) -> str:
-    if code == 2:
-        return "not enough history for a personal baseline"
-    return f"{int(x.activity_30d[i])} visits in the last 30 days vs a usual {x.activity_prior_90d[i] / 3.0:.1f}"
-
-
-def _payment_detail(code: int, x: ScoreInputs, i: int) -> str:
-    if code == 0:
-        return "no failed payment in the last 30 days"
-    failures = int(np.nan_to_num(x.payment_failures_30d[i]))
-    suffix = ", since recovered" if code == 2 else ""
-    return f"{failures} failed payment{'s' if failures != 1 else ''} in the last 30 days{suffix}"
-
-
-def _engagement_detail(code: int, x: ScoreInputs, i: int) -> str:
-    if code == 2:
-        return "too few messages to compare"
-    now = _rate(x.messages_engaged_30d[i], x.messages_sent_30d[i])
-    before = _rate(x.messages_engaged_prior_30d[i], x.messages_sent_prior_30d[i])
-    return f"responded to {now:.0%} of messages in the last 30 days vs {before:.0%} before"
-
-
-def _sentiment_detail(code: int, x: ScoreInputs, i: int) -> str:
-    if code == 2:
-        return "escalated support ticket or a review of 2 stars or fewer in the last 90 days"
-    if code == 1:
-        return f"NPS of {int(x.min_nps_90d[i])} in the last 90 days"
-    return "no negative feedback in the last 90 days"
-
-
-_DETAILS: dict[str, Callable[[int, ScoreInputs, int], str]] = {
-    "recency": _recency_detail,
-    "frequency_change": _frequency_detail,
-    "payment_friction": _payment_detail,
-    "engagement_decay": _engagement_detail,
-    "support_sentiment": _sentiment_detail,
-}
-
-
-def _rate(engaged: float, sent: float) -> float:
-    return 0.0 if not sent or np.isnan(sent) else min(1.0, float(np.nan_to_num(engaged)) / float(sent))
+def documents(x: ScoreInputs, s: Scores, rows: NDArray[np.int64]) -> list[str]:
+    """The stored components document of each of `rows` (JSON text, rendered on read)."""
+    inputs = {name: getattr(x, name) for name in parts.INPUTS}
+    return parts.encode(s.points, s.codes, inputs, rows)

@@ -21,7 +21,7 @@ from signalbox.core.errors import InvalidInputError
 from signalbox.profiles import service as profiles
 from signalbox.profiles import traits
 from signalbox.profiles.traits import TraitDef, TraitTable
-from signalbox.scoring import churn, features, model_store
+from signalbox.scoring import churn, features, model_store, predictions
 from signalbox.scoring import score as scoring
 from signalbox.scoring.schemas import (
     BAND_NAMES,
@@ -35,7 +35,7 @@ from signalbox.workspaces.schemas import WorkspaceInfo
 
 SETTINGS_KEY = "scoring"
 ACTIVE_WITHIN_DAYS = churn.POPULATION_DAYS  # the backtest's population: people seen in the 90 days before as-of
-_STORE_CHUNK = 2000
+_STORE_CHUNK = 50_000
 # Change-log consumers: each command keeps its own position.
 TRAITS_CONSUMER = "traits"
 SCORES_CONSUMER = "scores"
@@ -132,11 +132,8 @@ def compute_traits(
     day = resolve_as_of(workspace, as_of, clock)
     table, win = _pending_table(db, workspace, day, get_knobs(db, workspace), TRAITS_CONSUMER, only_stale)
     now = clock.now()
-    rows = [
-        {"pid": pid, "computed_traits": table.row(i), "traits_computed_at": now}
-        for i, pid in enumerate(table.profile_ids)
-    ]
-    _store(db, workspace, rows, now)
+    columns: dict[str, list[Any]] = {"computed_traits": table.documents(), "traits_computed_at": [now] * len(table)}
+    _store(db, workspace, table.profile_ids, columns, now)
     _advance(db, workspace, win, clock)
     return day, len(table), time.perf_counter() - started
 
@@ -158,33 +155,36 @@ def compute_scores(
     s = scoring.score(x, knobs)
     ok = scorable(table)
     now = clock.now()
-    bands = {name: 0 for name in BAND_NAMES}
-    rows: list[dict[str, Any]] = []
-    for i, pid in enumerate(table.profile_ids):
-        row: dict[str, Any] = {"pid": pid, "computed_traits": table.row(i), "traits_computed_at": now}
-        if ok[i]:
-            band = BAND_NAMES[int(s.band[i])]
-            bands[band] += 1
-            parts = [c.to_dict() for c in scoring.components(x, s, i)]
-            row.update(at_risk_score=int(s.total[i]), at_risk_band=band, at_risk_components=parts)
-            row.update(score_as_of=day, scored_at=now)
-        else:
-            row.update(at_risk_score=None, at_risk_band=None, at_risk_components=None, score_as_of=None, scored_at=None)
-        rows.append(row)
-    _store(db, workspace, rows, now)
+    scored = np.flatnonzero(ok)
+    columns: dict[str, list[Any]] = {"computed_traits": table.documents(), "traits_computed_at": [now] * len(table)}
+    # Former customers get None in every score column: a stale score must not outlive them.
+    for name, values in (
+        ("at_risk_score", s.total[scored].tolist()),
+        ("at_risk_band", [BAND_NAMES[b] for b in s.band[scored].tolist()]),
+        ("at_risk_components", scoring.documents(x, s, scored)),
+        ("score_as_of", [day] * len(scored)),
+        ("scored_at", [now] * len(scored)),
+    ):
+        column = np.full(len(table), None, dtype=object)
+        column[scored] = values
+        columns[name] = column.tolist()
+    _store(db, workspace, table.profile_ids, columns, now)
     _advance(db, workspace, win, clock)
-    return ScoreRun(day, int(ok.sum()), bands, len(table) - int(ok.sum()), time.perf_counter() - started)
+    counts = np.bincount(s.band[scored], minlength=len(BAND_NAMES)).tolist()
+    bands = {name: int(counts[k]) for k, name in enumerate(BAND_NAMES)}
+    return ScoreRun(day, len(scored), bands, len(table) - len(scored), time.perf_counter() - started)
 
 
-def _store(db: Database, workspace: WorkspaceInfo, rows: list[dict[str, Any]], now: datetime) -> None:
-    # Rows differ in which keys they carry (scored or not); store_signals wants one shape per call.
-    by_shape: dict[tuple[str, ...], list[dict[str, Any]]] = {}
-    for row in rows:
-        by_shape.setdefault(tuple(row), []).append(row)
-    for group in by_shape.values():
-        for start in range(0, len(group), _STORE_CHUNK):
-            with db.transaction() as session:
-                profiles.store_signals(session, workspace.id, group[start : start + _STORE_CHUNK], now)
+def _store(
+    db: Database, workspace: WorkspaceInfo, pids: Sequence[str], columns: dict[str, list[Any]], now: datetime
+) -> None:
+    # A transaction per chunk: SQLite's one writer lock is held a second or so at a time, so
+    # ingestion keeps flowing while a million profiles are stored.
+    for start in range(0, len(pids), _STORE_CHUNK):
+        end = start + _STORE_CHUNK
+        with db.transaction() as session:
+            chunk = {name: values[start:end] for name, values in columns.items()}
+            profiles.store_signal_columns(session, workspace.id, pids[start:end], chunk, now)
 
 
 def backtest(db: Database, workspace: WorkspaceInfo, as_of: date, horizon_days: int, clock: Clock) -> BacktestReport:
@@ -425,7 +425,7 @@ def predict_churn(
     clock: Clock,
     *,
     progress: Progress = _no_progress,
-) -> churn.Prediction:
+) -> predictions.Prediction:
     """Churn probabilities of every customer as of a date with a stored model (the newest by
     default), stored on each profile; former customers lose any stale prediction."""
     info, blob = model_store.get(db, workspace.id, model_id)
@@ -445,30 +445,24 @@ def predict_churn(
     probability = model.predict(features.matrix(snap, model.base, info.horizon_days))
     ok = scorable(snap.table)
     now = clock.now()
-    rows: list[churn.PredictionRow] = []
-    stored: list[dict[str, Any]] = []
-    for i, pid in enumerate(snap.table.profile_ids):
-        if not ok[i]:
-            stored.append({"pid": pid, "churn_probability": None, "churn_model_id": None, "predicted_at": None})
-            continue
-        p = float(probability[i])
-        stored.append({"pid": pid, "churn_probability": p, "churn_model_id": info.id, "predicted_at": now})
-        s = shown.scores
-        rows.append(
-            churn.PredictionRow(
-                snap.table.user_ids[i],
-                pid,
-                p,
-                int(s.total[i]),
-                BAND_NAMES[int(s.band[i])],
-                churn.reasons(snap.inputs, s, i),
-            )
-        )
+    predicted = np.flatnonzero(ok)
+    columns: dict[str, list[Any]] = {}
+    # Former customers lose any stale prediction.
+    for name, values in (
+        ("churn_probability", probability[predicted].tolist()),
+        ("churn_model_id", [info.id] * len(predicted)),
+        ("predicted_at", [now] * len(predicted)),
+    ):
+        column = np.full(len(snap.table), None, dtype=object)
+        column[predicted] = values
+        columns[name] = column.tolist()
     progress("storing on profiles", 2, 3)
-    _store(db, workspace, stored, now)
-    rows.sort(key=lambda r: (-r.churn_probability, r.user_id or "", r.profile_id))
+    _store(db, workspace, snap.table.profile_ids, columns, now)
+    rows = predictions.PredictionRows(
+        snap.table.profile_ids, snap.table.user_ids, probability, snap.inputs, shown.scores, predicted
+    )
     progress("done", 3, 3)
-    return churn.Prediction(info.id, day, now, rows)
+    return predictions.Prediction(info.id, day, now, rows)
 
 
 def churn_models(db: Database, workspace: WorkspaceInfo) -> list[model_store.ChurnModelInfo]:

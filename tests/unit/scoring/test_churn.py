@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from signalbox.core.errors import InvalidInputError
-from signalbox.scoring import bgnbd, churn, features, metrics
+from signalbox.scoring import bgnbd, churn, features, metrics, predictions
 from signalbox.scoring import score as scoring
 from signalbox.scoring.bgnbd import BgNbdParams
 from signalbox.scoring.pareto_nbd import ParetoNbdParams
@@ -252,10 +252,10 @@ def test_reasons_list_nonzero_details_most_points_first():
         negative_reviews_90d=col(0, 0),
     )
     s = scoring.score(x, ScoringKnobs())
-    assert churn.reasons(x, s, 0) == (
+    assert predictions.reasons(x, s, 0) == (
         "last activity 40 days ago; 1 visits in the last 30 days vs a usual 4.0; 1 failed payment in the last 30 days"
     )
-    assert churn.reasons(x, s, 1) == ""
-    row = churn.PredictionRow("m-1", "p-1", 0.123456, 70, "High", "a; b")
-    assert churn.prediction_record(row) == ("m-1", "0.1235", "70", "High", "a; b")
-    assert churn.PREDICTION_HEADER == ("user_id", "churn_probability", "at_risk_score", "at_risk_band", "reasons")
+    assert predictions.reasons(x, s, 1) == ""
+    row = predictions.PredictionRow("m-1", "p-1", 0.123456, 70, "High", "a; b")
+    assert predictions.prediction_record(row) == ("m-1", "0.1235", "70", "High", "a; b")
+    assert predictions.PREDICTION_HEADER == ("user_id", "churn_probability", "at_risk_score", "at_risk_band", "reasons")
