@@ -271,3 +271,31 @@ def test_stale_refresh_recomputes_only_people_with_new_events(db, ws, send, cloc
     assert fresh.at_risk_components[0]["points"] == 0 and fresh.scored_at == later.now()
     assert identity.profile_document(db, ws.id, "st-2").signals == untouched
     assert scoring.compute_scores(db, ws, date(2026, 3, 1), later, only_stale=True).profiles == 0
+
+
+def test_property_values_are_read_as_numbers_only_where_they_are_numbers(db, ws, send):
+    # Amounts as numbers, numeric strings, booleans and junk; the lifetime spend sums only
+    # JSON numbers in the history aggregated in SQL, and numbers or numeric strings in the
+    # recent window read row by row (both as before the columnar read).
+    send(
+        member("v-1", NY, local(NY, 2025, 1, 5, 9)),
+        at(track("purchase", "v-1", amount=10.25), local(NY, 2025, 2, 1, 9)),
+        at(track("purchase", "v-1", amount="7.5"), local(NY, 2025, 2, 2, 9)),
+        at(track("purchase", "v-1", amount="lots"), local(NY, 2025, 2, 3, 9)),
+        at(track("purchase", "v-1", amount=40), local(NY, 2026, 2, 20, 9)),
+        at(track("purchase", "v-1", amount=" 2.5 "), local(NY, 2026, 2, 21, 9)),
+        at(track("purchase", "v-1", amount={"value": 3}), local(NY, 2026, 2, 22, 9)),
+        at(track("purchase", "v-1", amount=True), local(NY, 2026, 2, 23, 9)),
+        at(track("nps_submitted", "v-1", score="4"), local(NY, 2026, 2, 24, 9)),
+        at(track("review_posted", "v-1", rating="n/a"), local(NY, 2026, 2, 25, 9)),
+    )
+    score(db, ws, date(2026, 3, 5))
+    doc = identity.profile_document(db, ws.id, "v-1")
+    assert doc.signals is not None and doc.signals.computed_traits is not None
+    traits = doc.signals.computed_traits
+    assert traits["total_spend"] == pytest.approx(10.25 + 40 + 2.5 + 1.0)
+    assert traits["min_nps_90d"] == 4
+    assert traits["negative_reviews_90d"] == 0
+    assert traits["activity_total"] == 7
+    assert traits["timezone"] == NY and traits["plan"] == "standard"
+    assert components(db, ws, "v-1")["support_sentiment"]["detail"] == "NPS of 4 in the last 90 days"

@@ -6,9 +6,10 @@ from datetime import UTC, date, datetime
 from zoneinfo import ZoneInfo
 
 import numpy as np
+import orjson
 import pytest
 
-from signalbox.profiles.traits import TraitDef, day_start, local_days_before
+from signalbox.profiles.traits import TraitDef, TraitTable, day_start, local_days_before
 
 ZONES = ["America/New_York", "America/Los_Angeles", "Europe/London", "Australia/Sydney", "America/Phoenix"]
 
@@ -52,3 +53,32 @@ def test_very_old_moments_are_counted_in_plain_days():
 def test_trait_definitions_are_checked(kwargs, message):
     with pytest.raises(ValueError, match=message):
         TraitDef(**kwargs)
+
+
+def test_documents_equal_row_for_every_profile():
+    rng = np.random.default_rng(11)
+    n = 2000
+    stamps = 1.79e9 + rng.integers(0, 10**6, n) + rng.integers(0, 10**6, n) / 1e6
+    stamps[rng.random(n) < 0.3] = np.nan
+    stamps[:5] = [1.79e9, 1.79e9 + 0.5, 1.79e9 + 1e-6, np.nan, 0.0]  # whole seconds drop the fraction
+    spend = np.round(rng.uniform(0, 500, n), 2)
+    spend[rng.random(n) < 0.3] = np.nan
+    spend[:4] = [12.0, 0.1 + 0.2, -3.5, 1e16]
+    table = TraitTable(
+        date(2026, 3, 8),
+        np.zeros(n),
+        [f"p{i}" for i in range(n)],
+        [None] * n,
+        [ZONES[i % len(ZONES)] for i in range(n)],
+        values={
+            "last_activity_at": stamps,
+            "activity_30d": rng.integers(0, 9, n).astype(np.float64),
+            "total_spend": spend,
+        },
+        labels={"plan": [["gold", None, 1, True, 1.0, {"a": [1]}, "", "50% off"][i % 8] for i in range(n)]},
+    )
+    docs = table.documents()
+    assert len(docs) == n
+    for i, text in enumerate(docs):
+        assert orjson.loads(text) == orjson.loads(orjson.dumps(table.row(i)))
+        assert text == orjson.dumps(table.row(i)).decode()

@@ -1,0 +1,59 @@
+"""The one write path for signals: values land on the right profiles of the right
+workspace, read back as written on both databases, and bad column names are refused."""
+
+from __future__ import annotations
+
+from datetime import UTC, date, datetime
+
+import orjson
+import pytest
+
+from signalbox.identity import service as identity
+from signalbox.ingestion.service import BatchInput
+from signalbox.profiles import service as profiles
+from signalbox.workspaces import service as workspaces
+from tests.factories import identify
+
+NOW = datetime(2026, 7, 1, 12, 0, 0, 123456, tzinfo=UTC)
+
+
+def test_signal_columns_round_trip_and_stay_in_their_workspace(db, pipeline, workspace):
+    other = workspaces.create_workspace(db, "elsewhere")
+    for ws in (workspace, other):
+        info = workspaces.get_workspace(db, ws.id)
+        result = pipeline.ingest(info, BatchInput([identify("a"), identify("b")], source="test"))
+        assert not result.rejected
+    a = identity.profile_document(db, workspace.id, "a")
+    b = identity.profile_document(db, workspace.id, "b")
+    doc = {"as_of": "2026-07-01", "note": '50% "quoted"'}
+    with db.transaction() as session:
+        profiles.store_signal_columns(
+            session,
+            workspace.id,
+            [a.id, b.id],
+            {
+                "computed_traits": [orjson.dumps(doc).decode(), None],
+                "at_risk_score": [70, None],
+                "at_risk_band": ["High", None],
+                "score_as_of": [date(2026, 7, 1), None],
+                "scored_at": [NOW, None],
+                "churn_probability": [0.1 + 0.2, None],
+            },
+            NOW,
+        )
+    got = identity.profile_document(db, workspace.id, "a").signals
+    assert got is not None
+    assert got.computed_traits == doc and got.at_risk_score == 70 and got.at_risk_band == "High"
+    assert got.score_as_of == date(2026, 7, 1) and got.scored_at == NOW
+    assert got.churn_probability == 0.1 + 0.2  # exact, not rounded through text
+    none = identity.profile_document(db, workspace.id, "b").signals
+    assert none is None or none.at_risk_score is None
+    untouched = identity.profile_document(db, other.id, "a").signals
+    assert untouched is None or untouched.at_risk_score is None
+
+
+def test_unknown_or_ragged_columns_are_refused(db, workspace):
+    with db.transaction() as session, pytest.raises(ValueError, match="not a signal column"):
+        profiles.store_signal_columns(session, workspace.id, ["x"], {"traits": [{}]}, NOW)
+    with db.transaction() as session, pytest.raises(ValueError, match="2 values for 1 ids"):
+        profiles.store_signal_columns(session, workspace.id, ["x"], {"at_risk_score": [1, 2]}, NOW)
