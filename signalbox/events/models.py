@@ -14,7 +14,7 @@ class Event(Base):
     __table_args__ = (
         UniqueConstraint("workspace_id", "message_id", name="uq_events_workspace_message"),
         Index("ix_events_profile_time", "workspace_id", "profile_id", "timestamp"),
-        Index("ix_events_workspace_event_time", "workspace_id", "event", "timestamp"),
+        Index("ix_events_event_time_cover", "workspace_id", "event", "timestamp", "type", "profile_id"),
     )
 
     id: Mapped[int] = mapped_column(BigIntPK, primary_key=True, autoincrement=True)

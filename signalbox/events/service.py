@@ -245,16 +245,45 @@ def track_columns(
     end: datetime,
     properties: Sequence[str] = (),
     nodes: Sequence[str] | None = None,
+    *,
+    property_events: Sequence[str] | None = None,
 ) -> TrackColumns:
     """Track events in [start, end) of every node or only of `nodes`, as columns.
 
     Property values that are numbers or numeric strings become floats, booleans 1.0/0.0,
-    anything else NaN. Read through the driver and converted column by column: a million
+    anything else NaN; they are read only for `property_events` (default: every event), the
+    other rows get NaN. Read through the driver and converted column by column: a million
     people's events are millions of rows, and per-row result processing was most of the
-    scoring job's time."""
+    scoring job's time. Rows without properties come from the event/time index alone."""
     names = tuple(names)
+    with_props = tuple(e for e in names if property_events is None or e in property_events) if properties else ()
+    plain = tuple(e for e in names if e not in with_props)
+    parts = [_track_part(session, workspace_id, plain, start, end, (), nodes)]
+    parts.append(_track_part(session, workspace_id, with_props, start, end, properties, nodes))
+    index = {name: k for k, name in enumerate(names)}
+    codes = [np.fromiter((index[e] for e in part[1]), dtype=np.int64, count=len(part[1])) for part in parts]
+    missing = np.full(len(parts[0][0]), np.nan)
+    return TrackColumns(
+        names,
+        [*parts[0][0], *parts[1][0]],
+        np.concatenate(codes),
+        np.concatenate([epoch_seconds(session, part[2]) for part in parts]),
+        {prop: np.concatenate([missing, _numbers(parts[1][3 + k])]) for k, prop in enumerate(properties)},
+    )
+
+
+def _track_part(
+    session: Session,
+    workspace_id: str,
+    names: Sequence[str],
+    start: datetime,
+    end: datetime,
+    properties: Sequence[str],
+    nodes: Sequence[str] | None,
+) -> list[Sequence[Any]]:
+    """The columns (node, event, time, *properties) of one read of `track_columns`."""
     if not names:
-        return TrackColumns(names, [], np.zeros(0, np.int64), np.zeros(0), {p: np.zeros(0) for p in properties})
+        return [()] * (3 + len(properties))
     pg = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"ws": workspace_id, "start": time_param(session, start), "end": time_param(session, end)}
     params.update({f"e{k}": name for k, name in enumerate(names)})
@@ -269,16 +298,7 @@ def track_columns(
         f"AND event IN ({events_in}) AND timestamp >= :start AND timestamp < :end{_NODES}"
     )
     rows = _driver_rows_of_nodes(session, sql, params, nodes)
-    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * (3 + len(properties))
-    index = {name: k for k, name in enumerate(names)}
-    codes = np.fromiter((index[e] for e in cols[1]), dtype=np.int64, count=len(rows))
-    return TrackColumns(
-        names,
-        list(cols[0]),
-        codes,
-        epoch_seconds(session, cols[2]),
-        {prop: _numbers(cols[3 + k]) for k, prop in enumerate(properties)},
-    )
+    return list(zip(*rows, strict=True)) if rows else [()] * (3 + len(properties))
 
 
 # The property as a number where it is one (or a boolean), its text where it is a string

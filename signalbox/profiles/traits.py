@@ -239,20 +239,12 @@ def compute(
     traits_end = day_start(as_of + timedelta(days=1), "Etc/GMT-14")
     labels, identified = _identify_labels(session, workspace_id, traits_end, root_of, nodes)
 
-    names = sorted({e for d in defs for e in d.events})
     # Rows from the earliest window start over all zones; older history is aggregated in SQL.
     named = {zone_or(z, workspace_zone) for z in labels["timezone"].values() if isinstance(z, str)}
     probe = ("UTC", workspace_zone, *sorted(named))
     starts = [_bounds(d, as_of, z)[0] for d in defs if d.window_days is not None for z in probe]
     fetch_start = min([*starts, day_start(as_of - timedelta(days=1), "UTC")])
-    props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
-    cols = events.track_columns(session, workspace_id, names, fetch_start, latest_end, props, nodes)
-    sums: list[str | None] = [*sorted({d.prop for d in defs if d.window_days is None and d.agg == "sum" and d.prop})]
-    history = [d for d in defs if d.window_days is None]
-    older = {
-        prop: events.track_aggregates(session, workspace_id, names, fetch_start, prop, nodes)
-        for prop in (sums or [None] if history else [])
-    }
+    cols, older = _read_events(session, workspace_id, defs, fetch_start, latest_end, nodes)
     seen = set(cols.nodes).union(*(agg.nodes for agg in older.values()))
     found = sorted({root_of[node] for node in seen if node in root_of} | identified)
     index = {root: i for i, root in enumerate(found)}
@@ -279,7 +271,7 @@ def compute(
         values = row_props[defn.prop] if defn.prop else np.ones(len(row_ts))
         column = _aggregate(defn.agg, n, row_profile[mask], values[mask], row_ts[mask])
         if defn.window_days is None:
-            agg = older[defn.prop] if defn.agg == "sum" else older[next(iter(older))]
+            agg = older[defn.prop] if defn.agg == "sum" else older[None]
             _fold_older(defn, column, agg, position)
         table.values[defn.name] = column
     for name in LABEL_TRAITS:
@@ -291,6 +283,34 @@ def compute(
     )
     table.user_ids = [users.get(r) for r in found]
     return table
+
+
+def _read_events(
+    session: Session,
+    workspace_id: str,
+    defs: Sequence[TraitDef],
+    fetch_start: datetime,
+    latest_end: datetime,
+    nodes: list[str] | None,
+) -> tuple[events.TrackColumns, dict[str | None, events.TrackAggregates]]:
+    """The rows from `fetch_start` on, and the older history aggregated in SQL: counts and
+    moments under None, each summed property's total under its name."""
+    names = sorted({e for d in defs for e in d.events})
+    props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
+    # Properties only of the events whose traits read one: the other rows come from the
+    # event/time index alone, without a lookup of each event's row.
+    prop_events = sorted({e for d in defs if d.prop or d.where for e in d.events})
+    cols = events.track_columns(
+        session, workspace_id, names, fetch_start, latest_end, props, nodes, property_events=prop_events
+    )
+    history = [d for d in defs if d.window_days is None]
+    older: dict[str | None, events.TrackAggregates] = {}
+    if history:
+        older[None] = events.track_aggregates(session, workspace_id, names, fetch_start, None, nodes)
+    for prop in sorted({d.prop for d in history if d.agg == "sum" and d.prop}):
+        summed = sorted({e for d in history if d.agg == "sum" and d.prop == prop for e in d.events})
+        older[prop] = events.track_aggregates(session, workspace_id, summed, fetch_start, prop, nodes)
+    return cols, older
 
 
 def _zones(found: list[str], zone_of: dict[str, Any], fallback: str) -> list[str]:
