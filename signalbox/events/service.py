@@ -6,7 +6,7 @@ import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import orjson
@@ -330,60 +330,80 @@ def _numbers(values: Sequence[Any]) -> NDArray[np.float64]:
     return out
 
 
+HistoryAgg = Literal["count", "sum", "first_at", "last_at"]
+
+
 @dataclass(frozen=True)
-class TrackAggregates:
-    """Per (node, event): count, first and last moment (epoch seconds), sum of a property."""
+class HistorySpec:
+    """One aggregate over a node's track events of `events` before the read's end."""
+
+    agg: HistoryAgg
+    events: tuple[str, ...]
+    prop: str | None = None  # summed (JSON numbers only), for "sum"
+
+
+@dataclass(frozen=True)
+class TrackHistory:
+    """Per node (`nodes[k]`), the value of each spec (epoch seconds for moments; NaN where
+    the node has no such event, 0 for counts and sums)."""
 
     nodes: list[str]
-    events: list[str]
-    count: NDArray[np.float64]
-    first: NDArray[np.float64]
-    last: NDArray[np.float64]
-    total: NDArray[np.float64]
+    values: list[NDArray[np.float64]]
 
 
-def track_aggregates(
+def track_history(
     session: Session,
     workspace_id: str,
-    names: Sequence[str],
+    specs: Sequence[HistorySpec],
     end: datetime,
-    amount_property: str | None = None,
     nodes: Sequence[str] | None = None,
-) -> TrackAggregates:
-    """(node, event, count, first, last, sum of `amount_property`) of track events before
-    `end`, as columns. Only JSON numbers are summed: a junk value in one event must not make
-    the whole aggregate fail (PostgreSQL's cast would raise)."""
+) -> TrackHistory:
+    """Each spec's aggregate per node over track events before `end`, in one grouped read
+    with one row per node. Only JSON numbers are summed: a junk value in one event must not
+    make the whole aggregate fail (PostgreSQL's cast would raise). Without a sum, the read
+    needs nothing but the event/time index."""
+    names = sorted({e for spec in specs for e in spec.events})
     if not names:
-        empty = np.zeros(0)
-        return TrackAggregates([], [], empty, empty, empty, empty)
+        return TrackHistory([], [np.zeros(0) for _ in specs])
     pg = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"ws": workspace_id, "end": time_param(session, end)}
     params.update({f"e{k}": name for k, name in enumerate(names)})
-    if amount_property is None:
-        total = "0.0"
-    elif pg:
-        params["p"] = amount_property
-        total = "CASE WHEN jsonb_typeof(properties -> :p) = 'number' THEN (properties ->> :p)::float8 END"
-    else:
-        params["p"] = _json_path(amount_property)
-        total = "CASE WHEN json_type(properties, :p) IN ('integer', 'real') THEN json_extract(properties, :p) END"
+    exprs = []
+    for k, spec in enumerate(specs):
+        params.update({f"s{k}_{j}": name for j, name in enumerate(spec.events)})
+        member = f"event IN ({', '.join(f':s{k}_{j}' for j in range(len(spec.events)))})"
+        if spec.agg == "count":
+            exprs.append(f"count(CASE WHEN {member} THEN 1 END)")
+        elif spec.agg == "sum":
+            if spec.prop is None:
+                raise ValueError("a sum needs a property")
+            params[f"p{k}"] = spec.prop if pg else _json_path(spec.prop)
+            number = (
+                f"CASE WHEN jsonb_typeof(properties -> :p{k}) = 'number' THEN (properties ->> :p{k})::float8 END"
+                if pg
+                else f"CASE WHEN json_type(properties, :p{k}) IN ('integer', 'real') "
+                f"THEN json_extract(properties, :p{k}) END"
+            )
+            exprs.append(f"sum(CASE WHEN {member} THEN {number} END)")
+        else:
+            pick = "min" if spec.agg == "first_at" else "max"
+            exprs.append(epoch_sql(session, f"{pick}(CASE WHEN {member} THEN timestamp END)"))
     events_in = ", ".join(f":e{k}" for k in range(len(names)))
     sql = (
-        f"SELECT profile_id, event, count(*), {epoch_sql(session, 'min(timestamp)')}, "  # noqa: S608 (constants only)
-        f"{epoch_sql(session, 'max(timestamp)')}, sum({total}) FROM events "
+        f"SELECT profile_id, {', '.join(exprs)} FROM events "  # noqa: S608 (constants only)
         f"WHERE workspace_id = :ws AND type = 'track' AND event IN ({events_in}) AND timestamp < :end{_NODES} "
-        "GROUP BY profile_id, event"
+        "GROUP BY profile_id"
     )
     rows = _driver_rows_of_nodes(session, sql, params, nodes)
-    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * 6
-    return TrackAggregates(
-        list(cols[0]),
-        list(cols[1]),
-        np.array(cols[2], dtype=np.float64),
-        epoch_seconds(session, cols[3]),
-        epoch_seconds(session, cols[4]),
-        np.nan_to_num(np.array(cols[5], dtype=np.float64)),
-    )
+    cols: list[Sequence[Any]] = list(zip(*rows, strict=True)) if rows else [()] * (1 + len(specs))
+    values = []
+    for k, spec in enumerate(specs):
+        column = cols[1 + k]
+        if spec.agg in ("count", "sum"):
+            values.append(np.nan_to_num(np.array(column, dtype=np.float64)))
+        else:
+            values.append(epoch_seconds(session, column))
+    return TrackHistory(list(cols[0]), values)
 
 
 def identify_labels(

@@ -245,7 +245,7 @@ def compute(
     starts = [_bounds(d, as_of, z)[0] for d in defs if d.window_days is not None for z in probe]
     fetch_start = min([*starts, day_start(as_of - timedelta(days=1), "UTC")])
     cols, older = _read_events(session, workspace_id, defs, fetch_start, latest_end, nodes)
-    seen = set(cols.nodes).union(*(agg.nodes for agg in older.values()))
+    seen = set(cols.nodes).union(*(got[0] for got in older.values()))
     found = sorted({root_of[node] for node in seen if node in root_of} | identified)
     index = {root: i for i, root in enumerate(found)}
     position = {node: index[root] for node, root in root_of.items() if root in index}
@@ -271,8 +271,7 @@ def compute(
         values = row_props[defn.prop] if defn.prop else np.ones(len(row_ts))
         column = _aggregate(defn.agg, n, row_profile[mask], values[mask], row_ts[mask])
         if defn.window_days is None:
-            agg = older[defn.prop] if defn.agg == "sum" else older[None]
-            _fold_older(defn, column, agg, position)
+            _fold_older(defn, column, *older[defn.name], position)
         table.values[defn.name] = column
     for name in LABEL_TRAITS:
         table.labels[name] = [labels[name].get(r) for r in found]
@@ -292,9 +291,9 @@ def _read_events(
     fetch_start: datetime,
     latest_end: datetime,
     nodes: list[str] | None,
-) -> tuple[events.TrackColumns, dict[str | None, events.TrackAggregates]]:
-    """The rows from `fetch_start` on, and the older history aggregated in SQL: counts and
-    moments under None, each summed property's total under its name."""
+) -> tuple[events.TrackColumns, dict[str, tuple[list[str], NDArray[np.float64]]]]:
+    """The rows from `fetch_start` on, and each all-history trait over the older events,
+    aggregated in SQL: (nodes, values) under the trait's name."""
     names = sorted({e for d in defs for e in d.events})
     props = sorted({p for d in defs for p in (d.prop, d.where[0] if d.where else None) if p})
     # Properties only of the events whose traits read one: the other rows come from the
@@ -304,12 +303,16 @@ def _read_events(
         session, workspace_id, names, fetch_start, latest_end, props, nodes, property_events=prop_events
     )
     history = [d for d in defs if d.window_days is None]
-    older: dict[str | None, events.TrackAggregates] = {}
-    if history:
-        older[None] = events.track_aggregates(session, workspace_id, names, fetch_start, None, nodes)
-    for prop in sorted({d.prop for d in history if d.agg == "sum" and d.prop}):
-        summed = sorted({e for d in history if d.agg == "sum" and d.prop == prop for e in d.events})
-        older[prop] = events.track_aggregates(session, workspace_id, summed, fetch_start, prop, nodes)
+    specs = [events.HistorySpec(d.agg, d.events, d.prop) for d in history]  # type: ignore[arg-type]
+    # Sums read each event's properties: a read of their own, over only the summed events.
+    plain = [k for k, d in enumerate(history) if d.agg != "sum"]
+    summed = [k for k, d in enumerate(history) if d.agg == "sum"]
+    older: dict[str, tuple[list[str], NDArray[np.float64]]] = {}
+    for part in (plain, summed):
+        if part:
+            got = events.track_history(session, workspace_id, [specs[k] for k in part], fetch_start, nodes)
+            for k, column in zip(part, got.values, strict=True):
+                older[history[k].name] = (got.nodes, column)
     return cols, older
 
 
@@ -343,22 +346,21 @@ def _identify_labels(
     }, identified
 
 
-def _fold_older(defn: TraitDef, column: FloatArray, older: events.TrackAggregates, position: dict[str, int]) -> None:
-    """Add what happened before the fetched rows (SQL aggregates per node and event)."""
-    if not older.nodes:
+def _fold_older(
+    defn: TraitDef, column: FloatArray, nodes: list[str], values: FloatArray, position: dict[str, int]
+) -> None:
+    """Add what happened before the fetched rows (one SQL aggregate per node)."""
+    if not nodes:
         return
-    who = np.fromiter((position.get(node, -1) for node in older.nodes), dtype=np.int64, count=len(older.nodes))
-    wanted = set(defn.events)
-    mask = (who >= 0) & np.fromiter((e in wanted for e in older.events), dtype=np.bool_, count=len(older.events))
-    who = who[mask]
-    if defn.agg == "count":
-        column += np.bincount(who, weights=older.count[mask], minlength=len(column))
-    elif defn.agg == "sum":
-        column += np.bincount(who, weights=older.total[mask], minlength=len(column))
+    who = np.fromiter((position.get(node, -1) for node in nodes), dtype=np.int64, count=len(nodes))
+    mask = who >= 0
+    who, values = who[mask], values[mask]
+    if defn.agg in ("count", "sum"):
+        column += np.bincount(who, weights=values, minlength=len(column))
     elif defn.agg == "first_at":
-        np.fmin.at(column, who, older.first[mask])
+        np.fmin.at(column, who, values)
     elif defn.agg == "last_at":
-        np.fmax.at(column, who, older.last[mask])
+        np.fmax.at(column, who, values)
 
 
 def _compare(values: FloatArray, op: str, threshold: float) -> NDArray[np.bool_]:
