@@ -424,6 +424,19 @@ def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]
     store_signal_columns(session, workspace_id, [r["pid"] for r in rows], columns, now)
 
 
+def _signal_values(session: Session, workspace_id: str, pids: Sequence[str]) -> list[tuple[str, Any, Any]]:
+    """(id, at_risk_score, at_risk_band) of the given profiles, in one read: the ids go as one
+    array parameter (PostgreSQL) or one JSON text (SQLite's json_each), not one bind each."""
+    if session.get_bind().dialect.name == "postgresql":
+        sql = "SELECT id, at_risk_score, at_risk_band FROM profiles WHERE workspace_id = :ws AND id = ANY(:ids)"
+        return driver_rows(session, sql, {"ws": workspace_id, "ids": list(pids)})
+    sql = (
+        "SELECT p.id, p.at_risk_score, p.at_risk_band FROM json_each(:ids) AS j "
+        "JOIN profiles AS p ON p.id = j.value WHERE p.workspace_id = :ws"
+    )
+    return driver_rows(session, sql, {"ws": workspace_id, "ids": orjson.dumps(list(pids)).decode()})
+
+
 def _score_changes(
     session: Session,
     workspace_id: str,
@@ -431,13 +444,7 @@ def _score_changes(
     scores: Sequence[int | None],
     bands: Sequence[str | None] | None,
 ) -> list[NewChange]:
-    old: dict[str, tuple[int | None, str | None]] = {}
-    for start in range(0, len(pids), _CHUNK):
-        chunk = pids[start : start + _CHUNK]
-        marks = ", ".join(f":p{k}" for k in range(len(chunk)))
-        sql = f"SELECT id, at_risk_score, at_risk_band FROM profiles WHERE workspace_id = :ws AND id IN ({marks})"  # noqa: S608
-        found = driver_rows(session, sql, {"ws": workspace_id, **{f"p{k}": pid for k, pid in enumerate(chunk)}})
-        old.update({pid: (score, band) for pid, score, band in found})
+    old = {pid: (score, band) for pid, score, band in _signal_values(session, workspace_id, pids)}
     out: list[NewChange] = []
     for k, pid in enumerate(pids):
         was_score, was_band = old.get(pid, (None, None))
