@@ -47,7 +47,12 @@ class PredictionRows(Sequence[PredictionRow]):
     ) -> None:
         self._profile_ids, self._user_ids = profile_ids, user_ids
         self._probability, self._inputs, self._shown = probability, inputs, shown
-        self._order = sorted(rows.tolist(), key=lambda i: (-float(probability[i]), user_ids[i] or "", profile_ids[i]))
+        # One C sort over the three keys (a Python key per row cost seconds at a million).
+        picked = rows.tolist()
+        users = np.array([user_ids[i] or "" for i in picked], dtype=str)
+        pids = np.array([profile_ids[i] for i in picked], dtype=str)
+        order = np.lexsort((pids, users, -probability[rows])) if picked else np.zeros(0, np.int64)
+        self._order: list[int] = rows[order].tolist()
 
     @property
     def probabilities(self) -> NDArray[np.float64]:
