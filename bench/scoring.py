@@ -20,7 +20,9 @@ Measured, each the whole job a user runs (`signalbox scores compute`, `signalbox
 
 The reference, in the same run: stdlib `sqlite3` reading the same track events (profile,
 event, time, amount) into NumPy, one count per profile with `bincount`, and one UPDATE
-executemany writing a number on each of the same profiles. Figures are medians over
+executemany writing a number on each of the same profiles. Round 1's `compute_scores` is a
+workspace's first scoring (every score is new, so the change log gets a row per person);
+later rounds are the daily re-run (windows recomputed, only moved scores logged). Figures are medians over
 `--rounds` rounds; each ratio is service seconds / that round's reference seconds (the mean
 of the reference run just before and just after the two calls), and the median is reported.
 """
@@ -175,7 +177,9 @@ def reference(path: Path, workspace_id: str) -> float:
     assert len(set(events)) > 1 and total.sum() > 0 and np.isfinite(last).all()
     conn.execute("BEGIN")
     conn.executemany(
-        "UPDATE profiles SET at_risk_score = ? WHERE workspace_id = ? AND id = ?",
+        # A column the measured calls rewrite without logging anything: writing the score here
+        # would make every round look like everyone's first score (a change row each).
+        "UPDATE profiles SET churn_probability = ? WHERE workspace_id = ? AND id = ?",
         [(int(c), workspace_id, p) for p, c in zip(index, count.tolist(), strict=True)],
     )
     conn.execute("COMMIT")

@@ -413,12 +413,16 @@ def identify_labels(
     the traits asked for are read out of each document (None where absent)."""
     pg = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"ws": workspace_id, "end": time_param(session, end)}
-    exprs = []
-    for k, key in enumerate(keys):
-        # SQLite's `->` hands back the value's JSON text (a string stays quoted), so a number
-        # or a boolean trait comes out as what the document holds, as PostgreSQL's does.
-        params[f"k{k}"] = key if pg else _json_path(key)
-        exprs.append(f"traits -> :k{k}")
+    if pg:
+        params.update({f"k{k}": key for k, key in enumerate(keys)})
+        exprs = [f"traits -> :k{k}" for k in range(len(keys))]
+    else:
+        # One JSON array of all the keys' values per row: SQLite parses each document once,
+        # and a number or a boolean trait comes out as the document holds it (as in PostgreSQL).
+        # (With one path json_extract gives the bare value, so a single key is asked twice.)
+        paths = list(keys) if len(keys) > 1 else [*keys, *keys]
+        params.update({f"k{k}": _json_path(key) for k, key in enumerate(paths)})
+        exprs = [f"json_extract(traits, {', '.join(f':k{k}' for k in range(len(paths)))})"]
     sql = (
         f"SELECT {', '.join(['profile_id', 'timestamp', 'id', *exprs])} FROM events "  # noqa: S608 (constants only)
         f"WHERE workspace_id = :ws AND type = 'identify' AND timestamp < :end{_NODES}"
@@ -429,16 +433,14 @@ def identify_labels(
         rows = sorted(_driver_rows_of_nodes(session, sql, params, nodes), key=lambda r: (r[1], r[2]))
     if pg:
         return [(row[0], *row[3:]) for row in rows]
-    decoded: dict[str, Any] = {}
-
-    def load(text: str | None) -> Any:
-        if text is None:
-            return None
-        if text not in decoded:
-            decoded[text] = orjson.loads(text)
-        return decoded[text]
-
-    return [(row[0], *(load(v) for v in row[3:])) for row in rows]
+    decoded: dict[str, list[Any]] = {}
+    out: list[tuple[Any, ...]] = []
+    for row in rows:
+        values = decoded.get(row[3])
+        if values is None:
+            values = decoded[row[3]] = orjson.loads(row[3]) if row[3] is not None else [None] * len(keys)
+        out.append((row[0], *values[: len(keys)]))
+    return out
 
 
 def _driver_rows_of_nodes(
