@@ -197,6 +197,7 @@ def p_no_purchase(params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatAr
     seen, ux, ut, uT, inverse = _distinct(x, t_x, T)
     return _spread(seen, _p_no_purchase_rows(params, t, ux, uT, _p_alive_rows(params, ux, ut, uT)), inverse)
 
+
 def predictions(
     params: ParetoNbdParams, t: float, x: FloatArray, t_x: FloatArray, T: FloatArray
 ) -> tuple[FloatArray, FloatArray, FloatArray]:
