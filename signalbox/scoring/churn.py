@@ -14,16 +14,18 @@ recency, RFM, a logistic blend of the customer-base models with recency and freq
 gradient-boosted model on every feature, and a stack of the boosted model with Pareto/NBD. Each
 is a *scorer* fitted on all training cuts but the latest, then a *calibrator* (logistic
 regression on the scorer's logits: Platt scaling, or the stack's weights) fitted on the latest
-cut alone, because the churn rate drifts from cut to cut and the latest known outcomes are the
-closest to the future's.
+cuts, because the churn rate drifts from cut to cut and the latest known outcomes are the
+closest to the future's: the latest `CALIBRATION_CUTS` pooled for the candidates without a
+fitted scorer, the latest alone for the learned ones (the only cut their scorer never saw).
 
 Which candidate ships is decided on an inner time split of the training cuts only: the last
 training cut is the validation cut, and candidates are fitted on the cuts whose outcomes were
 known by its date. The simplest candidate whose validation AUC is not significantly below the
 best one's (DeLong) ships, refitted on all training cuts; the held-out window is never seen by
 that choice. People silent for longer than the training population's `POPULATION_DAYS` get
-Pareto/NBD's own probability. Baselines are judged on the held-out window beside the shipped
-model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
+Pareto/NBD's probability, recalibrated on the latest cuts' silent people when there are
+enough (`fit_dormant_calibrator`). Baselines are judged on the held-out window beside the
+shipped model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
 (recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's own probabilities of no
 activity in the horizon (see `features`).
 """
@@ -80,9 +82,10 @@ MAX_REASONS = 3
 # training cuts, each weighted equally: one cut's outcomes are one noisy draw of a drifting
 # churn rate (CDNOW, 90 days: 0.58 at 1997-07-02 against 0.70 two cuts before), so a calibrator
 # fitted on it alone carries that cut's noise into every probability. On the CDNOW grid pooling
-# four cuts lowered the active customers' worst decile gap at four of five cells (mean 0.086 ->
-# 0.074). Trends extrapolated over the cuts did worse: CDNOW's drift is partly seasonal
-# (Christmas), which a line through the last months points the wrong way.
+# four cuts lowered the active customers' worst decile gap at three of five cells, its mean from
+# 0.082 to 0.075 (docs/BENCHMARKS.md). A calibrator extrapolating a trend over the cuts to the
+# prediction date did worse at two cells (0.110, 0.088): CDNOW's drift is partly seasonal
+# (Christmas), and a line through a few months of it extrapolates badly.
 CALIBRATION_CUTS = 4
 # Candidates whose logits are features, so no cut is in-sample for them; the learned ones keep
 # the latest cut alone, the only one their scorer never saw.
@@ -398,7 +401,7 @@ def fit_dormant_calibrator(dormant: Examples) -> Any | None:
     CALIBRATION_CUTS training cuts, or None (its own probability) with too few of either outcome.
 
     Pareto/NBD's own probability for the long silent drifts from their outcomes as one cohort
-    ages (CDNOW, 1997-09-30 + 180 days: 0.894 predicted, 0.825 observed among 19,343); the
+    ages (CDNOW, 1997-09-30 + 90 days: 0.929 predicted, 0.889 observed among 19,343); the
     latest cuts' outcomes show by how much."""
     if not len(dormant):
         return None
