@@ -14,16 +14,18 @@ recency, RFM, a logistic blend of the customer-base models with recency and freq
 gradient-boosted model on every feature, and a stack of the boosted model with Pareto/NBD. Each
 is a *scorer* fitted on all training cuts but the latest, then a *calibrator* (logistic
 regression on the scorer's logits: Platt scaling, or the stack's weights) fitted on the latest
-cut alone, because the churn rate drifts from cut to cut and the latest known outcomes are the
-closest to the future's.
+cuts, because the churn rate drifts from cut to cut and the latest known outcomes are the
+closest to the future's: the latest `CALIBRATION_CUTS` pooled for the candidates without a
+fitted scorer, the latest alone for the learned ones (the only cut their scorer never saw).
 
 Which candidate ships is decided on an inner time split of the training cuts only: the last
 training cut is the validation cut, and candidates are fitted on the cuts whose outcomes were
 known by its date. The simplest candidate whose validation AUC is not significantly below the
 best one's (DeLong) ships, refitted on all training cuts; the held-out window is never seen by
 that choice. People silent for longer than the training population's `POPULATION_DAYS` get
-Pareto/NBD's own probability. Baselines are judged on the held-out window beside the shipped
-model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
+Pareto/NBD's probability, recalibrated on the latest cuts' silent people when there are
+enough (`fit_dormant_calibrator`). Baselines are judged on the held-out window beside the
+shipped model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
 (recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's own probabilities of no
 activity in the horizon (see `features`).
 """
@@ -74,6 +76,21 @@ CANDIDATE_DESCRIPTIONS = {
 # One native thread: the booster's OpenMP threads spin-wait, and on a busy or small machine two
 # of them ran 20x slower than one. Our data sets are small enough for a single core.
 NATIVE_THREADS = 1
+# Calibrators of the candidates without a fitted scorer (FEATURE_ONLY) pool this many latest
+# training cuts, each weighted equally: one cut's outcomes are one noisy draw of a drifting
+# churn rate (CDNOW, 90 days: 0.58 at 1997-07-02 against 0.70 two cuts before), so a calibrator
+# fitted on it alone carries that cut's noise into every probability. On the CDNOW grid pooling
+# four cuts lowered the active customers' worst decile gap at three of five cells, its mean from
+# 0.082 to 0.075 (docs/BENCHMARKS.md). A calibrator extrapolating a trend over the cuts to the
+# prediction date did worse at two cells (0.110, 0.088): CDNOW's drift is partly seasonal
+# (Christmas), and a line through a few months of it extrapolates badly.
+CALIBRATION_CUTS = 4
+# Candidates whose logits are features, so no cut is in-sample for them; the learned ones keep
+# the latest cut alone, the only one their scorer never saw.
+FEATURE_ONLY = ("pareto_nbd", "bgnbd", "recency", "rfm_logistic")
+# The dormant (silent > POPULATION_DAYS) get Pareto/NBD recalibrated on the dormant of the last
+# CALIBRATION_CUTS training cuts, when those hold enough of both outcomes; otherwise its own.
+MIN_DORMANT_CLASS = 200
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before taking logits
 
 
@@ -235,8 +252,9 @@ class FittedChurnModel:
     calibrator: Any
     base: features.BaseModels
     feature_names: tuple[str, ...]
-    calibration_cut: int  # index (in the training cuts) of the cut the calibrator was fitted on
+    calibration_cut: int  # index (in the training cuts) of the latest cut the calibrator was fitted on
     selection: dict[str, Any]  # the inner split's figures and the reason this candidate shipped
+    dormant_calibrator: Any = None  # Pareto/NBD's logit -> P for the dormant; None: its own
 
     def predict(self, X: FloatArray) -> FloatArray:
         if X.shape[1] != len(self.feature_names):
@@ -255,6 +273,12 @@ class FittedChurnModel:
             dormant = features.column(X, "recency_days") > POPULATION_DAYS
         textbook = features.column(X, "pnbd_p_no_activity")
         use = dormant & ~np.isnan(textbook)
+        # Models pickled before the dormant calibrator existed lack the attribute.
+        recalibrate = getattr(self, "dormant_calibrator", None)
+        if recalibrate is not None and use.any():
+            with threadpool_limits(limits=NATIVE_THREADS):
+                recalibrated = recalibrate.predict_proba(_logit(textbook).reshape(-1, 1))[:, 1]
+            textbook = np.where(use, recalibrated, textbook)
         return np.asarray(np.where(use, np.clip(textbook, 0.0, 1.0), p), dtype=np.float64)
 
     @property
@@ -338,28 +362,61 @@ class OwnProbability:
 TEXTBOOK = ("pareto_nbd", "bgnbd")  # candidates that are probabilities on their own
 
 
+def _calibrator(z: FloatArray, part: Examples) -> Any:
+    return LogisticRegression(C=100.0, max_iter=1000).fit(z, part.y.astype(np.int64), sample_weight=cut_weights(part))
+
+
 def fit_candidates(
     train: Examples, base: features.BaseModels, candidates: Sequence[str] = CANDIDATES, *, own: bool = False
 ) -> dict[str, FittedChurnModel]:
     """Every candidate with scorers fitted on all cuts of `train` but the latest and its
-    calibrator on the latest (the closest to the future, so probabilities follow the drift)."""
+    calibrator on the latest cuts (the closest to the future, so probabilities follow the
+    drift): the CALIBRATION_CUTS latest for a FEATURE_ONLY candidate, the latest alone for a
+    learned one (see CALIBRATION_CUTS)."""
     last = int(train.cut.max()) if len(train) else 0
     if last < 1:
         raise InvalidInputError("too little history to train a churn model: it needs at least two training cuts")
-    scoring_part, calibration = _select(train, range(last)), _select(train, [last])
+    scoring_part, latest = _select(train, range(last)), _select(train, [last])
+    pooled = _select(train, range(max(0, last + 1 - CALIBRATION_CUTS), last + 1))
     _require_classes(scoring_part, "train a churn model", MIN_CLASS_EXAMPLES)
-    _require_classes(calibration, f"calibrate a churn model on its latest training cut ({len(calibration)} rows)", 2)
+    _require_classes(latest, f"calibrate a churn model on its latest training cut ({len(latest)} rows)", 2)
     scorers = _fit_scorers(scoring_part, candidates)
-    y = calibration.y.astype(np.int64)
     out: dict[str, FittedChurnModel] = {}
     with threadpool_limits(limits=NATIVE_THREADS):
         for name in candidates:
-            z = np.column_stack(scorers.raw(calibration.X, name))
+            part = pooled if name in FEATURE_ONLY else latest
             calibrator: Any = (
-                OwnProbability() if own and name in TEXTBOOK else LogisticRegression(C=100.0, max_iter=1000).fit(z, y)
+                OwnProbability()
+                if own and name in TEXTBOOK
+                else _calibrator(np.column_stack(scorers.raw(part.X, name)), part)
             )
             out[name] = FittedChurnModel(name, scorers, calibrator, base, features.FEATURE_NAMES, last, {})
     return out
+
+
+def fit_dormant_calibrator(dormant: Examples) -> Any | None:
+    """Platt scaling of Pareto/NBD's P(no activity) on the dormant rows of the latest
+    CALIBRATION_CUTS training cuts, or None (its own probability) with too few of either outcome.
+
+    Pareto/NBD's own probability for the long silent drifts from their outcomes as one cohort
+    ages (CDNOW, 1997-09-30 + 90 days: 0.929 predicted, 0.889 observed among 19,343); the
+    latest cuts' outcomes show by how much."""
+    if not len(dormant):
+        return None
+    last = int(dormant.cut.max())
+    part = _select(dormant, range(max(0, last + 1 - CALIBRATION_CUTS), last + 1))
+    z = _logit(features.column(part.X, "pnbd_p_no_activity")).reshape(-1, 1)
+    known = ~np.isnan(features.column(part.X, "pnbd_p_no_activity"))
+    part, z = Examples(part.X[known], part.y[known], part.cut[known]), z[known]
+    if min(part.positives, len(part) - part.positives) < MIN_DORMANT_CLASS:
+        return None
+    # Unweighted: the dormant pile up cut after cut, and an early cut's handful must not weigh
+    # as much as a late cut's thousands.
+    with threadpool_limits(limits=NATIVE_THREADS):
+        fitted = LogisticRegression(C=100.0, max_iter=1000).fit(z, part.y.astype(np.int64))
+    # A slope <= 0 reverses Pareto/NBD's ranking: no calibration but a fit to noise (CDNOW at
+    # 1997-04-03: 306 dormant, all a few weeks into their silence, gave a slope of -3.2).
+    return fitted if float(fitted.coef_[0, 0]) > 0 else None
 
 
 def inner_figures(m: metrics.Metrics) -> dict[str, Any]:
@@ -401,12 +458,14 @@ def train(
     inner_base: features.BaseModels,
     inner_ex: Examples,
     base: features.BaseModels,
+    dormant: Examples | None = None,
 ) -> FittedChurnModel:
     """Choose a candidate on the inner split, then refit it on every training cut.
 
     `inner_ex` holds the same cuts as `ex` with features from `inner_base`, the customer-base
     models fitted at the validation cut (so nothing the validation outcomes reveal leaks into the
-    choice); `ex` has features from `base`, fitted at the held-out cut's date. Neither holds a
+    choice); `ex` has features from `base`, fitted at the held-out cut's date. `dormant` holds the
+    training cuts' dormant rows (features from `base`), for `fit_dormant_calibrator`. None holds a
     row of the held-out window: this function cannot see it."""
     _require_classes(ex, "train a churn model", MIN_CLASS_EXAMPLES)
     inner_cuts, validation = split.inner()
@@ -428,11 +487,25 @@ def train(
     own = best in TEXTBOOK and own_figures[best].worst_decile_gap < figures[best].worst_decile_gap
     if best in TEXTBOOK:
         why += (
-            f"; shipped with {'its own probability' if own else 'probabilities recalibrated on the latest cut'} "
+            f"; shipped with {'its own probability' if own else 'probabilities recalibrated on the latest cuts'} "
             f"(inner worst decile gap {min(own_figures[best].worst_decile_gap, figures[best].worst_decile_gap):.3f} "
             f"vs {max(own_figures[best].worst_decile_gap, figures[best].worst_decile_gap):.3f})"
         )
     model = fit_candidates(ex, base, [best], own=own)[best]
+    model.dormant_calibrator = None if dormant is None else fit_dormant_calibrator(dormant)
+    pooled = best in FEATURE_ONLY and not own
+    calibration = (
+        "own probability"
+        if own
+        else f"logistic on logits, fitted on the latest {CALIBRATION_CUTS} training cuts"
+        if pooled
+        else "logistic on logits, fitted on the latest training cut"
+    )
+    calibration += (
+        "; the dormant get Pareto/NBD recalibrated on the latest training cuts' dormant"
+        if model.dormant_calibrator is not None
+        else "; the dormant get Pareto/NBD's own probability"
+    )
     model.selection = {
         "validation_cut": split.train_cuts[validation].isoformat(),
         "inner_train_cuts": [split.train_cuts[k].isoformat() for k in (inner_cuts[0], inner_cuts[-1])],
@@ -440,7 +513,7 @@ def train(
         "validation_positives": valid.positives,
         "candidates": {name: inner_figures(figures[name]) for name in CANDIDATES},
         "textbook_own_probability": {name: inner_figures(own_figures[name]) for name in TEXTBOOK},
-        "calibration": "own probability" if own else "logistic on logits, fitted on the latest training cut",
+        "calibration": calibration,
         "shipped": best,
         "why": why,
     }

@@ -317,8 +317,21 @@ def fit_churn_model(
             [(features.matrix(s, params, horizon)[pop], churned[pop]) for s, pop, churned in snaps]
         )
 
+    # The customers silent for longer than the population window, whose outcomes calibrate the
+    # probability the shipped model gives the dormant (only the latest cuts are read).
+    recent = snaps[-churn.CALIBRATION_CUTS :]
+    dormant = churn.Examples.stack(
+        [(features.matrix(s, base, horizon)[quiet], churned[quiet]) for s, quiet, churned in map(_dormant, recent)]
+    )
     train = stack(base)
-    return churn.train(train, split, inner_base, stack(inner_base), base), train
+    return churn.train(train, split, inner_base, stack(inner_base), base, dormant), train
+
+
+def _dormant(labelled: Labelled) -> Labelled:
+    snap, _, churned = labelled
+    with np.errstate(invalid="ignore"):
+        quiet = scorable(snap.table) & (snap.inputs.days_since_activity > ACTIVE_WITHIN_DAYS)
+    return snap, quiet, churned
 
 
 @dataclass(frozen=True)

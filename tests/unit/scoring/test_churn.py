@@ -199,6 +199,63 @@ def test_long_silent_people_get_the_textbook_probability():
     assert np.array_equal(p[5:], model.predict(held.X)[5:])
 
 
+def _dormant(rates: tuple[float, ...], per_cut: int = 2000, seed: int = 4) -> churn.Examples:
+    """Dormant rows whose Pareto/NBD probability ranks them but overstates churn: the observed
+    rate is `rate` times the textbook odds' share."""
+    rng = np.random.default_rng(seed)
+    width, column = len(features.FEATURE_NAMES), features.FEATURE_NAMES.index("pnbd_p_no_activity")
+    parts = []
+    for rate in rates:
+        X = np.full((per_cut, width), np.nan)
+        X[:, column] = rng.uniform(0.5, 0.99, per_cut)
+        parts.append((X, rng.random(per_cut) < rate * X[:, column]))
+    return churn.Examples.stack(parts)
+
+
+def test_the_dormant_get_pareto_nbd_recalibrated_on_the_latest_cuts():
+    # Only the latest CALIBRATION_CUTS cuts count: an old cut with another churn rate does not.
+    dormant = _dormant((0.2, 0.85, 0.85, 0.85, 0.85))
+    calibrator = churn.fit_dormant_calibrator(dormant)
+    assert calibrator is not None and float(calibrator.coef_[0, 0]) > 0
+    train, held = _examples(), _examples(n_cuts=1, seed=9)
+    model = churn.train(train, _split(), BASE, train, BASE, dormant)
+    assert model.dormant_calibrator is not None
+    assert "dormant get Pareto/NBD recalibrated" in model.selection["calibration"]
+    fresh = _dormant((0.85,), seed=5)
+    X = np.vstack([held.X] * 7)[: len(fresh)]  # 2,100 rows of the held-out features
+    X[:, features.FEATURE_NAMES.index("recency_days")] = churn.POPULATION_DAYS + 30
+    X[:, features.FEATURE_NAMES.index("pnbd_p_no_activity")] = features.column(fresh.X, "pnbd_p_no_activity")
+    p, own = model.predict(X), features.column(X, "pnbd_p_no_activity")
+    assert abs(float(p.mean()) - fresh.y.mean()) < 0.02 < abs(float(own.mean()) - fresh.y.mean())
+    assert metrics.evaluate(fresh.y, p).auc == pytest.approx(metrics.evaluate(fresh.y, own).auc)
+
+
+def test_too_few_or_reversed_dormant_keep_the_textbook_probability():
+    assert churn.fit_dormant_calibrator(_dormant((0.85,), per_cut=150)) is None
+    assert churn.fit_dormant_calibrator(churn.Examples.stack([])) is None
+    reversed_ = _dormant((0.85,) * 4)
+    column = features.FEATURE_NAMES.index("pnbd_p_no_activity")
+    reversed_.X[:, column] = 1.49 - reversed_.X[:, column]
+    assert churn.fit_dormant_calibrator(reversed_) is None
+
+
+def test_feature_only_candidates_calibrate_on_the_latest_cuts_learned_ones_on_the_latest():
+    train = _examples(n_cuts=6)
+    # The latest cut alone churns far less than the three before it.
+    last = train.cut == 5
+    train.y[last] = train.y[last] & (np.arange(int(last.sum())) % 4 == 0)
+    fitted = churn.fit_candidates(train, BASE)
+    latest_rate = float(train.y[last].mean())
+    pooled_rate = float(train.y[train.cut >= 6 - churn.CALIBRATION_CUTS].mean())
+    on_latest = train.X[last]
+    for name in churn.CANDIDATES:
+        mean = float(fitted[name].predict(on_latest).mean())
+        if name in churn.FEATURE_ONLY:
+            assert mean > (latest_rate + pooled_rate) / 2 - 0.05, name
+        else:
+            assert abs(mean - latest_rate) < 0.02, name
+
+
 def test_cut_weights_give_every_cut_the_same_total():
     ex = churn.Examples.stack(
         [(np.zeros((n, len(features.FEATURE_NAMES))), np.zeros(n, dtype=np.bool_)) for n in (30, 10, 60)]
