@@ -3,20 +3,37 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
-from sqlalchemy import JSON, BigInteger, DateTime, Engine, Integer, Table, create_engine, event, func, select, text
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    ColumnElement,
+    DateTime,
+    Engine,
+    Integer,
+    Table,
+    Text,
+    any_,
+    bindparam,
+    cast,
+    create_engine,
+    event,
+    func,
+    select,
+    text,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import NullType, TypeDecorator
 
 from signalbox.core.clock import ensure_utc
 from signalbox.core.errors import SchemaOutOfDateError
@@ -198,6 +215,31 @@ def dialect_insert(session: Session, table: Any) -> postgresql.Insert | sqlite.I
     if session.get_bind().dialect.name == "postgresql":
         return postgresql.insert(target)
     return sqlite.insert(target)
+
+
+def pg_array(values: Iterable[str | None]) -> str:
+    """`values` as one PostgreSQL array literal (`{"a","b",NULL}`), for a parameter the
+    statement casts to an array type. psycopg's list dumper quotes each element with a regex
+    substitution: the import profile showed it at ~10 µs an element, most of the read-model
+    update's cost; one str param is dumped (and the statement cached) as a single value."""
+    return "{" + ",".join("NULL" if v is None else _quote_element(v) for v in values) + "}"
+
+
+def _quote_element(value: str) -> str:
+    return '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElement[bool]:
+    """`column IN (values)` for a batch's lookups. On PostgreSQL `column = ANY(array)` with the
+    array sent as one literal: an expanding IN of 2,000 ids made SQLAlchemy render, psycopg
+    parse (uncached: every IN list is a different statement) and the server plan 2,000
+    placeholders per query, ~1.8 s of a 20,000-message import. The index still serves it."""
+    if session.get_bind().dialect.name != "postgresql":
+        return column.in_(values)  # type: ignore[no-any-return]
+    # An untyped parameter cast to text[]: PostgreSQL then reads the literal as an array
+    # constant while parsing. Typed (`$1::VARCHAR`), the cast stays in the plan as an I/O
+    # conversion that the filter re-ran for every row: 0.8 s for 4,000 events (measured).
+    return column == any_(cast(bindparam(None, pg_array(values), type_=NullType()), postgresql.ARRAY(Text)))  # type: ignore[no-any-return]
 
 
 def advisory_xact_lock(session: Session, key: str) -> None:
