@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
 from pathlib import Path
@@ -33,6 +33,7 @@ from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Connection, Dialect, make_url
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.orm import DeclarativeBase, Session, sessionmaker
+from sqlalchemy.sql.elements import Null
 from sqlalchemy.types import NullType, TypeDecorator
 
 from signalbox.core.clock import ensure_utc
@@ -262,7 +263,7 @@ def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> N
     conn = session.connection()
     dialect = conn.dialect
     names = list(rows[0])
-    values = _bound_rows(conn, table, names, rows)
+    values = _bound_rows(conn, table, names, rows, for_copy=dialect.name == "postgresql")
     columns = ", ".join(names)
     if dialect.name == "postgresql":
         raw = conn.connection.driver_connection
@@ -292,14 +293,40 @@ def bulk_update(session: Session, table: Table, keys: tuple[str, ...], rows: lis
     conn.exec_driver_sql(sql, _bound_rows(conn, table, names, rows))
 
 
-def _bound_rows(conn: Connection, table: Table, names: list[str], rows: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _bound_rows(
+    conn: Connection, table: Table, names: list[str], rows: list[dict[str, Any]], *, for_copy: bool = False
+) -> list[tuple[Any, ...]]:
     """The rows as tuples in `names` order, each value through its column type's bind
     processor (what insert() would send). Column by column: a comprehension per column costs
-    about half of a generator per row."""
+    about half of a generator per row.
+
+    `for_copy` (PostgreSQL's COPY): JSON values are serialised to text here, with the same
+    serializer and the same NULL rules as the type's own processor, instead of being wrapped
+    for psycopg to serialise through its Python-level JSON dumper (~0.5 s per 20,000 imported
+    messages in the profile); COPY's text format hands the server the same JSON text."""
     dialect = conn.dialect
     columns: list[list[Any]] = []
     for name in names:
-        process = table.c[name].type.dialect_impl(dialect).bind_processor(dialect)
+        impl = table.c[name].type.dialect_impl(dialect)
+        if for_copy and isinstance(impl, JSON):
+            process: Any = _json_text_processor(impl)
+        else:
+            process = impl.bind_processor(dialect)
         given = [row[name] for row in rows]
         columns.append([process(v) for v in given] if process is not None else given)
     return list(zip(*columns, strict=True))
+
+
+def _json_text_processor(impl: JSON) -> Callable[[Any], str | None]:
+    """What JSON's own bind processor does (SQL NULL only for `null()` or with none_as_null,
+    else JSON text, so Python None is stored as JSON null), serialising with the engine's
+    serializer (`_make_engine`) to the text that COPY sends as it is."""
+
+    def process(value: Any) -> str | None:
+        if value is impl.NULL:
+            value = None
+        elif isinstance(value, Null) or (value is None and impl.none_as_null):
+            return None
+        return _json_dumps(value)
+
+    return process

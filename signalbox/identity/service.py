@@ -264,6 +264,20 @@ def _join(graph: _Graph, node_a: str, node_b: str, reason: str) -> None:
     graph.stats.rebuild.discard(source)
 
 
+_MERGE_ARRAYS = "unnest(CAST(:src AS varchar[]), CAST(:dst AS varchar[])) AS v(src, dst)"
+# Two statements, not one with a data-modifying CTE: a source root's row is matched by both
+# (its id and its canonical_id), and PostgreSQL applies only one of two updates to a row made
+# in one statement.
+_POINT_PG = text(
+    f"UPDATE profiles AS p SET merged_into_id = v.dst FROM {_MERGE_ARRAYS} "  # noqa: S608
+    "WHERE p.workspace_id = :workspace_id AND p.id = v.src"
+)
+_REROOT_PG = text(
+    f"UPDATE profiles AS p SET canonical_id = v.dst FROM {_MERGE_ARRAYS} "  # noqa: S608
+    "WHERE p.workspace_id = :workspace_id AND p.canonical_id = v.src"
+)
+
+
 @dataclass(frozen=True, slots=True)
 class _MergeWrite:
     source: str  # a root
@@ -287,7 +301,16 @@ def _write_merges(
     if not merges:
         return
     table = profiles.PROFILES
-    if stored_sources:
+    if stored_sources and session.get_bind().dialect.name == "postgresql":
+        # Two set-based UPDATEs over arrays: psycopg's executemany sends (and the server plans)
+        # one statement per merge. Equivalent to the per-merge form because every source is a
+        # distinct root and `final_root` is already where each tree ends up.
+        src = pg_array([m.source for m in stored_sources])
+        dst = pg_array([m.target for m in stored_sources])
+        root = pg_array([final_root.get(m.target, m.target) for m in stored_sources])
+        session.execute(_POINT_PG, {"workspace_id": workspace_id, "src": src, "dst": dst})
+        session.execute(_REROOT_PG, {"workspace_id": workspace_id, "src": src, "dst": root})
+    elif stored_sources:
         session.execute(
             update(table)
             .where(table.c.workspace_id == workspace_id, table.c.id == bindparam("src"))
