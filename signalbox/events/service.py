@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, driver_rows, epoch_seconds, epoch_sql, time_param
+from signalbox.core.db import bulk_insert, driver_rows, epoch_seconds, epoch_sql, one_of, time_param
 from signalbox.events.models import Event
 from signalbox.events.schemas import StoredEvent
 
@@ -32,7 +32,9 @@ def existing_message_ids(session: Session, workspace_id: str, message_ids: Seque
         chunk = message_ids[start : start + _CHUNK]
         found.update(
             session.scalars(
-                select(Event.message_id).where(Event.workspace_id == workspace_id, Event.message_id.in_(chunk))
+                select(Event.message_id).where(
+                    Event.workspace_id == workspace_id, one_of(session, Event.message_id, chunk)
+                )
             )
         )
     return found
@@ -77,7 +79,9 @@ def aggregate_by_node(
         rows = session.execute(
             select(Event.profile_id, Event.type, Event.event, func.count(), func.min(Event.timestamp))
             .add_columns(func.max(Event.timestamp))
-            .where(Event.workspace_id == workspace_id, Event.profile_id.in_(node_ids[start : start + _CHUNK]))
+            .where(
+                Event.workspace_id == workspace_id, one_of(session, Event.profile_id, node_ids[start : start + _CHUNK])
+            )
             .group_by(Event.profile_id, Event.type, Event.event)
         )
         out.extend((node, kind, name, n, ensure_utc(lo), ensure_utc(hi)) for node, kind, name, n, lo, hi in rows)
@@ -93,7 +97,7 @@ def identify_traits_by_node(
         rows = session.execute(
             select(Event.profile_id, Event.timestamp, Event.id, Event.traits).where(
                 Event.workspace_id == workspace_id,
-                Event.profile_id.in_(node_ids[start : start + _CHUNK]),
+                one_of(session, Event.profile_id, node_ids[start : start + _CHUNK]),
                 Event.type == "identify",
             )
         )

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Table, insert, select, update
 from sqlalchemy.orm import Session
 
+from signalbox.changes import service as changes
 from signalbox.consent import service as consent
 from signalbox.core import wakeup
 from signalbox.core.clock import Clock, SystemClock
@@ -159,6 +160,18 @@ class Pipeline:
     ) -> None:
         now = self.clock.now()
         identity.lock_workspace(session, workspace.id)
+        # The batch's change-log rows (merges, events, traits) are logged together at the end.
+        with changes.deferred(session, workspace.id):
+            self._store_locked(session, workspace, fresh, result, now)
+
+    def _store_locked(
+        self,
+        session: Session,
+        workspace: WorkspaceInfo,
+        fresh: list[NormalizedMessage],
+        result: BatchResult,
+        now: datetime,
+    ) -> None:
         stored = events.existing_message_ids(session, workspace.id, [m.message_id for m in fresh])
         todo = [m for m in fresh if m.message_id not in stored]
         result.duplicates += len(fresh) - len(todo)

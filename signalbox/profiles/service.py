@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, bulk_update, driver_rows, update_by_id
+from signalbox.core.db import bulk_insert, bulk_update, driver_rows, one_of, pg_array, update_by_id
 from signalbox.events import service as events
 from signalbox.profiles import components
 from signalbox.profiles.models import Profile
@@ -71,7 +71,7 @@ def nodes(session: Session, workspace_id: str, node_ids: Iterable[str]) -> dict[
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
             select(Profile.id, Profile.canonical_id, Profile.merged_into_id, Profile.user_id, Profile.created_at).where(
-                Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK])
+                Profile.workspace_id == workspace_id, one_of(session, Profile.id, ids[start : start + _CHUNK])
             )
         )
         for row in rows:
@@ -97,7 +97,7 @@ def tree_user_ids(session: Session, workspace_id: str, canonical_ids: Iterable[s
             select(Profile.canonical_id, Profile.user_id)
             .where(
                 Profile.workspace_id == workspace_id,
-                Profile.canonical_id.in_(ids[start : start + _CHUNK]),
+                one_of(session, Profile.canonical_id, ids[start : start + _CHUNK]),
                 Profile.user_id.is_not(None),
             )
             .order_by(Profile.created_at.desc(), Profile.id.desc())
@@ -203,15 +203,17 @@ def _write_read_models(session: Session, workspace_id: str, rows: list[dict[str,
         f"UPDATE profiles AS p SET {sets} FROM unnest(CAST(:pid AS varchar[]), {arrays}) AS v(pid, {names}) "  # noqa: S608
         "WHERE p.workspace_id = :workspace_id AND p.id = v.pid"
     )
-    params: dict[str, Any] = {"workspace_id": workspace_id, "pid": [row["pid"] for row in rows]}
+    # Each array goes as one literal (`pg_array`): psycopg's per-element list dumping was most
+    # of this statement's client cost.
+    params: dict[str, Any] = {"workspace_id": workspace_id, "pid": pg_array([row["pid"] for row in rows])}
     for name, _, cast in columns:
         values = [row[name] for row in rows]
         # The JSON columns go as text and are cast on the server; written as the engine's
         # own serializer writes them (orjson, non-string keys allowed).
         if cast:
-            params[name] = [_json_text(v) for v in values]
+            params[name] = pg_array([_json_text(v) for v in values])
         else:
-            params[name] = [None if v is None else ensure_utc(v) for v in values]
+            params[name] = pg_array([None if v is None else ensure_utc(v).isoformat() for v in values])
     session.execute(stmt, params)
 
 
@@ -233,7 +235,7 @@ def apply_contributions(
     for start in range(0, len(ids), _CHUNK):
         rows = session.execute(
             select(Profile.id, Profile.event_counts, Profile.first_seen, Profile.last_seen).where(
-                Profile.workspace_id == workspace_id, Profile.id.in_(ids[start : start + _CHUNK])
+                Profile.workspace_id == workspace_id, one_of(session, Profile.id, ids[start : start + _CHUNK])
             )
         )
         for pid, counts, first, last in rows:
@@ -252,7 +254,7 @@ def apply_contributions(
     for start in range(0, len(traited), _CHUNK):
         rows = session.execute(
             select(Profile.id, Profile.traits, Profile.traits_at).where(
-                Profile.workspace_id == workspace_id, Profile.id.in_(traited[start : start + _CHUNK])
+                Profile.workspace_id == workspace_id, one_of(session, Profile.id, traited[start : start + _CHUNK])
             )
         )
         current.update({pid: (traits, at) for pid, traits, at in rows})
@@ -288,7 +290,8 @@ def recompute(session: Session, workspace_id: str, canonical_ids: Iterable[str],
     for start in range(0, len(roots), _CHUNK):
         rows = session.execute(
             select(Profile.id, Profile.canonical_id).where(
-                Profile.workspace_id == workspace_id, Profile.canonical_id.in_(roots[start : start + _CHUNK])
+                Profile.workspace_id == workspace_id,
+                one_of(session, Profile.canonical_id, roots[start : start + _CHUNK]),
             )
         )
         root_of.update({node: canon for node, canon in rows})
@@ -331,7 +334,7 @@ def _traits_of(session: Session, workspace_id: str, pids: Sequence[str]) -> dict
     for start in range(0, len(pids), _CHUNK):
         rows = session.execute(
             select(Profile.id, Profile.traits).where(
-                Profile.workspace_id == workspace_id, Profile.id.in_(pids[start : start + _CHUNK])
+                Profile.workspace_id == workspace_id, one_of(session, Profile.id, pids[start : start + _CHUNK])
             )
         )
         out.update({pid: traits for pid, traits in rows})

@@ -56,6 +56,35 @@ def test_each_kind_of_write_is_logged_in_order(pipeline, db, ws, clock):
     assert all(c.ref and c.data == {"undoes": entry.id} for c in unmerges)
 
 
+def test_a_batch_logs_its_changes_at_once_in_the_order_written(pipeline, db, ws):
+    at = "2026-02-20T15:00:00+00:00"
+    first = [{**track("visit", anonymous_id="anon-7"), "timestamp": at}, {**track("visit", "m-7"), "timestamp": at}]
+    pipeline.ingest(ws, BatchInput(first))
+    before = changes.list_changes(db, ws.id)[-1].seq
+    # One batch that merges (anon-7 into m-7), stores two events and changes traits.
+    batch = [
+        {**identify("m-7", anonymous_id="anon-7", plan="gold"), "timestamp": at},
+        {**track("visit", "m-7"), "timestamp": at},
+    ]
+    assert pipeline.ingest(ws, BatchInput(batch)).accepted == 2
+    log = [c for c in changes.list_changes(db, ws.id) if c.seq > before]
+    assert [c.seq for c in log] == list(range(before + 1, before + 1 + len(log)))
+    assert [c.kind for c in log] == ["merge", "event", "event", "traits"]
+
+
+def test_deferred_changes_are_logged_at_the_end_or_not_at_all(db, ws, clock):
+    now = clock.now()
+    with db.transaction() as session, changes.deferred(session, ws.id):
+        changes.append(session, ws.id, [NewChange("event", "p-1", "m-1", "visit")], now)
+        assert changes.head(session, ws.id) == 0  # nothing allocated yet
+        changes.append(session, ws.id, [NewChange("traits", "p-1", data={"keys": ["a"], "old": {}})], now)
+    assert [(c.seq, c.kind) for c in changes.list_changes(db, ws.id)] == [(1, "event"), (2, "traits")]
+    with pytest.raises(ValueError), db.transaction() as session, changes.deferred(session, ws.id):
+        changes.append(session, ws.id, [NewChange("event", "p-2", "m-2", "visit")], now)
+        raise ValueError("the batch fails")
+    assert len(changes.list_changes(db, ws.id)) == 2
+
+
 def test_scores_log_old_and_new_band_only_when_they_move(pipeline, db, ws, clock):
     at = datetime(2026, 1, 5, 15, tzinfo=UTC)
     pipeline.ingest(ws, BatchInput([{**track("visit", "m-1"), "timestamp": at.isoformat()}]))

@@ -157,3 +157,28 @@ def test_two_importers_of_the_same_file_at_once_store_each_message_once(db, sett
             text("SELECT count(DISTINCT canonical_id) FROM profiles WHERE workspace_id = :w"), {"w": ws.id}
         ).scalar()
     assert roots == 40
+
+
+# Characters an array literal must quote (the batch lookups and the read-model update send
+# ids and JSON to PostgreSQL as array literals): quotes, backslashes, commas, braces, spaces,
+# the word NULL, non-ASCII.
+AWKWARD = ['q"uote', "back\\slash", "com,ma", "{brace}", " spaced out ", "x NULL", "ünï ✓", "end\\"]
+
+
+def test_awkward_ids_and_traits_resolve_and_deduplicate_as_plain_ones(pipeline, db, workspace):
+    ws = workspaces.get_workspace(db, workspace.id)
+    first = [
+        {**identify(uid, anonymous_id=f"anon {uid}", note=f'say "{uid}" \\ {{}}'), "messageId": f"id {uid}"}
+        for uid in AWKWARD
+    ]
+    assert pipeline.ingest(ws, BatchInput(first)).accepted == len(AWKWARD)
+    later = [{**track("visit", anonymous_id=f"anon {uid}"), "messageId": f"ev {uid}"} for uid in AWKWARD]
+    result = pipeline.ingest(ws, BatchInput(later + first))
+    assert (result.accepted, result.duplicates, result.merges) == (len(AWKWARD), len(AWKWARD), 0)
+    for uid in AWKWARD:
+        doc = identity.profile_document(db, ws.id, uid)
+        assert doc.event_counts["total"] == 2, uid
+        assert doc.traits["note"] == f'say "{uid}" \\ {{}}', uid
+    with db.session() as session:
+        stored = session.scalars(select(Event.profile_id).where(Event.workspace_id == ws.id)).all()
+    assert (len(stored), len(set(stored))) == (2 * len(AWKWARD), len(AWKWARD))
