@@ -19,7 +19,7 @@ from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
 from signalbox.core.db import bulk_insert, bulk_update, driver_rows, one_of, pg_array, update_by_id
 from signalbox.events import service as events
-from signalbox.profiles import components
+from signalbox.profiles import components, trait_docs
 from signalbox.profiles.models import Profile
 from signalbox.profiles.schemas import Contribution, ProfileNode, ProfileState, Signals
 
@@ -491,7 +491,7 @@ def state(session: Session, workspace_id: str, canonical_id: str) -> ProfileStat
 
 def _state(row: Profile) -> ProfileState:
     signals = Signals(
-        row.computed_traits,
+        trait_docs.render(row.computed_traits),
         row.traits_computed_at,
         row.at_risk_score,
         row.at_risk_band,

@@ -9,7 +9,8 @@ import numpy as np
 import orjson
 import pytest
 
-from signalbox.profiles.traits import TraitDef, TraitTable, day_start, local_days_before
+from signalbox.profiles import trait_docs
+from signalbox.profiles.traits import LABEL_TRAITS, TraitDef, TraitTable, day_start, default_traits, local_days_before
 
 ZONES = ["America/New_York", "America/Los_Angeles", "Europe/London", "Australia/Sydney", "America/Phoenix"]
 
@@ -82,3 +83,40 @@ def test_documents_equal_row_for_every_profile():
     for i, text in enumerate(docs):
         assert orjson.loads(text) == orjson.loads(orjson.dumps(table.row(i)))
         assert text == orjson.dumps(table.row(i)).decode()
+
+
+def test_default_traits_are_stored_compact_and_render_to_row_exactly():
+    assert tuple(d.name for d in default_traits()) == trait_docs.VALUE_NAMES
+    assert LABEL_TRAITS == trait_docs.LABEL_NAMES
+    rng = np.random.default_rng(12)
+    n = 1500
+    values = {}
+    for name in trait_docs.VALUE_NAMES:
+        if name.endswith("_at"):
+            column = 1.79e9 + rng.integers(0, 10**7, n) + rng.integers(0, 10**6, n) / 1e6
+            column[rng.random(n) < 0.4] = np.nan
+            column[:2] = [1.79e9, 1.79e9 + 0.25]
+        elif name == "total_spend":
+            column = np.round(rng.uniform(0, 900, n), 2)
+            column[:3] = [0.1 + 0.2, 1e16, 7.0]
+        elif name == "min_nps_90d":
+            column = rng.integers(0, 11, n).astype(np.float64)
+            column[rng.random(n) < 0.7] = np.nan
+        else:
+            column = rng.integers(0, 40, n).astype(np.float64)
+        values[name] = column
+    labels = {
+        "plan": [["gold", None, 1, True][i % 4] for i in range(n)],
+        "home_location": [["loc-1", "", {"id": 2}][i % 3] for i in range(n)],
+        "timezone": [ZONES[i % len(ZONES)] for i in range(n)],
+        "member_since": [[None, "2024-01-01", 2024.5][i % 3] for i in range(n)],
+    }
+    table = TraitTable(
+        date(2026, 3, 8), np.zeros(n), [f"p{i}" for i in range(n)], [None] * n, labels["timezone"], values, labels
+    )
+    docs = table.documents()
+    assert len(docs) == n and len(docs[0]) < len(orjson.dumps(table.row(0)))
+    for i, text in enumerate(docs):
+        assert trait_docs.render(orjson.loads(text)) == table.row(i)
+    old = table.row(0)
+    assert trait_docs.render(old) == old and trait_docs.render(None) is None
