@@ -165,14 +165,19 @@ def compute_scores(
         ("score_as_of", [day] * len(scored)),
         ("scored_at", [now] * len(scored)),
     ):
-        column = np.full(len(table), None, dtype=object)
-        column[scored] = values
-        columns[name] = column.tolist()
+        columns[name] = _spread(len(table), scored, values)
     _store(db, workspace, table.profile_ids, columns, now)
     _advance(db, workspace, win, clock)
     counts = np.bincount(s.band[scored], minlength=len(BAND_NAMES)).tolist()
     bands = {name: int(counts[k]) for k, name in enumerate(BAND_NAMES)}
     return ScoreRun(day, len(scored), bands, len(table) - len(scored), time.perf_counter() - started)
+
+
+def _spread(n: int, rows: NDArray[np.int64], values: list[Any]) -> list[Any]:
+    """A column of `n` values: `values` at `rows`, None everywhere else."""
+    column = np.full(n, None, dtype=object)
+    column[rows] = values
+    return list(column.tolist())
 
 
 def _store(
@@ -466,9 +471,7 @@ def predict_churn(
         ("churn_model_id", [info.id] * len(predicted)),
         ("predicted_at", [now] * len(predicted)),
     ):
-        column = np.full(len(snap.table), None, dtype=object)
-        column[predicted] = values
-        columns[name] = column.tolist()
+        columns[name] = _spread(len(snap.table), predicted, values)
     progress("storing on profiles", 2, 3)
     _store(db, workspace, snap.table.profile_ids, columns, now)
     rows = predictions.PredictionRows(
