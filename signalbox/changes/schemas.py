@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal
@@ -17,6 +18,25 @@ class NewChange:
     ref: str | None = None
     name: str | None = None
     data: dict[str, Any] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeColumns:
+    """Many changes of one kind, column by column: what a first scoring logs (a change per
+    person, a million at a time) without a `NewChange` and a dict each. `data` holds JSON
+    text, as `core.db` serialises a document (None for no document)."""
+
+    kind: ChangeKind
+    profile_ids: Sequence[str]
+    names: Sequence[str | None]
+    data: Sequence[str | None]
+
+    def __post_init__(self) -> None:
+        if not len(self.profile_ids) == len(self.names) == len(self.data):
+            raise ValueError("change columns of different lengths")
+
+    def __len__(self) -> int:
+        return len(self.profile_ids)
 
 
 @dataclass(frozen=True, slots=True)

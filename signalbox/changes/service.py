@@ -14,13 +14,14 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from sqlalchemy import Table, case, delete, func, select
 from sqlalchemy.orm import Session
 
 from signalbox.changes.models import Change, ChangeCursor, ChangeSequence
-from signalbox.changes.schemas import ChangeInfo, LogStatus, NewChange, TrimResult, Window
-from signalbox.core.db import Database, bulk_insert, dialect_insert
+from signalbox.changes.schemas import ChangeColumns, ChangeInfo, LogStatus, NewChange, TrimResult, Window
+from signalbox.core.db import Database, dialect_insert, insert_columns, json_dumps
 from signalbox.core.errors import InvalidInputError
 
 CHANGES: Table = Change.__table__  # type: ignore[assignment]
@@ -46,19 +47,54 @@ def append(session: Session, workspace_id: str, changes: Sequence[NewChange], no
     """Log `changes` in the caller's transaction. Call it last in the transaction: the counter
     row stays locked from here to the commit. Inside `deferred` for the same workspace the
     changes are collected, in call order, and logged when the block ends."""
-    if not changes:
-        return
+    if changes:
+        _add(session, workspace_id, _Part.of(changes, now))
+
+
+def append_columns(session: Session, workspace_id: str, batch: ChangeColumns, now: datetime) -> None:
+    """`append` for changes given column by column (`ChangeColumns`)."""
+    if len(batch):
+        kinds = [batch.kind] * len(batch)
+        _add(session, workspace_id, _Part(kinds, batch.profile_ids, [None] * len(batch), batch.names, batch.data, now))
+
+
+@dataclass(frozen=True)
+class _Part:
+    """Rows to log, as columns (data as JSON text), all written at `at`."""
+
+    kinds: Sequence[str]
+    profile_ids: Sequence[str]
+    refs: Sequence[str | None]
+    names: Sequence[str | None]
+    data: Sequence[str | None]
+    at: datetime
+
+    @classmethod
+    def of(cls, changes: Sequence[NewChange], at: datetime) -> _Part:
+        # A change without a document stores JSON null, as the column's own type would.
+        data = [json_dumps(c.data) for c in changes]
+        return cls(
+            [c.kind for c in changes],
+            [c.profile_id for c in changes],
+            [c.ref for c in changes],
+            [c.name for c in changes],
+            data,
+            at,
+        )
+
+
+def _add(session: Session, workspace_id: str, part: _Part) -> None:
     held: _Deferred | None = session.info.get(_DEFERRED)
     if held is not None and held.workspace_id == workspace_id:
-        held.items.extend((c, now) for c in changes)
+        held.parts.append(part)
         return
-    _log(session, workspace_id, [(c, now) for c in changes])
+    _log(session, workspace_id, [part])
 
 
 @dataclass
 class _Deferred:
     workspace_id: str
-    items: list[tuple[NewChange, datetime]] = field(default_factory=list)
+    parts: list[_Part] = field(default_factory=list)
 
 
 _DEFERRED = "signalbox.changes.deferred"
@@ -79,30 +115,37 @@ def deferred(session: Session, workspace_id: str) -> Iterator[None]:
         yield
     finally:
         session.info.pop(_DEFERRED, None)
-    _log(session, workspace_id, held.items)
+    _log(session, workspace_id, held.parts)
 
 
-def _log(session: Session, workspace_id: str, items: list[tuple[NewChange, datetime]]) -> None:
-    if not items:
+def _log(session: Session, workspace_id: str, parts: list[_Part]) -> None:
+    total = sum(len(p.kinds) for p in parts)
+    if not total:
         return
-    first = _allocate(session, workspace_id, len(items)) - len(items) + 1
-    rows = [
-        {
-            "workspace_id": workspace_id,
-            "seq": first + i,
-            "kind": c.kind,
-            "profile_id": c.profile_id,
-            "ref": c.ref,
-            "name": c.name,
-            "data": c.data,
-            "created_at": at,
-        }
-        for i, (c, at) in enumerate(items)
-    ]
-    # COPY / a driver executemany: one change row per stored event made the Core executemany
-    # here as costly as the event insert itself.
-    for start in range(0, len(rows), _CHUNK):
-        bulk_insert(session, CHANGES, rows[start : start + _CHUNK])
+    first = _allocate(session, workspace_id, total) - total + 1
+    done = 0
+    for part in parts:
+        n = len(part.kinds)
+        # COPY / a driver executemany, column by column: one change row per stored event made
+        # the Core executemany here as costly as the event insert itself, and a first
+        # scoring's million rows as costly as the scores' own UPDATE.
+        for start in range(0, n, _CHUNK):
+            end = min(start + _CHUNK, n)
+            columns: dict[str, Sequence[Any]] = {
+                "workspace_id": [workspace_id] * (end - start),
+                "seq": range(first + done + start, first + done + end),
+                "kind": part.kinds[start:end],
+                "profile_id": part.profile_ids[start:end],
+                "ref": part.refs[start:end],
+                "name": part.names[start:end],
+                "data": part.data[start:end],
+                "created_at": [part.at] * (end - start),
+            }
+            insert_columns(session, CHANGES, columns, json_text=_DATA)
+        done += n
+
+
+_DATA = frozenset({"data"})
 
 
 def _sequence(session: Session, workspace_id: str) -> tuple[int, int]:

@@ -159,7 +159,8 @@ def _commit_or_rollback(session: Session) -> Iterator[None]:
     session.commit()
 
 
-def _json_dumps(value: Any) -> str:
+def json_dumps(value: Any) -> str:
+    """A document as the JSON columns store it (the engines' serializer)."""
     # orjson is several times faster than the stdlib on the event stream's JSON columns.
     return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
@@ -173,7 +174,7 @@ def _make_engine(settings: Settings) -> Engine:
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False},
-            json_serializer=_json_dumps,
+            json_serializer=json_dumps,
             json_deserializer=orjson.loads,
             hide_parameters=True,
         )
@@ -201,7 +202,7 @@ def _make_engine(settings: Settings) -> Engine:
         return engine
     return create_engine(
         url,
-        json_serializer=_json_dumps,
+        json_serializer=json_dumps,
         json_deserializer=orjson.loads,
         pool_size=settings.pg_pool_size,
         pool_pre_ping=True,
@@ -254,70 +255,79 @@ def advisory_xact_lock(session: Session, key: str) -> None:
 
 
 def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
-    """Append `rows` (all with the same keys) in the session's transaction, without the
-    per-row parameter machinery of an ORM or Core executemany: each value goes through its
-    column type's own bind processor (so what is stored is byte for byte what `insert()` would
-    store), then PostgreSQL gets one COPY and SQLite one driver-level executemany.
+    """`insert_columns` for rows given as dicts (all with the same keys)."""
+    if rows:
+        insert_columns(session, table, {name: [row[name] for row in rows] for name in rows[0]})
+
+
+def insert_columns(
+    session: Session, table: Table, columns: Mapping[str, Sequence[Any]], *, json_text: frozenset[str] = frozenset()
+) -> None:
+    """Append rows given column by column (the k-th value of each column makes the k-th row)
+    in the session's transaction, without the per-row parameter machinery of an ORM or Core
+    executemany: each value goes through its column type's own bind processor (so what is
+    stored is byte for byte what `insert()` would store), then PostgreSQL gets one COPY and
+    SQLite one driver-level executemany. Columns named in `json_text` come as JSON text (None
+    for SQL NULL) and are stored as given: a million change rows serialised in one pass by
+    their writer instead of one `orjson` call each here.
 
     A plain append: no ON CONFLICT. A row that breaks a unique key fails the whole statement,
     and so the caller's transaction; callers use it for rows they know are new."""
-    if not rows:
+    names, count = _checked_columns(table, columns)
+    if not count:
         return
     conn = session.connection()
     dialect = conn.dialect
-    names = list(rows[0])
-    values = _bound_rows(conn, table, names, rows, for_copy=dialect.name == "postgresql")
-    columns = ", ".join(names)
-    if dialect.name == "postgresql":
+    pg = dialect.name == "postgresql"
+    bound = [
+        list(columns[name]) if name in json_text else _bound_column(table.c[name].type, dialect, columns[name], pg)
+        for name in names
+    ]
+    values = zip(*bound, strict=True)
+    listed = ", ".join(names)
+    if pg:
         raw = conn.connection.driver_connection
         assert raw is not None
-        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({columns}) FROM STDIN") as copy:
+        with raw.cursor() as cursor, cursor.copy(f"COPY {table.name} ({listed}) FROM STDIN") as copy:
             for value in values:
                 copy.write_row(value)
         return
     marks = ", ".join("?" * len(names))
-    # Names only from the Table itself (_bound_rows refused any other); values are bound.
-    conn.exec_driver_sql(f"INSERT INTO {table.name} ({columns}) VALUES ({marks})", values)  # noqa: S608
+    # Names only from the Table itself (_checked_columns refused any other); values are bound.
+    conn.exec_driver_sql(f"INSERT INTO {table.name} ({listed}) VALUES ({marks})", list(values))  # noqa: S608
 
 
 def bulk_update(session: Session, table: Table, keys: tuple[str, ...], rows: list[dict[str, Any]]) -> None:
     """`UPDATE table SET <the other columns> WHERE <keys>` for every row (all with the same
-    columns), as one driver-level executemany with values bound as in `bulk_insert`. For SQLite,
-    where an executemany is cheap once the per-row parameter handling is gone; PostgreSQL
-    callers send one statement over arrays instead (one UPDATE per row is what costs there)."""
+    columns), as one driver-level executemany with values bound as in `insert_columns`. For
+    SQLite, where an executemany is cheap once the per-row parameter handling is gone;
+    PostgreSQL callers send one statement over arrays instead (one UPDATE per row is what
+    costs there)."""
     if not rows:
         return
     conn = session.connection()
     names = [name for name in rows[0] if name not in keys] + list(keys)
+    _checked_columns(table, {name: () for name in names})
     sets = ", ".join(f"{name} = ?" for name in names[: -len(keys)])
     where = " AND ".join(f"{name} = ?" for name in keys)
-    # Names only from the Table itself (_bound_rows refuses any other); values are bound.
+    # Names only from the Table itself (_checked_columns refused any other); values are bound.
     sql = f"UPDATE {table.name} SET {sets} WHERE {where}"  # noqa: S608
-    conn.exec_driver_sql(sql, _bound_rows(conn, table, names, rows))
+    bound = [_bound_column(table.c[name].type, conn.dialect, [row[name] for row in rows]) for name in names]
+    conn.exec_driver_sql(sql, list(zip(*bound, strict=True)))
 
 
-def _bound_rows(
-    conn: Connection, table: Table, names: list[str], rows: list[dict[str, Any]], *, for_copy: bool = False
-) -> list[tuple[Any, ...]]:
-    """The rows as tuples in `names` order, each value through its column type's bind
-    processor (what insert() would send). Column by column: a comprehension per column costs
-    about half of a generator per row.
-
-    `for_copy` (PostgreSQL's COPY): JSON values are serialised to text here, with the same
-    serializer and the same NULL rules as the type's own processor, instead of being wrapped
-    for psycopg to serialise through its Python-level JSON dumper (~0.5 s per 20,000 imported
-    messages in the profile); COPY's text format hands the server the same JSON text."""
-    dialect = conn.dialect
-    columns: list[list[Any]] = []
+def _checked_columns(table: Table, columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], int]:
+    """The column names (only the table's own: they go into the SQL) and the row count."""
+    names = list(columns)
+    if not names:
+        raise ValueError(f"{table.name}: no columns given")
+    count = len(columns[names[0]])
     for name in names:
-        impl = table.c[name].type.dialect_impl(dialect)
-        if for_copy and isinstance(impl, JSON):
-            process: Any = _json_text_processor(impl)
-        else:
-            process = impl.bind_processor(dialect)
-        given = [row[name] for row in rows]
-        columns.append([process(v) for v in given] if process is not None else given)
-    return list(zip(*columns, strict=True))
+        if name not in table.c:
+            raise ValueError(f"{table.name} has no column {name}")
+        if len(columns[name]) != count:
+            raise ValueError(f"column {name}: {len(columns[name])} values for {count} rows")
+    return names, count
 
 
 def _json_text_processor(impl: JSON) -> Callable[[Any], str | None]:
@@ -330,7 +340,7 @@ def _json_text_processor(impl: JSON) -> Callable[[Any], str | None]:
             value = None
         elif isinstance(value, Null) or (value is None and impl.none_as_null):
             return None
-        return _json_dumps(value)
+        return json_dumps(value)
 
     return process
 
@@ -402,12 +412,9 @@ def update_by_id(
         return
     conn = session.connection()
     dialect = conn.dialect
-    names = list(columns)
-    for name in names:
-        if name not in table.c:  # names go into the SQL: only the table's own
-            raise ValueError(f"{table.name} has no column {name}")
-        if len(columns[name]) != len(ids):
-            raise ValueError(f"column {name}: {len(columns[name])} values for {len(ids)} ids")
+    names, count = _checked_columns(table, columns)
+    if count != len(ids):
+        raise ValueError(f"{count} values for {len(ids)} ids")
     if dialect.name == "postgresql":
         types = [table.c[name].type.compile(dialect=dialect) for name in names]
         sets = ", ".join(f"{name} = u.{name}::{kind}" for name, kind in zip(names, types, strict=True))
@@ -432,10 +439,19 @@ def update_by_id(
     )
 
 
-def _bound_column(kind: Any, dialect: Dialect, values: Sequence[Any]) -> list[Any]:
-    """Each value through the column type's bind processor; a value repeated down the column
-    (one timestamp for the whole run) is processed once."""
-    process = kind.dialect_impl(dialect).bind_processor(dialect)
+def _bound_column(kind: Any, dialect: Dialect, values: Sequence[Any], for_copy: bool = False) -> list[Any]:
+    """Each value through the column type's bind processor (what insert() would send); a value
+    repeated down the column (one timestamp for the whole run) is processed once.
+
+    `for_copy` (PostgreSQL's COPY): JSON values are serialised to text here, with the same
+    serializer and the same NULL rules as the type's own processor, instead of being wrapped
+    for psycopg to serialise through its Python-level JSON dumper (~0.5 s per 20,000 imported
+    messages in the profile); COPY's text format hands the server the same JSON text."""
+    impl = kind.dialect_impl(dialect)
+    if isinstance(impl, JSON):  # documents: neither repeated nor hashable
+        process: Any = _json_text_processor(impl) if for_copy else kind.dialect_impl(dialect).bind_processor(dialect)
+        return [process(v) for v in values] if process is not None else list(values)
+    process = impl.bind_processor(dialect)
     if process is None:
         return list(values)
     done: dict[Any, Any] = {}

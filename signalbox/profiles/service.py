@@ -15,9 +15,9 @@ from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
-from signalbox.changes.schemas import NewChange
+from signalbox.changes.schemas import ChangeColumns, NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, bulk_update, driver_rows, one_of, pg_array, update_by_id
+from signalbox.core.db import bulk_insert, bulk_update, driver_rows, json_dumps, one_of, pg_array, update_by_id
 from signalbox.events import service as events
 from signalbox.profiles import components, trait_docs
 from signalbox.profiles.models import Profile
@@ -211,14 +211,10 @@ def _write_read_models(session: Session, workspace_id: str, rows: list[dict[str,
         # The JSON columns go as text and are cast on the server; written as the engine's
         # own serializer writes them (orjson, non-string keys allowed).
         if cast:
-            params[name] = pg_array([_json_text(v) for v in values])
+            params[name] = pg_array([json_dumps(v) for v in values])
         else:
             params[name] = pg_array([None if v is None else ensure_utc(v).isoformat() for v in values])
     session.execute(stmt, params)
-
-
-def _json_text(value: Any) -> str:
-    return orjson.dumps(value, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def apply_contributions(
@@ -403,15 +399,19 @@ def store_signal_columns(
     unknown = set(columns) - set(SIGNAL_COLUMNS)
     if unknown:
         raise ValueError(f"not a signal column: {', '.join(sorted(unknown))}")
+    ragged = [name for name, values in columns.items() if len(values) != len(pids)]
+    if ragged:
+        raise ValueError(f"column {ragged[0]}: {len(columns[ragged[0]])} values for {len(pids)} ids")
     if not pids:
         return
     moved = (
         _score_changes(session, workspace_id, pids, columns["at_risk_score"], columns.get("at_risk_band"))
         if "at_risk_score" in columns
-        else []
+        else None
     )
     update_by_id(session, PROFILES, workspace_id, pids, columns, json_text=JSON_SIGNALS)
-    changes.append(session, workspace_id, moved, now)
+    if moved is not None:
+        changes.append_columns(session, workspace_id, moved, now)
 
 
 def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]], now: datetime) -> None:
@@ -421,7 +421,7 @@ def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]
         return
     keys = [k for k in rows[0] if k != "pid"]
     columns = {
-        k: [None if r[k] is None else _json_text(r[k]) for r in rows] if k in JSON_SIGNALS else [r[k] for r in rows]
+        k: [None if r[k] is None else json_dumps(r[k]) for r in rows] if k in JSON_SIGNALS else [r[k] for r in rows]
         for k in keys
     }
     store_signal_columns(session, workspace_id, [r["pid"] for r in rows], columns, now)
@@ -446,16 +446,32 @@ def _score_changes(
     pids: Sequence[str],
     scores: Sequence[int | None],
     bands: Sequence[str | None] | None,
-) -> list[NewChange]:
+) -> ChangeColumns:
+    """A change per profile whose score or band moves, its data the old and new of both: built
+    as columns, a first scoring moves everyone's (a million rows)."""
     old = {pid: (score, band) for pid, score, band in _signal_values(session, workspace_id, pids)}
-    out: list[NewChange] = []
-    for k, pid in enumerate(pids):
-        was_score, was_band = old.get(pid, (None, None))
-        score, band = scores[k], bands[k] if bands is not None else None
-        if was_score != score or was_band != band:
-            data = {"old_score": was_score, "new_score": score, "old_band": was_band, "new_band": band}
-            out.append(NewChange("score", pid, name=band, data=data))
-    return out
+    new_bands = bands if bands is not None else [None] * len(pids)
+    was = [old.get(pid, _NO_SCORE) for pid in pids]
+    moved = [k for k, (w, s, b) in enumerate(zip(was, scores, new_bands, strict=True)) if w != (s, b)]
+    # Each value's JSON literal made once (scores are 0-100, bands a handful): the same text
+    # `json_dumps` gives the whole document, in a fraction of the time per row.
+    literal: dict[tuple[type, Any], str] = {}
+
+    def lit(value: Any) -> str:
+        got = literal.get((type(value), value))
+        if got is None:
+            got = literal[(type(value), value)] = json_dumps(value)
+        return got
+
+    data = [
+        f'{{"old_score":{lit(was[k][0])},"new_score":{lit(scores[k])},'
+        f'"old_band":{lit(was[k][1])},"new_band":{lit(new_bands[k])}}}'
+        for k in moved
+    ]
+    return ChangeColumns("score", [pids[k] for k in moved], [new_bands[k] for k in moved], data)
+
+
+_NO_SCORE: tuple[None, None] = (None, None)
 
 
 def trees(session: Session, workspace_id: str, roots: Sequence[str]) -> dict[str, list[ProfileNode]]:

@@ -7,7 +7,11 @@ from datetime import UTC, date, datetime
 
 import orjson
 import pytest
+from sqlalchemy import text
 
+from signalbox.changes import service as changes
+from signalbox.changes.schemas import ChangeInfo
+from signalbox.core.db import json_dumps
 from signalbox.identity import service as identity
 from signalbox.ingestion.service import BatchInput
 from signalbox.profiles import service as profiles
@@ -57,3 +61,40 @@ def test_unknown_or_ragged_columns_are_refused(db, workspace):
         profiles.store_signal_columns(session, workspace.id, ["x"], {"traits": [{}]}, NOW)
     with db.transaction() as session, pytest.raises(ValueError, match="2 values for 1 ids"):
         profiles.store_signal_columns(session, workspace.id, ["x"], {"at_risk_score": [1, 2]}, NOW)
+
+
+def test_a_moved_score_is_logged_once_with_its_old_and_new_values(db, pipeline, workspace):
+    info = workspaces.get_workspace(db, workspace.id)
+    assert not pipeline.ingest(info, BatchInput([identify("a"), identify("b")], source="test")).rejected
+    a = identity.profile_document(db, workspace.id, "a").id
+    b = identity.profile_document(db, workspace.id, "b").id
+    with db.session() as session:
+        head = changes.head(session, workspace.id)
+
+    def store(scores: list[int | None], bands: list[str | None]) -> list[ChangeInfo]:
+        with db.transaction() as session:
+            profiles.store_signal_columns(
+                session, workspace.id, [a, b], {"at_risk_score": scores, "at_risk_band": bands}, NOW
+            )
+        return changes.list_changes(db, workspace.id, after=head, kinds=["score"])
+
+    first = store([70, 10], ["High", "Low"])
+    assert [(c.profile_id, c.name, c.data) for c in first] == [
+        (a, "High", {"old_score": None, "new_score": 70, "old_band": None, "new_band": "High"}),
+        (b, "Low", {"old_score": None, "new_score": 10, "old_band": None, "new_band": "Low"}),
+    ]
+    assert all(c.created_at == NOW for c in first)
+    with db.session() as session:
+        stored = session.scalars(
+            text("SELECT CAST(data AS TEXT) FROM change_log WHERE workspace_id = :ws AND kind = 'score' ORDER BY seq"),
+            {"ws": workspace.id},
+        ).all()
+    if db.engine.dialect.name == "sqlite":  # the text the column's own type would have stored
+        assert stored == [json_dumps(c.data) for c in first]
+    # Unmoved scores log nothing; a moved one logs its old and new value, and a former
+    # customer's score going away is a move too.
+    again = store([70, None], ["High", None])
+    assert [(c.profile_id, c.name, c.data) for c in again[len(first) :]] == [
+        (b, None, {"old_score": 10, "new_score": None, "old_band": "Low", "new_band": None}),
+    ]
+    assert [c.seq for c in again] == sorted(c.seq for c in again)
