@@ -52,9 +52,9 @@ def test_nothing_after_the_as_of_date_changes_the_model_or_its_predictions(db, w
     seen: list[date] = []
     compute = traits.compute
 
-    def spy(session, workspace_id, zone, as_of, defs, roots=None):
+    def spy(session, workspace_id, zone, as_of, defs, roots=None, **kwargs):
         seen.append(as_of)
-        return compute(session, workspace_id, zone, as_of, defs, roots)
+        return compute(session, workspace_id, zone, as_of, defs, roots, **kwargs)
 
     monkeypatch.setattr(traits, "compute", spy)
     first_id, first = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
