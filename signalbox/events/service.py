@@ -265,7 +265,7 @@ def track_columns(
     parts = [_track_part(session, workspace_id, plain, start, end, (), nodes)]
     parts.append(_track_part(session, workspace_id, with_props, start, end, properties, nodes))
     index = {name: k for k, name in enumerate(names)}
-    codes = [np.fromiter((index[e] for e in part[1]), dtype=np.int64, count=len(part[1])) for part in parts]
+    codes = [np.fromiter(map(index.__getitem__, part[1]), dtype=np.int64, count=len(part[1])) for part in parts]
     missing = np.full(len(parts[0][0]), np.nan)
     return TrackColumns(
         names,
@@ -410,11 +410,20 @@ def track_history(
     return TrackHistory(list(cols[0]), values)
 
 
+@dataclass(frozen=True)
+class IdentifyLabels:
+    """Every identify of a read, oldest first, as columns: its node and, per key asked for,
+    the value it carries (None where absent)."""
+
+    nodes: list[str]
+    values: list[Sequence[Any]]
+
+
 def identify_labels(
     session: Session, workspace_id: str, end: datetime, keys: Sequence[str], nodes: Sequence[str] | None = None
-) -> list[tuple[Any, ...]]:
-    """(node, value of each of `keys`) of every identify before `end`, oldest first: only
-    the traits asked for are read out of each document (None where absent)."""
+) -> IdentifyLabels:
+    """The identifies before `end`, oldest first: only the traits asked for are read out of
+    each document."""
     pg = session.get_bind().dialect.name == "postgresql"
     params: dict[str, Any] = {"ws": workspace_id, "end": time_param(session, end)}
     if pg:
@@ -435,16 +444,16 @@ def identify_labels(
         rows = driver_rows(session, sql.replace(_NODES, "") + " ORDER BY timestamp, id", params)
     else:  # chunk by chunk: one tree's nodes may fall in different chunks
         rows = sorted(_driver_rows_of_nodes(session, sql, params, nodes), key=lambda r: (r[1], r[2]))
+    if not rows:
+        return IdentifyLabels([], [[] for _ in keys])
+    cols = list(zip(*rows, strict=True))
     if pg:
-        return [(row[0], *row[3:]) for row in rows]
-    decoded: dict[str, list[Any]] = {}
-    out: list[tuple[Any, ...]] = []
-    for row in rows:
-        values = decoded.get(row[3])
-        if values is None:
-            values = decoded[row[3]] = orjson.loads(row[3]) if row[3] is not None else [None] * len(keys)
-        out.append((row[0], *values[: len(keys)]))
-    return out
+        return IdentifyLabels(list(cols[0]), list(cols[3:]))
+    # Few distinct label sets among a million identifies: each array parsed once, then the
+    # rows' arrays transposed into one column per key.
+    absent = [None] * len(keys)
+    decoded = {doc: orjson.loads(doc)[: len(keys)] if doc is not None else absent for doc in set(cols[3])}
+    return IdentifyLabels(list(cols[0]), list(zip(*map(decoded.__getitem__, cols[3]), strict=True)))
 
 
 def _driver_rows_of_nodes(

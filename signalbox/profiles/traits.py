@@ -412,16 +412,18 @@ def _identify_labels(
     """Per label trait, its value per root as of `end` (the newest identify that carries it
     wins, key by key: the rows come oldest first, so a later one overwrites), and every root
     identified by then."""
-    rows = events.identify_labels(session, workspace_id, end, LABEL_TRAITS, nodes)
-    roots = [root_of.get(row[0]) for row in rows]
+    read = events.identify_labels(session, workspace_id, end, LABEL_TRAITS, nodes)
+    roots = list(map(root_of.get, read.nodes))
     identified = {root for root in roots if root is not None}
     return {
-        name: {
-            root: row[k + 1]
-            for root, row in zip(roots, rows, strict=True)
-            if root is not None and row[k + 1] is not None and row[k + 1] != ""
-        }
-        for k, name in enumerate(LABEL_TRAITS)
+        name: dict(
+            [
+                (root, value)
+                for root, value in zip(roots, values, strict=True)
+                if value is not None and value != "" and root is not None
+            ]
+        )
+        for name, values in zip(LABEL_TRAITS, read.values, strict=True)
     }, identified
 
 

@@ -10,8 +10,10 @@ import numpy as np
 
 from signalbox.demo import service as demo
 from signalbox.demo.schemas import WorldConfig
+from signalbox.ingestion.service import BatchInput
 from signalbox.profiles import traits
 from signalbox.workspaces import service as workspaces
+from tests.factories import identify
 
 END = date(2026, 10, 31)
 
@@ -46,3 +48,29 @@ def test_the_second_thread_reads_the_same_traits(db, settings, tmp_path):
             part_two = traits.compute(session, ws.id, ws.timezone, as_of, defs, some, reader=db.session)
         _same(part_one, part_two)
         assert part_one.profile_ids == sorted(some)
+
+
+def test_labels_are_the_newest_non_empty_value_key_by_key(db, pipeline, workspace):
+    ws = workspaces.get_workspace(db, workspace.id)
+    messages = [
+        {**identify("ann", plan="gold", timezone="America/New_York"), "timestamp": "2026-05-01T10:00:00Z"},
+        {**identify("ann", plan="", home_location="loc-1"), "timestamp": "2026-05-02T10:00:00Z"},
+        {**identify("ann", plan=None, timezone="America/Chicago"), "timestamp": "2026-05-03T10:00:00Z"},
+        # Arrives last but happened first: it loses to every newer value.
+        {**identify("ann", plan="bronze", home_location="loc-0"), "timestamp": "2026-04-01T10:00:00Z"},
+        {**identify("bob", plan="silver"), "timestamp": "2026-05-01T10:00:00Z"},
+        # After the as-of day everywhere: never read.
+        {**identify("bob", plan="platinum"), "timestamp": "2026-06-02T12:00:00Z"},
+    ]
+    for message in messages:  # one batch each: arrival order is part of the scenario
+        assert not pipeline.ingest(ws, BatchInput([message], source="test")).rejected
+    with db.session() as session:
+        table = traits.compute(session, ws.id, ws.timezone, date(2026, 6, 1), traits.default_traits())
+    got = {
+        user: {name: table.labels[name][k] for name in ("plan", "home_location", "timezone")}
+        for k, user in enumerate(table.user_ids)
+    }
+    assert got == {
+        "ann": {"plan": "gold", "home_location": "loc-1", "timezone": "America/Chicago"},
+        "bob": {"plan": "silver", "home_location": None, "timezone": None},
+    }
