@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, Protocol
 
-from sqlalchemy import Table, bindparam, func, insert, or_, select, text, update
+from sqlalchemy import Table, bindparam, func, or_, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
@@ -43,6 +43,7 @@ from signalbox.profiles import service as profiles
 
 _CHUNK = 2000
 IDENTIFIERS: Table = Identifier.__table__  # type: ignore[assignment]
+MERGE_LOG: Table = MergeLogEntry.__table__  # type: ignore[assignment]
 Pair = tuple[str, str]
 
 
@@ -323,8 +324,11 @@ def _write_merges(
             .values(canonical_id=bindparam("dst")),
             [{"src": m.source, "dst": final_root.get(m.target, m.target)} for m in stored_sources],
         )
-    session.execute(
-        insert(MergeLogEntry),
+    # COPY / a driver executemany (new rows only): the ORM insert rendered eight parameters a
+    # merge, ~5,000 merges per 50,000 imported messages.
+    bulk_insert(
+        session,
+        MERGE_LOG,
         [
             {
                 "workspace_id": workspace_id,

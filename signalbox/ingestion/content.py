@@ -72,9 +72,26 @@ def _orjson_int(text: str) -> int | float:
 def find_problem(value: Any, path: str = "", depth: int = 0) -> str | None:
     """The first value or key under `value` (itself `depth` levels down in its message) that
     cannot be stored, as `path: what is wrong`."""
-    # Every message goes through here: a walk without paths first (~10 us for a 1 KB message), the
-    # walk that names the path only for the rare message that holds a problem.
+    # Every message goes through here: orjson's writer first (~1 us), then a walk without paths
+    # (~10 us for a 1 KB message), the walk that names the path only for the rare message that
+    # holds a problem.
+    if _surely_storable(value, depth):
+        return None
     return _describe_problem(value, path, depth) if _has_problem(value, depth) else None
+
+
+def _surely_storable(value: Any, depth: int) -> bool:
+    """True only when no walk can find a problem; False means "walk and see". orjson refuses
+    lone surrogates and integers beyond the same 64-bit range (`_INT_RANGE`) and writes NUL as
+    an escape; what it lets through silently, a non-finite float (written `null`) and depth, is
+    ruled out by the absence of `null` in the text and by the count of opening brackets, an
+    upper bound on the nesting. A false "walk and see" costs only the walk (the import profile
+    had the walk at ~4 % of the import, on messages that almost all pass this check)."""
+    try:
+        text = orjson.dumps(value)
+    except (orjson.JSONEncodeError, TypeError):
+        return False
+    return b"\\u0000" not in text and b"null" not in text and text.count(b"{") + text.count(b"[") <= MAX_DEPTH - depth
 
 
 def _has_problem(value: Any, depth: int) -> bool:

@@ -59,7 +59,8 @@ def _counts(db, ws_id: str) -> tuple[int, int, int]:
     return int(stored or 0), int(distinct or 0), int(logged or 0)
 
 
-def test_import_stores_each_message_once_with_one_change_row_each(pipeline, db, workspace, tmp_path):
+def test_import_stores_each_message_once_with_one_change_row_each(pipeline, db, workspace, tmp_path, monkeypatch):
+    monkeypatch.setattr(importers, "CHUNK", 1000)
     ws = workspaces.get_workspace(db, workspace.id)
     msgs = _messages(30, 2500)  # more than one import chunk
     path = _write(tmp_path / "events.jsonl", msgs)
@@ -125,6 +126,21 @@ def test_a_message_already_stored_fails_the_batch_instead_of_landing_twice(pipel
     replay = ingestion.replay_dead_letters(pipeline, ws)
     assert replay.still_failing == 0
     assert _counts(db, ws.id) == (2, 2, 2)
+
+
+def test_import_chunks_are_bounded_by_line_text_as_well_as_lines(pipeline, db, workspace, tmp_path, monkeypatch):
+    # Large messages are not held CHUNK at a time: a chunk closes at CHUNK_BYTES of line text.
+    monkeypatch.setattr(importers, "CHUNK_BYTES", 10_000)
+    ws = workspaces.get_workspace(db, workspace.id)
+    msgs = _messages(3, 40)
+    for m in msgs:
+        m.setdefault("properties", {})["note"] = "x" * 2000  # ~2.2 KB a line
+    chunks: list[int] = []
+    result = importers.import_events(pipeline, ws, _write(tmp_path / "big.jsonl", msgs), progress=chunks.append)
+    assert result.accepted == len(msgs)
+    assert sum(chunks) == len(msgs)
+    assert len(chunks) > 1 and max(chunks) <= 5  # 10,000 bytes reached by the fifth ~2.2 KB line
+    assert _counts(db, ws.id) == (len(msgs), len(msgs), len(msgs))
 
 
 def test_two_importers_of_the_same_file_at_once_store_each_message_once(db, settings, clock, workspace, tmp_path):

@@ -57,6 +57,33 @@ def test_clean_values_pass_and_depth_counts_from_where_a_value_sits():
     assert content.find_problem(nested(31), "context", depth=1) is not None
 
 
+def test_the_quick_check_passes_only_what_the_walk_passes():
+    typical = {"type": "track", "event": "visit", "properties": {"amount": 12.5, "tags": ["a", "b"]}}
+    assert content._surely_storable(typical, 0)  # the common case must take the quick path
+    problems = [
+        {"userId": "a\x00b"},
+        {"k\x00": 1},
+        {"s": "\ud83d"},
+        {"n": float("nan")},
+        {"n": float("-inf")},
+        {"n": 2**64},
+        {"n": -(2**63) - 1},
+        nested(32),
+        [[[[]]]] * 1 + [nested(31)],
+    ]
+    for value in problems:
+        assert not content._surely_storable(value, 0), value
+        assert content.find_problem(value) is not None, value
+    # Depth counts from where the value sits: 31 levels pass at the top, not one level down.
+    assert content._surely_storable(nested(31), 0)
+    assert not content._surely_storable(nested(31), 1)
+    # Text the quick check cannot vouch for is walked, and passes when it is fine.
+    fine_but_walked = [{"z": None}, {"s": "nullable"}, {"s": "\\u0000 as text"}, {"n": 2**64 - 1, "m": -(2**63)}]
+    for value in fine_but_walked:
+        assert content.find_problem(value) is None, value
+    assert content._surely_storable({"n": 2**64 - 1, "m": -(2**63)}, 0)
+
+
 def test_storable_copy_escapes_and_unescape_gives_the_message_back():
     message = {"userId": "u\x00", "properties": {"s": "\ud800", "n": float("inf"), "k\x00": 1}}
     stored = content.storable_copy(message)
