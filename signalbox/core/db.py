@@ -82,12 +82,6 @@ class Database:
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
 
-    @property
-    def concurrent_reads(self) -> bool:
-        """Whether a second session reads the same database: not so for an in-memory SQLite
-        one, where every connection has a database of its own."""
-        return not (self.is_sqlite and (":memory:" in self.url or "mode=memory" in self.url))
-
     @contextmanager
     def session(self) -> Iterator[Session]:
         """A read session; nothing is committed."""

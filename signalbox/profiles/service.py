@@ -6,6 +6,7 @@ traits and counters consistent with the event log.
 
 from __future__ import annotations
 
+from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -344,15 +345,24 @@ def node_roots(session: Session, workspace_id: str) -> dict[str, str]:
     )
 
 
-def every_tree_user_id(session: Session, workspace_id: str) -> dict[str, str]:
-    """`tree_user_ids` of every tree of the workspace, in one read."""
+def node_roots_and_user_ids(session: Session, workspace_id: str) -> tuple[dict[str, str], dict[str, str]]:
+    """`node_roots`, and `tree_user_ids` of every tree, in one read of the workspace's nodes
+    (no sort of a million rows): a tree of one node, nearly every tree, has its node's user
+    id; only the nodes of merged trees are ordered, oldest first, to find theirs."""
     rows = driver_rows(
         session,
-        "SELECT canonical_id, user_id FROM profiles WHERE workspace_id = :ws AND user_id IS NOT NULL "
-        "ORDER BY created_at DESC, id DESC",
+        "SELECT id, canonical_id, user_id, created_at FROM profiles WHERE workspace_id = :ws",
         {"ws": workspace_id},
     )
-    return dict(rows)  # the oldest node with a user id comes last and wins
+    root_of = {node: root for node, root, _, _ in rows}
+    size = Counter(root_of.values())
+    users = {root: uid for _, root, uid, _ in rows if uid is not None and size[root] == 1}
+    merged = sorted(
+        (created, node, root, uid) for node, root, uid, created in rows if uid is not None and size[root] > 1
+    )
+    for _, _, root, uid in merged:
+        users.setdefault(root, uid)
+    return root_of, users
 
 
 def nodes_of_roots(session: Session, workspace_id: str, roots: Iterable[str]) -> dict[str, str]:

@@ -12,9 +12,7 @@ of any size costs the same handful of round trips.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
 from itertools import repeat
@@ -233,23 +231,15 @@ def compute(
     as_of: date,
     defs: Sequence[TraitDef],
     roots: Sequence[str] | None = None,
-    *,
-    reader: Reader | None = None,
 ) -> TraitTable:
     """Every profile (or only `roots`) with at least one event before the end of `as_of`,
-    with `defs` computed.
-
-    With a `reader` (a factory of read sessions on the same database), the all-history
-    aggregates are read on a session of their own in a second thread while this one reads
-    the rest: on a million people they are a third of the read, and both databases run the
-    two statements side by side. Give one only when every read of `session` so far is of a
-    snapshot that this later one contains (scoring's change-log window, read first)."""
+    with `defs` computed."""
     # Rows from a day before the earliest window start in UTC (local midnights anywhere lie
     # within 14 hours of UTC's); older history is aggregated in SQL. Where this splits does
-    # not change any trait, only which read counts an event, so it need not wait for the zones.
+    # not change any trait, only which read counts an event.
     starts = [_bounds(d, as_of, "UTC")[0] for d in defs if d.window_days is not None]
     fetch_start = min([*starts, day_start(as_of, "UTC")]) - timedelta(days=1)
-    read = _read(session, workspace_id, as_of, defs, roots, fetch_start, reader)
+    read = _read(session, workspace_id, as_of, defs, roots, fetch_start)
     root_of, labels, cols, older = read.root_of, read.labels, read.cols, read.older
     seen = set(cols.nodes).union(*(got[0] for got in older.values()))
     # map() over the dicts' own methods: a million people's lookups without a Python loop.
@@ -291,7 +281,6 @@ def compute(
     return table
 
 
-Reader = Callable[[], AbstractContextManager[Session]]
 Older = dict[str, tuple[list[str], NDArray[np.float64]]]
 
 
@@ -302,7 +291,7 @@ class _Reads:
     identified: set[str]
     cols: events.TrackColumns
     older: Older
-    users: dict[str, str] | None  # root -> user id; None: read them for the roots found
+    users: dict[str, str] | None  # root -> user id; None: read for the roots found (a subset)
 
 
 def _read(
@@ -312,36 +301,23 @@ def _read(
     defs: Sequence[TraitDef],
     roots: Sequence[str] | None,
     fetch_start: datetime,
-    reader: Reader | None,
 ) -> _Reads:
-    """What `compute` reads; with a `reader`, the all-history aggregates and the user ids on a
-    second thread while this one reads the rest."""
+    """What `compute` reads, in one session (one snapshot)."""
     latest_end = day_start(as_of + timedelta(days=2), "UTC")  # past the end of the day in every zone
-    with ThreadPoolExecutor(max_workers=1) if reader is not None else nullcontext() as pool:
-        nodes: list[str] | None = None
-        if roots is None:
-            root_of = profiles.node_roots(session, workspace_id)
-        else:
-            root_of = profiles.nodes_of_roots(session, workspace_id, roots)
-            nodes = sorted(root_of)
-        older_read = users_read = None
-        if pool is not None and reader is not None:
-            older_read = pool.submit(_read_older_on, reader, workspace_id, defs, fetch_start, nodes)
-            if roots is None:
-                users_read = pool.submit(_every_tree_user_id_on, reader, workspace_id)
-        # A person's zone comes from their traits, so traits are read only up to the earliest
-        # end of the as-of day anywhere (UTC+14): a trait changed later can never shape this as-of.
-        traits_end = day_start(as_of + timedelta(days=1), "Etc/GMT-14")
-        labels, identified = _identify_labels(session, workspace_id, traits_end, root_of, nodes)
-        cols = _read_rows(session, workspace_id, defs, fetch_start, latest_end, nodes)
-        if older_read is None:
-            older = _read_older(session, workspace_id, defs, fetch_start, nodes)
-        else:
-            older = older_read.result()
-        if users_read is not None:
-            users: dict[str, str] | None = users_read.result()
-        else:
-            users = profiles.every_tree_user_id(session, workspace_id) if roots is None else None
+    # A person's zone comes from their traits, so traits are read only up to the earliest end
+    # of the as-of day anywhere (UTC+14): a trait changed later can never shape this as-of.
+    traits_end = day_start(as_of + timedelta(days=1), "Etc/GMT-14")
+    users: dict[str, str] | None = None
+    nodes: list[str] | None = None
+    if roots is None:
+        root_of, users = profiles.node_roots_and_user_ids(session, workspace_id)
+    else:
+        root_of = profiles.nodes_of_roots(session, workspace_id, roots)
+        nodes = sorted(root_of)
+    identifies = events.identify_labels(session, workspace_id, traits_end, LABEL_TRAITS, nodes)
+    cols = _read_rows(session, workspace_id, defs, fetch_start, latest_end, nodes)
+    older = _read_older(session, workspace_id, defs, fetch_start, nodes)
+    labels, identified = _identify_labels(identifies, root_of)
     return _Reads(root_of, labels, identified, cols, older, users)
 
 
@@ -362,18 +338,6 @@ def _read_rows(
     return events.track_columns(
         session, workspace_id, names, fetch_start, latest_end, props, nodes, property_events=prop_events
     )
-
-
-def _read_older_on(
-    reader: Reader, workspace_id: str, defs: Sequence[TraitDef], fetch_start: datetime, nodes: list[str] | None
-) -> Older:
-    with reader() as session:
-        return _read_older(session, workspace_id, defs, fetch_start, nodes)
-
-
-def _every_tree_user_id_on(reader: Reader, workspace_id: str) -> dict[str, str]:
-    with reader() as session:
-        return profiles.every_tree_user_id(session, workspace_id)
 
 
 def _read_older(
@@ -407,12 +371,10 @@ def _codes_in(codes: NDArray[np.int64], names: Sequence[str], wanted: Sequence[s
 
 
 def _identify_labels(
-    session: Session, workspace_id: str, end: datetime, root_of: dict[str, str], nodes: list[str] | None
+    read: events.IdentifyLabels, root_of: dict[str, str]
 ) -> tuple[dict[str, dict[str, Any]], set[str]]:
-    """Per label trait, its value per root as of `end` (the newest identify that carries it
-    wins, key by key: the rows come oldest first, so a later one overwrites), and every root
-    identified by then."""
-    read = events.identify_labels(session, workspace_id, end, LABEL_TRAITS, nodes)
+    """Per label trait, its value per root (the newest identify that carries it wins, key by
+    key: the rows come oldest first, so a later one overwrites), and every root identified."""
     roots = list(map(root_of.get, read.nodes))
     identified = {root for root in roots if root is not None}
     return {

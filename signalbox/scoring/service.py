@@ -76,14 +76,7 @@ def trait_table(db: Database, workspace: WorkspaceInfo, as_of: date, knobs: Scor
             workspace.timezone,
             as_of,
             traits.default_traits(knobs.activity_events),
-            reader=_reader(db),
         )
-
-
-def _reader(db: Database) -> traits.Reader | None:
-    """Read sessions for `traits.compute`'s second thread, where a second session sees the
-    same data."""
-    return db.session if db.concurrent_reads else None
 
 
 def _pending_table(
@@ -99,9 +92,7 @@ def _pending_table(
         if only_stale and win.complete:
             named = changes.profiles_in(session, workspace.id, win, PROFILE_KINDS)
             roots = profiles.current_roots(session, workspace.id, named)
-        # The second thread's reads start after the window's: they see every change in it.
-        table = traits.compute(session, workspace.id, workspace.timezone, as_of, defs, roots, reader=_reader(db))
-        return table, win
+        return traits.compute(session, workspace.id, workspace.timezone, as_of, defs, roots), win
 
 
 def _advance(db: Database, workspace: WorkspaceInfo, win: Window, clock: Clock) -> None:
