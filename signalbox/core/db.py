@@ -179,6 +179,7 @@ def _make_engine(settings: Settings) -> Engine:
             hide_parameters=True,
         )
         timeout = settings.sqlite_busy_timeout_ms
+        mmap_bytes = settings.sqlite_mmap_mb * 1024 * 1024
 
         @event.listens_for(engine, "connect")
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -191,6 +192,7 @@ def _make_engine(settings: Settings) -> Engine:
             # take random inserts, and a million-event workspace outgrows 2 MB at once.
             cur.execute("PRAGMA cache_size=-65536")
             cur.execute(f"PRAGMA busy_timeout={int(timeout)}")
+            cur.execute(f"PRAGMA mmap_size={int(mmap_bytes)}")
             cur.execute("PRAGMA foreign_keys=ON")
             cur.close()
 

@@ -32,6 +32,12 @@ class Settings(BaseSettings):
         "crm_id",
     )
     sqlite_busy_timeout_ms: int = Field(default=10_000, gt=0)
+    # SQLite reads this much of the database file through a memory map instead of a read()
+    # per page into its own cache: a million-profile scoring reads ~3 GB and ran ~6 % faster
+    # (docs/BENCHMARKS.md). Address space, not memory: the pages are the OS's file cache.
+    # SQLite builds commonly cap it at 2 GB. 0 turns it off (a database on a network file
+    # system, where a map is unsafe).
+    sqlite_mmap_mb: int = Field(default=2048, ge=0)
     # Connections kept per process; 10 more may open under load. Sized for a burst of about 32
     # concurrent webhook deliveries (docs/BENCHMARKS.md); lazily opened, so idle processes hold few.
     pg_pool_size: int = Field(default=20, gt=0)
