@@ -9,6 +9,7 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
+from operator import itemgetter
 from typing import Any
 
 import orjson
@@ -414,14 +415,28 @@ def store_signal_columns(
         raise ValueError(f"column {ragged[0]}: {len(columns[ragged[0]])} values for {len(pids)} ids")
     if not pids:
         return
-    moved = (
-        _score_changes(session, workspace_id, pids, columns["at_risk_score"], columns.get("at_risk_band"))
-        if "at_risk_score" in columns
-        else None
-    )
-    update_by_id(session, PROFILES, workspace_id, pids, columns, json_text=JSON_SIGNALS)
-    if moved is not None:
-        changes.append_columns(session, workspace_id, moved, now)
+    if "at_risk_score" not in columns:
+        update_by_id(session, PROFILES, workspace_id, pids, columns, json_text=JSON_SIGNALS)
+        return
+    moved, at = _score_changes(session, workspace_id, pids, columns["at_risk_score"], columns.get("at_risk_band"))
+    if len(at) == len(pids):
+        update_by_id(session, PROFILES, workspace_id, pids, columns, json_text=JSON_SIGNALS)
+    else:
+        # The score and band are indexed: rewriting an unchanged value still moves its index
+        # entry (a daily re-run of a million, whose scores mostly stay, spent ~4 s on that).
+        same = sorted(set(range(len(pids))) - set(at))
+        for rows, names in ((at, list(columns)), (same, [n for n in columns if n not in _SCORE_COLUMNS])):
+            if rows and names:
+                part = {name: _take(columns[name], rows) for name in names}
+                update_by_id(session, PROFILES, workspace_id, _take(pids, rows), part, json_text=JSON_SIGNALS)
+    changes.append_columns(session, workspace_id, moved, now)
+
+
+_SCORE_COLUMNS = frozenset({"at_risk_score", "at_risk_band"})
+
+
+def _take(values: Sequence[Any], rows: Sequence[int]) -> list[Any]:
+    return list(itemgetter(*rows)(values)) if len(rows) > 1 else [values[k] for k in rows]
 
 
 def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]], now: datetime) -> None:
@@ -456,9 +471,10 @@ def _score_changes(
     pids: Sequence[str],
     scores: Sequence[int | None],
     bands: Sequence[str | None] | None,
-) -> ChangeColumns:
-    """A change per profile whose score or band moves, its data the old and new of both: built
-    as columns, a first scoring moves everyone's (a million rows)."""
+) -> tuple[ChangeColumns, list[int]]:
+    """A change per profile whose score or band moves, its data the old and new of both, and
+    those profiles' positions in `pids`: built as columns, a first scoring moves everyone's (a
+    million rows)."""
     old = {pid: (score, band) for pid, score, band in _signal_values(session, workspace_id, pids)}
     new_bands = bands if bands is not None else [None] * len(pids)
     was = [old.get(pid, _NO_SCORE) for pid in pids]
@@ -478,7 +494,7 @@ def _score_changes(
         f'"old_band":{lit(was[k][1])},"new_band":{lit(new_bands[k])}}}'
         for k in moved
     ]
-    return ChangeColumns("score", [pids[k] for k in moved], [new_bands[k] for k in moved], data)
+    return ChangeColumns("score", [pids[k] for k in moved], [new_bands[k] for k in moved], data), moved
 
 
 _NO_SCORE: tuple[None, None] = (None, None)

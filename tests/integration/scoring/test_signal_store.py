@@ -71,11 +71,10 @@ def test_a_moved_score_is_logged_once_with_its_old_and_new_values(db, pipeline, 
     with db.session() as session:
         head = changes.head(session, workspace.id)
 
-    def store(scores: list[int | None], bands: list[str | None]) -> list[ChangeInfo]:
+    def store(scores: list[int | None], bands: list[str | None], chance: float = 0.5) -> list[ChangeInfo]:
         with db.transaction() as session:
-            profiles.store_signal_columns(
-                session, workspace.id, [a, b], {"at_risk_score": scores, "at_risk_band": bands}, NOW
-            )
+            columns = {"at_risk_score": scores, "at_risk_band": bands, "churn_probability": [chance, chance]}
+            profiles.store_signal_columns(session, workspace.id, [a, b], columns, NOW)
         return changes.list_changes(db, workspace.id, after=head, kinds=["score"])
 
     first = store([70, 10], ["High", "Low"])
@@ -93,8 +92,13 @@ def test_a_moved_score_is_logged_once_with_its_old_and_new_values(db, pipeline, 
         assert stored == [json_dumps(c.data) for c in first]
     # Unmoved scores log nothing; a moved one logs its old and new value, and a former
     # customer's score going away is a move too.
-    again = store([70, None], ["High", None])
+    again = store([70, None], ["High", None], chance=0.25)
     assert [(c.profile_id, c.name, c.data) for c in again[len(first) :]] == [
         (b, None, {"old_score": 10, "new_score": None, "old_band": "Low", "new_band": None}),
     ]
+    # The unmoved profile still gets the other columns of the same call.
+    kept = identity.profile_document(db, workspace.id, "a").signals
+    gone = identity.profile_document(db, workspace.id, "b").signals
+    assert kept is not None and (kept.at_risk_score, kept.at_risk_band, kept.churn_probability) == (70, "High", 0.25)
+    assert gone is not None and (gone.at_risk_score, gone.at_risk_band, gone.churn_probability) == (None, None, 0.25)
     assert [c.seq for c in again] == sorted(c.seq for c in again)
