@@ -71,11 +71,7 @@ def trait_table(db: Database, workspace: WorkspaceInfo, as_of: date, knobs: Scor
     """Traits of every profile."""
     with db.session() as session:
         return traits.compute(
-            session,
-            workspace.id,
-            workspace.timezone,
-            as_of,
-            traits.default_traits(knobs.activity_events),
+            session, workspace.id, workspace.timezone, as_of, traits.default_traits(knobs.activity_events)
         )
 
 
