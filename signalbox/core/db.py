@@ -249,6 +249,17 @@ def one_of(session: Session, column: Any, values: Sequence[str]) -> ColumnElemen
     return column == any_(cast(bindparam(None, pg_array(values), type_=NullType()), postgresql.ARRAY(Text)))  # type: ignore[no-any-return]
 
 
+def driver_one_of(session: Session, column: str, param: str, values: Sequence[str]) -> tuple[str, str]:
+    """`one_of` for SQL handed to `driver_rows`: the condition (`column` is one of `values`)
+    naming the parameter `:param`, and that parameter's value. Any number of values go as one
+    parameter: a PostgreSQL array literal (`pg_array`) or a JSON array that SQLite unpacks
+    with `json_each`, so one statement serves a million ids without a placeholder each."""
+    if session.get_bind().dialect.name == "postgresql":
+        return f"{column} = ANY(CAST(:{param} AS text[]))", pg_array(values)
+    # `column` and `param` come from the caller's constants; the values are bound.
+    return f"{column} IN (SELECT value FROM json_each(:{param}))", orjson.dumps(list(values)).decode()  # noqa: S608
+
+
 def advisory_xact_lock(session: Session, key: str) -> None:
     """Serialise the writers that name the same key until this transaction ends (PostgreSQL;
     SQLite has one writer at a time anyway)."""
@@ -281,11 +292,7 @@ def insert_columns(
     conn = session.connection()
     dialect = conn.dialect
     pg = dialect.name == "postgresql"
-    bound = [
-        list(columns[name]) if name in json_text else _bound_column(table.c[name].type, dialect, columns[name], pg)
-        for name in names
-    ]
-    values = zip(*bound, strict=True)
+    values = zip(*_bound_columns(table, dialect, columns, json_text, for_copy=pg), strict=True)
     listed = ", ".join(names)
     if pg:
         raw = conn.connection.driver_connection
@@ -309,13 +316,13 @@ def bulk_update(session: Session, table: Table, keys: tuple[str, ...], rows: lis
         return
     conn = session.connection()
     names = [name for name in rows[0] if name not in keys] + list(keys)
-    _checked_columns(table, {name: () for name in names})
+    columns = {name: [row[name] for row in rows] for name in names}
+    _checked_columns(table, columns)
     sets = ", ".join(f"{name} = ?" for name in names[: -len(keys)])
     where = " AND ".join(f"{name} = ?" for name in keys)
     # Names only from the Table itself (_checked_columns refused any other); values are bound.
     sql = f"UPDATE {table.name} SET {sets} WHERE {where}"  # noqa: S608
-    bound = [_bound_column(table.c[name].type, conn.dialect, [row[name] for row in rows]) for name in names]
-    conn.exec_driver_sql(sql, list(zip(*bound, strict=True)))
+    conn.exec_driver_sql(sql, list(zip(*_bound_columns(table, conn.dialect, columns), strict=True)))
 
 
 def _checked_columns(table: Table, columns: Mapping[str, Sequence[Any]]) -> tuple[list[str], int]:
@@ -430,15 +437,28 @@ def update_by_id(
         with raw.cursor() as cursor:
             cursor.execute(sql, [list(ids), *(_texts(columns[n], n in json_text) for n in names), workspace_id])
         return
-    bound = [
-        list(columns[name]) if name in json_text else _bound_column(table.c[name].type, dialect, columns[name])
-        for name in names
-    ]
+    bound = _bound_columns(table, dialect, columns, json_text)
     sets = ", ".join(f"{name} = ?" for name in names)
     conn.exec_driver_sql(
         f"UPDATE {table.name} SET {sets} WHERE workspace_id = ? AND id = ?",  # noqa: S608 (names from the Table)
         list(zip(*bound, [workspace_id] * len(ids), ids, strict=True)),
     )
+
+
+def _bound_columns(
+    table: Table,
+    dialect: Dialect,
+    columns: Mapping[str, Sequence[Any]],
+    json_text: frozenset[str] = frozenset(),
+    *,
+    for_copy: bool = False,
+) -> list[list[Any]]:
+    """Each column bound as its type binds it (`_bound_column`), in `columns`' order; those
+    named in `json_text` are JSON text already and go as given."""
+    return [
+        list(values) if name in json_text else _bound_column(table.c[name].type, dialect, values, for_copy)
+        for name, values in columns.items()
+    ]
 
 
 def _bound_column(kind: Any, dialect: Dialect, values: Sequence[Any], for_copy: bool = False) -> list[Any]:

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, driver_rows, epoch_seconds, epoch_sql, one_of, time_param
+from signalbox.core.db import bulk_insert, driver_one_of, driver_rows, epoch_seconds, epoch_sql, one_of, time_param
 from signalbox.events.models import Event
 from signalbox.events.schemas import StoredEvent
 
@@ -438,12 +438,9 @@ def identify_labels(
         exprs = [f"json_extract(traits, {', '.join(f':k{k}' for k in range(len(paths)))})"]
     sql = (
         f"SELECT {', '.join(['profile_id', 'timestamp', 'id', *exprs])} FROM events "  # noqa: S608 (constants only)
-        f"WHERE workspace_id = :ws AND type = 'identify' AND timestamp < :end{_NODES}"
+        f"WHERE workspace_id = :ws AND type = 'identify' AND timestamp < :end{_NODES} ORDER BY timestamp, id"
     )
-    if nodes is None:
-        rows = driver_rows(session, sql.replace(_NODES, "") + " ORDER BY timestamp, id", params)
-    else:  # chunk by chunk: one tree's nodes may fall in different chunks
-        rows = sorted(_driver_rows_of_nodes(session, sql, params, nodes), key=lambda r: (r[1], r[2]))
+    rows = _driver_rows_of_nodes(session, sql, params, nodes)
     if not rows:
         return IdentifyLabels([], [[] for _ in keys])
     cols = list(zip(*rows, strict=True))
@@ -459,22 +456,12 @@ def identify_labels(
 def _driver_rows_of_nodes(
     session: Session, sql: str, params: dict[str, Any], nodes: Sequence[str] | None
 ) -> list[tuple[Any, ...]]:
-    """`sql` for the whole workspace, or chunk by chunk for only these nodes (the node filter
-    goes where `sql` holds `_NODES`)."""
+    """`sql` for the whole workspace, or for only these nodes (the node filter goes where
+    `sql` holds `_NODES`), in one statement either way."""
     if nodes is None:
         return driver_rows(session, sql.replace(_NODES, ""), params)
-    out: list[tuple[Any, ...]] = []
-    for start in range(0, len(nodes), _CHUNK):
-        chunk = nodes[start : start + _CHUNK]
-        marks = ", ".join(f":n{k}" for k in range(len(chunk)))
-        out.extend(
-            driver_rows(
-                session,
-                sql.replace(_NODES, f" AND profile_id IN ({marks})"),
-                {**params, **{f"n{k}": n for k, n in enumerate(chunk)}},
-            )
-        )
-    return out
+    where, value = driver_one_of(session, "profile_id", "nodes", nodes)
+    return driver_rows(session, sql.replace(_NODES, f" AND {where}"), {**params, "nodes": value})
 
 
 def _number(value: Any) -> float | None:

@@ -12,14 +12,22 @@ from datetime import datetime
 from operator import itemgetter
 from typing import Any
 
-import orjson
 from sqlalchemy import Table, bindparam, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.changes.schemas import ChangeColumns, NewChange
 from signalbox.core.clock import ensure_utc
-from signalbox.core.db import bulk_insert, bulk_update, driver_rows, json_dumps, one_of, pg_array, update_by_id
+from signalbox.core.db import (
+    bulk_insert,
+    bulk_update,
+    driver_one_of,
+    driver_rows,
+    json_dumps,
+    one_of,
+    pg_array,
+    update_by_id,
+)
 from signalbox.events import service as events
 from signalbox.profiles import components, trait_docs
 from signalbox.profiles.models import Profile
@@ -453,16 +461,10 @@ def store_signals(session: Session, workspace_id: str, rows: list[dict[str, Any]
 
 
 def _signal_values(session: Session, workspace_id: str, pids: Sequence[str]) -> list[tuple[str, Any, Any]]:
-    """(id, at_risk_score, at_risk_band) of the given profiles, in one read: the ids go as one
-    array parameter (PostgreSQL) or one JSON text (SQLite's json_each), not one bind each."""
-    if session.get_bind().dialect.name == "postgresql":
-        sql = "SELECT id, at_risk_score, at_risk_band FROM profiles WHERE workspace_id = :ws AND id = ANY(:ids)"
-        return driver_rows(session, sql, {"ws": workspace_id, "ids": list(pids)})
-    sql = (
-        "SELECT p.id, p.at_risk_score, p.at_risk_band FROM json_each(:ids) AS j "
-        "JOIN profiles AS p ON p.id = j.value WHERE p.workspace_id = :ws"
-    )
-    return driver_rows(session, sql, {"ws": workspace_id, "ids": orjson.dumps(list(pids)).decode()})
+    """(id, at_risk_score, at_risk_band) of the given profiles, in one read."""
+    where, value = driver_one_of(session, "id", "ids", pids)
+    sql = f"SELECT id, at_risk_score, at_risk_band FROM profiles WHERE workspace_id = :ws AND {where}"  # noqa: S608
+    return driver_rows(session, sql, {"ws": workspace_id, "ids": value})
 
 
 def _score_changes(
