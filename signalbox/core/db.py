@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import threading
+from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -41,6 +42,7 @@ from sqlalchemy.types import NullType, TypeDecorator
 
 from signalbox.core.clock import ensure_utc
 from signalbox.core.errors import SchemaOutOfDateError
+from signalbox.core.planner import PlannerStatistics
 from signalbox.core.settings import Settings
 
 MIGRATIONS_DIR = Path(__file__).resolve().parent.parent / "migrations"
@@ -81,6 +83,9 @@ class Database:
         self.engine = _make_engine(settings)
         self._sessions = sessionmaker(self.engine, expire_on_commit=False)
         self._write_lock = threading.Lock() if self.is_sqlite else None
+        # SQLite plans these lookups well without statistics (it prefers the index matching
+        # more equalities); PostgreSQL needs them (`planner`).
+        self.planner = None if self.is_sqlite else PlannerStatistics(self._analyze, self._row_estimate)
 
     @contextmanager
     def session(self) -> Iterator[Session]:
@@ -99,8 +104,24 @@ class Database:
                 with _commit_or_rollback(session):
                     yield session
         else:
-            with self._sessions() as session, _commit_or_rollback(session):
-                yield session
+            with self._sessions() as session:
+                with _commit_or_rollback(session):
+                    yield session
+                appended = session.info.get(_APPENDED)
+            if appended and self.planner is not None:
+                self.planner.appended(appended)
+
+    def _analyze(self, table: str) -> float:
+        with self.engine.connect() as conn:
+            # `table` is one of our own tables' names (insert_columns checked it against the Table).
+            conn.execute(text(f'ANALYZE "{table}"'))
+            conn.commit()
+        return self._row_estimate(table)
+
+    def _row_estimate(self, table: str) -> float:
+        with self.engine.connect() as conn:
+            found = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table})
+            return float(found.scalar() or 0.0)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -267,6 +288,11 @@ def advisory_xact_lock(session: Session, key: str) -> None:
         session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
 
+# session.info key: rows each table got from `insert_columns` in this transaction, for
+# `Database.planner` once it commits.
+_APPENDED = "signalbox.appended"
+
+
 def bulk_insert(session: Session, table: Table, rows: list[dict[str, Any]]) -> None:
     """`insert_columns` for rows given as dicts (all with the same keys)."""
     if rows:
@@ -289,6 +315,8 @@ def insert_columns(
     names, count = _checked_columns(table, columns)
     if not count:
         return
+    appended: Counter[str] = session.info.setdefault(_APPENDED, Counter())
+    appended[table.name] += count
     conn = session.connection()
     dialect = conn.dialect
     pg = dialect.name == "postgresql"
