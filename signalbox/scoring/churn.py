@@ -481,14 +481,16 @@ def train(
     inner_ex: Examples,
     base: features.BaseModels,
     dormant: Examples | None = None,
+    dormant_horizon_days: int | None = None,
 ) -> FittedChurnModel:
     """Choose a candidate on the inner split, then refit it on every training cut.
 
     `inner_ex` holds the same cuts as `ex` with features from `inner_base`, the customer-base
     models fitted at the validation cut (so nothing the validation outcomes reveal leaks into the
     choice); `ex` has features from `base`, fitted at the held-out cut's date. `dormant` holds the
-    training cuts' dormant rows (features from `base`), for `fit_dormant_calibrator`. None holds a
-    row of the held-out window: this function cannot see it."""
+    training cuts' dormant rows (features from `base`), for `fit_dormant_calibrator`, labelled
+    over `dormant_horizon_days` (default: the model's horizon). None holds a row of the held-out
+    window: this function cannot see it."""
     _require_classes(ex, "train a churn model", MIN_CLASS_EXAMPLES)
     inner_cuts, validation = split.inner()
     fitted = fit_candidates(_select(inner_ex, inner_cuts), inner_base)
@@ -523,10 +525,15 @@ def train(
         if pooled
         else "logistic on logits, fitted on the latest training cut"
     )
+    shorter = dormant_horizon_days is not None and dormant_horizon_days != split.horizon_days
     calibration += (
-        "; the dormant get Pareto/NBD recalibrated, with their days of silence, on the latest training cuts' dormant"
-        if model.dormant_calibrator is not None
-        else "; the dormant get Pareto/NBD's own probability"
+        "; the dormant get Pareto/NBD's own probability"
+        if model.dormant_calibrator is None
+        else f"; the dormant get Pareto/NBD recalibrated, with their days of silence, on the dormant of the latest "
+        f"cuts whose {dormant_horizon_days}-day outcomes are known (too few dormant at the training cuts)"
+        if shorter
+        else "; the dormant get Pareto/NBD recalibrated, with their days of silence, on the latest training cuts'"
+        " dormant"
     )
     model.selection = {
         "validation_cut": split.train_cuts[validation].isoformat(),

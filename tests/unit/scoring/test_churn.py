@@ -232,6 +232,10 @@ def test_the_dormant_get_pareto_nbd_recalibrated_on_the_latest_cuts():
     p, own = model.predict(X), features.column(X, "pnbd_p_no_activity")
     assert abs(float(p.mean()) - fresh.y.mean()) < 0.02 < abs(float(own.mean()) - fresh.y.mean())
     assert metrics.evaluate(fresh.y, p).auc == pytest.approx(metrics.evaluate(fresh.y, own).auc)
+    # Calibrated at a shorter horizon (too few dormant at the training cuts), the report says so.
+    shorter = churn.train(train, _split(), BASE, train, BASE, dormant, dormant_horizon_days=15)
+    assert "cuts whose 15-day outcomes are known" in shorter.selection["calibration"]
+    assert "15-day" not in churn.train(train, _split(), BASE, train, BASE, dormant, 30).selection["calibration"]
 
 
 def _silent(days: NDArray[np.int64], seed: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
