@@ -23,11 +23,11 @@ training cut is the validation cut, and candidates are fitted on the cuts whose 
 known by its date. The simplest candidate whose validation AUC is not significantly below the
 best one's (DeLong) ships, refitted on all training cuts; the held-out window is never seen by
 that choice. People silent for longer than the training population's `POPULATION_DAYS` get
-Pareto/NBD's probability, recalibrated on the latest cuts' silent people when there are
-enough (`fit_dormant_calibrator`). Baselines are judged on the held-out window beside the
-shipped model: ``recency`` (logistic regression on log days since activity), ``rfm_logistic``
-(recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's own probabilities of no
-activity in the horizon (see `features`).
+Pareto/NBD's probability, recalibrated with the length of their silence on the latest cuts'
+silent people when there are enough (`fit_dormant_calibrator`). Baselines are judged on the
+held-out window beside the shipped model: ``recency`` (logistic regression on log days since
+activity), ``rfm_logistic`` (recency, frequency, monetary value), and BG/NBD's and Pareto/NBD's
+own probabilities of no activity in the horizon (see `features`).
 """
 
 from __future__ import annotations
@@ -91,6 +91,15 @@ FEATURE_ONLY = ("pareto_nbd", "bgnbd", "recency", "rfm_logistic")
 # The dormant (silent > POPULATION_DAYS) get Pareto/NBD recalibrated on the dormant of the last
 # CALIBRATION_CUTS training cuts, when those hold enough of both outcomes; otherwise its own.
 MIN_DORMANT_CLASS = 200
+# The dormant calibrator's covariates: Pareto/NBD's logit and the log of the days of silence
+# (`_dormant_x`). Platt-scaled on its logit alone, Pareto/NBD still overstates the churn of the
+# longer silent in the very rows it was fitted on (CDNOW 1997-09-30 + 90 days, the four cuts:
+# observed minus calibrated +0.004 / -0.002 / -0.006 at 90-120 / 120-150 / 150+ days silent;
+# 1998-03-31 + 90: +0.010 / +0.008 / -0.016 at 90-120 / 120-150 / 150-200), and the people it is
+# applied to have been silent longer than those it was fitted on. With the silence beside the
+# logit the worst decile over all CDNOW customers went 0.039 -> 0.025 at 1997-09-30 + 90 days,
+# 0.062 -> 0.065 at 1997-12-31 + 180 (docs/BENCHMARKS.md).
+DORMANT_FEATURES = ("pnbd_p_no_activity", "recency_days")
 _EPS = 1e-6  # probabilities are clipped to [eps, 1 - eps] before taking logits
 
 
@@ -276,8 +285,11 @@ class FittedChurnModel:
         # Models pickled before the dormant calibrator existed lack the attribute.
         recalibrate = getattr(self, "dormant_calibrator", None)
         if recalibrate is not None and use.any():
+            # Calibrators pickled before DORMANT_FEATURES read Pareto/NBD's logit alone.
+            wide = getattr(recalibrate, "n_features_in_", 1) == len(DORMANT_FEATURES)
+            z = _dormant_x(X) if wide else _logit(textbook).reshape(-1, 1)
             with threadpool_limits(limits=NATIVE_THREADS):
-                recalibrated = recalibrate.predict_proba(_logit(textbook).reshape(-1, 1))[:, 1]
+                recalibrated = recalibrate.predict_proba(z)[:, 1]
             textbook = np.where(use, recalibrated, textbook)
         return np.asarray(np.where(use, np.clip(textbook, 0.0, 1.0), p), dtype=np.float64)
 
@@ -394,28 +406,38 @@ def fit_candidates(
     return out
 
 
+def _dormant_x(X: FloatArray) -> FloatArray:
+    """The dormant calibrator's covariates (DORMANT_FEATURES): Pareto/NBD's logit, log days silent."""
+    silent = np.log1p(np.clip(np.nan_to_num(features.column(X, "recency_days"), nan=0.0), 0.0, None))
+    return np.column_stack([_logit(features.column(X, "pnbd_p_no_activity")), silent])
+
+
 def fit_dormant_calibrator(dormant: Examples) -> Any | None:
-    """Platt scaling of Pareto/NBD's P(no activity) on the dormant rows of the latest
-    CALIBRATION_CUTS training cuts, or None (its own probability) with too few of either outcome.
+    """A logistic calibration of Pareto/NBD's P(no activity) on the dormant rows of the latest
+    CALIBRATION_CUTS training cuts, with the log of the days of silence beside its logit
+    (DORMANT_FEATURES), or None (its own probability) with too few of either outcome.
 
     Pareto/NBD's own probability for the long silent drifts from their outcomes as one cohort
     ages (CDNOW, 1997-09-30 + 90 days: 0.929 predicted, 0.889 observed among 19,343); the
-    latest cuts' outcomes show by how much."""
+    latest cuts' outcomes show by how much, and by how much more the longer the silence."""
     if not len(dormant):
         return None
     last = int(dormant.cut.max())
     part = _select(dormant, range(max(0, last + 1 - CALIBRATION_CUTS), last + 1))
-    z = _logit(features.column(part.X, "pnbd_p_no_activity")).reshape(-1, 1)
-    known = ~np.isnan(features.column(part.X, "pnbd_p_no_activity"))
-    part, z = Examples(part.X[known], part.y[known], part.cut[known]), z[known]
+    known = ~np.isnan(features.column(part.X, "pnbd_p_no_activity")) & ~np.isnan(
+        features.column(part.X, "recency_days")
+    )
+    part = Examples(part.X[known], part.y[known], part.cut[known])
+    z = _dormant_x(part.X)
     if min(part.positives, len(part) - part.positives) < MIN_DORMANT_CLASS:
         return None
     # Unweighted: the dormant pile up cut after cut, and an early cut's handful must not weigh
     # as much as a late cut's thousands.
     with threadpool_limits(limits=NATIVE_THREADS):
         fitted = LogisticRegression(C=100.0, max_iter=1000).fit(z, part.y.astype(np.int64))
-    # A slope <= 0 reverses Pareto/NBD's ranking: no calibration but a fit to noise (CDNOW at
-    # 1997-04-03: 306 dormant, all a few weeks into their silence, gave a slope of -3.2).
+    # A slope <= 0 on Pareto/NBD's logit reverses its ranking: no calibration but a fit to noise
+    # (CDNOW at 1997-04-03: 306 dormant, all a few weeks into their silence, gave a slope of -3.2
+    # with the logit alone).
     return fitted if float(fitted.coef_[0, 0]) > 0 else None
 
 
@@ -459,14 +481,16 @@ def train(
     inner_ex: Examples,
     base: features.BaseModels,
     dormant: Examples | None = None,
+    dormant_horizon_days: int | None = None,
 ) -> FittedChurnModel:
     """Choose a candidate on the inner split, then refit it on every training cut.
 
     `inner_ex` holds the same cuts as `ex` with features from `inner_base`, the customer-base
     models fitted at the validation cut (so nothing the validation outcomes reveal leaks into the
     choice); `ex` has features from `base`, fitted at the held-out cut's date. `dormant` holds the
-    training cuts' dormant rows (features from `base`), for `fit_dormant_calibrator`. None holds a
-    row of the held-out window: this function cannot see it."""
+    training cuts' dormant rows (features from `base`), for `fit_dormant_calibrator`, labelled
+    over `dormant_horizon_days` (default: the model's horizon). None holds a row of the held-out
+    window: this function cannot see it."""
     _require_classes(ex, "train a churn model", MIN_CLASS_EXAMPLES)
     inner_cuts, validation = split.inner()
     fitted = fit_candidates(_select(inner_ex, inner_cuts), inner_base)
@@ -501,10 +525,15 @@ def train(
         if pooled
         else "logistic on logits, fitted on the latest training cut"
     )
+    shorter = dormant_horizon_days is not None and dormant_horizon_days != split.horizon_days
     calibration += (
-        "; the dormant get Pareto/NBD recalibrated on the latest training cuts' dormant"
-        if model.dormant_calibrator is not None
-        else "; the dormant get Pareto/NBD's own probability"
+        "; the dormant get Pareto/NBD's own probability"
+        if model.dormant_calibrator is None
+        else f"; the dormant get Pareto/NBD recalibrated, with their days of silence, on the dormant of the latest "
+        f"cuts whose {dormant_horizon_days}-day outcomes are known (too few dormant at the training cuts)"
+        if shorter
+        else "; the dormant get Pareto/NBD recalibrated, with their days of silence, on the latest training cuts'"
+        " dormant"
     )
     model.selection = {
         "validation_cut": split.train_cuts[validation].isoformat(),

@@ -74,6 +74,31 @@ def test_nothing_after_the_as_of_date_changes_the_model_or_its_predictions(db, w
     assert scoring.predict_churn(db, ws, AS_OF, first_id, NOW).rows == first_run.rows
 
 
+def test_too_few_dormant_at_the_training_cuts_are_calibrated_at_half_the_horizon(db, ws, pipeline, monkeypatch):
+    """The dormant calibrate on the latest training cuts when those hold enough of them, else on
+    the latest cuts whose outcomes over half the horizon are known by the held-out cut (their
+    labels never reach past it), else on the training cuts again (own probability)."""
+    ingest(pipeline, ws, fading_world(members=140, seed=3, days=330))
+    fit = scoring.fit_shipped_model(db, ws, AS_OF, HORIZON, activity_events=["visit"])
+    split, start = fit.split, scoring._history_start(fit.held_out)
+    snaps = scoring._training_snapshots(db, ws, split, fit.knobs, lambda *_: None, 1)
+    monkeypatch.setattr(scoring, "_enough_dormant", lambda labelled: True)
+    cuts = scoring._dormant_cuts(db, ws, split, fit.knobs, snaps, start, 14)
+    assert cuts.horizon_days == HORIZON and [s for s, _, _ in cuts.snaps] == [s for s, _, _ in snaps[-4:]]
+    # Too few at the training cuts, enough at the later ones.
+    training = {id(s) for s, _, _ in snaps}
+    monkeypatch.setattr(scoring, "_enough_dormant", lambda labelled: all(id(s) not in training for s, _, _ in labelled))
+    cuts = scoring._dormant_cuts(db, ws, split, fit.knobs, snaps, start, 14)
+    half = HORIZON // 2
+    assert cuts.horizon_days == half
+    dates = [s.table.as_of for s, _, _ in cuts.snaps]
+    assert dates == [split.eval_cut - timedelta(days=half + 14 * k) for k in (3, 2, 1, 0)]
+    assert all(d + timedelta(days=half) <= split.eval_cut for d in dates)
+    monkeypatch.setattr(scoring, "_enough_dormant", lambda labelled: False)
+    cuts = scoring._dormant_cuts(db, ws, split, fit.knobs, snaps, start, 14)
+    assert cuts.horizon_days == HORIZON and len(cuts.snaps) == 4
+
+
 def test_time_split_is_what_the_report_says(db, ws, pipeline):
     ingest(pipeline, ws, fading_world(members=140, seed=3, days=330))
     model_id, report = scoring.train_churn_model(
