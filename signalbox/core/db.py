@@ -113,6 +113,10 @@ class Database:
 
     def _analyze(self, table: str) -> float:
         with self.engine.connect() as conn:
+            # ANALYZE waits for a VACUUM or ANALYZE of the same table (autovacuum's, another
+            # process's); the caller holds a request meanwhile, so it gives up instead (logged
+            # by the planner, tried again after more rows).
+            conn.execute(text(f"SET LOCAL lock_timeout = {int(ANALYZE_LOCK_TIMEOUT_MS)}"))
             # `table` is one of our own tables' names (insert_columns checked it against the Table).
             conn.execute(text(f'ANALYZE "{table}"'))
             conn.commit()
@@ -287,6 +291,8 @@ def advisory_xact_lock(session: Session, key: str) -> None:
     if session.get_bind().dialect.name == "postgresql":
         session.execute(select(func.pg_advisory_xact_lock(func.hashtextextended(key, 0))))
 
+
+ANALYZE_LOCK_TIMEOUT_MS = 2000
 
 # session.info key: rows each table got from `insert_columns` in this transaction, for
 # `Database.planner` once it commits.

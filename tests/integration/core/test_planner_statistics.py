@@ -3,8 +3,12 @@ planned as index probes, not as a scan of the workspace's every row (`core.plann
 
 from __future__ import annotations
 
+import logging
+
+import pytest
 from sqlalchemy import text
 
+from signalbox.core import db as core_db
 from signalbox.core.db import Database, pg_array
 from signalbox.ingestion.service import BatchInput, Pipeline
 from signalbox.workspaces import service as workspaces
@@ -43,3 +47,21 @@ def test_ingested_tables_get_statistics_and_lookups_probe_the_index(db: Database
         )
     # The ids are probed through the unique index, not filtered out of the workspace's rows.
     assert "Index Cond" in plan and "message_id" in plan.split("Index Cond", 1)[1].split("\n", 1)[0], plan
+
+
+def test_analyze_gives_up_when_the_table_is_being_vacuumed(
+    db: Database, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    if db.is_sqlite:
+        return
+    assert db.planner is not None
+    monkeypatch.setattr(core_db, "ANALYZE_LOCK_TIMEOUT_MS", 200)
+    # What a VACUUM or ANALYZE holds, in another session, while our batch commits.
+    with db.engine.connect() as other:
+        other.execute(text("LOCK TABLE events IN SHARE UPDATE EXCLUSIVE MODE"))
+        with caplog.at_level(logging.WARNING, logger="signalbox.planner"):
+            assert db.planner.appended({"events": 5000}) == []
+        other.rollback()
+    assert "could not refresh planner statistics" in caplog.text
+    assert "lock timeout" in caplog.text
+    assert db.planner.appended({"events": 1000}) == ["events"]  # tried again after more rows
