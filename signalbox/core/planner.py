@@ -60,10 +60,12 @@ class PlannerStatistics:
                     self._size[table] = max(0.0, self._analyze(table))
                     analysed = True
                     due.append(table)
-            except Exception:
+            except Exception as exc:
                 # Lookups run slower until autovacuum analyses the table; nothing is lost. Not
-                # retried before another MIN_ROWS rows, so a lasting failure logs rarely.
-                log.warning("could not refresh planner statistics", extra={"table": table}, exc_info=True)
+                # retried before another MIN_ROWS rows, so a lasting failure logs rarely. Logged
+                # by type, as database errors are everywhere (`core.logging`).
+                error = type(getattr(exc, "orig", None) or exc).__name__
+                log.warning("could not refresh planner statistics", extra={"table": table, "exc_type": error})
                 analysed = True
             finally:
                 with self._lock:
