@@ -120,13 +120,13 @@ class Database:
             # `table` is one of our own tables' names (insert_columns checked it against the Table).
             columns = _planned_columns(table)
             conn.execute(text(f'ANALYZE "{table}"' + (f" ({', '.join(columns)})" if columns else "")))
+            estimate = _reltuples(conn, table)
             conn.commit()
-        return self._row_estimate(table)
+        return estimate
 
     def _row_estimate(self, table: str) -> float:
         with self.engine.connect() as conn:
-            found = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table})
-            return float(found.scalar() or 0.0)
+            return _reltuples(conn, table)
 
     @contextmanager
     def write(self) -> Iterator[Connection]:
@@ -294,6 +294,12 @@ def advisory_xact_lock(session: Session, key: str) -> None:
 
 
 ANALYZE_LOCK_TIMEOUT_MS = 2000
+
+
+def _reltuples(conn: Connection, table: str) -> float:
+    """PostgreSQL's row estimate for `table` (-1 before its first ANALYZE, 0 if unknown)."""
+    found = conn.execute(text("SELECT reltuples FROM pg_class WHERE oid = to_regclass(:t)"), {"t": table})
+    return float(found.scalar() or 0.0)
 
 
 def _planned_columns(table: str) -> list[str]:
