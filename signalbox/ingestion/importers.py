@@ -18,6 +18,7 @@ from zoneinfo import ZoneInfo
 
 import orjson
 
+from signalbox.core import collector
 from signalbox.core.errors import InvalidInputError
 from signalbox.core.ids import content_id
 from signalbox.ingestion import content
@@ -116,28 +117,31 @@ def _run(
         chunk.clear()
         raw_of.clear()
 
-    try:
-        for line in lines:
-            result.lines += 1
-            if line.skip:
-                result.skipped += 1
-                raw_of.pop(line.number, None)
-                if progress:
-                    progress(1)
-                continue
-            if line.message is None:
-                rejects.write(line.number, line.error or "unreadable line", raw_of.pop(line.number, None))
-                if progress:
-                    progress(1)
-                continue
-            chunk.append(line)
-            chunk_size += line.size
-            if len(chunk) >= CHUNK or chunk_size >= CHUNK_BYTES:
+    # The whole run, not only each chunk's ingest: the chunk's parsed lines are collected
+    # while it fills, and they stay alive until it is stored.
+    with collector.bulk_work():
+        try:
+            for line in lines:
+                result.lines += 1
+                if line.skip:
+                    result.skipped += 1
+                    raw_of.pop(line.number, None)
+                    if progress:
+                        progress(1)
+                    continue
+                if line.message is None:
+                    rejects.write(line.number, line.error or "unreadable line", raw_of.pop(line.number, None))
+                    if progress:
+                        progress(1)
+                    continue
+                chunk.append(line)
+                chunk_size += line.size
+                if len(chunk) >= CHUNK or chunk_size >= CHUNK_BYTES:
+                    flush()
+            if chunk:
                 flush()
-        if chunk:
-            flush()
-    finally:
-        rejects.close()
+        finally:
+            rejects.close()
     result.rejected = rejects.count
     result.reject_file = str(rejects.path) if rejects.count else None
     return result

@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
 from signalbox.consent import service as consent
-from signalbox.core import wakeup
+from signalbox.core import collector, wakeup
 from signalbox.core.clock import Clock, SystemClock
 from signalbox.core.db import Database
 from signalbox.core.errors import NotFoundError
@@ -82,6 +82,17 @@ class Pipeline:
     ) -> BatchResult:
         """`along` is the caller's own write that must commit with the batch, or not at all
         (a connector's processed-event record); it sees the batch's result."""
+        with collector.bulk_work():
+            return self._ingest(workspace, batch, keep_rejects=keep_rejects, along=along)
+
+    def _ingest(
+        self,
+        workspace: WorkspaceInfo,
+        batch: BatchInput,
+        *,
+        keep_rejects: bool,
+        along: Callable[[Session, BatchResult], None] | None,
+    ) -> BatchResult:
         started = time.perf_counter()
         received_at = batch.received_at or self.clock.now()
         ctx = StepContext(

@@ -198,3 +198,37 @@ def test_awkward_ids_and_traits_resolve_and_deduplicate_as_plain_ones(pipeline, 
     with db.session() as session:
         stored = session.scalars(select(Event.profile_id).where(Event.workspace_id == ws.id)).all()
     assert (len(stored), len(set(stored))) == (2 * len(AWKWARD), len(AWKWARD))
+
+
+def test_imports_and_batches_run_with_the_collector_paced_for_bulk_work(pipeline, workspace, tmp_path, monkeypatch):
+    import gc
+
+    from signalbox.core.collector import BULK_YOUNG_THRESHOLD
+
+    seen: list[int] = []
+    ingest = Pipeline._ingest
+
+    def recording(self, *args, **kwargs):
+        seen.append(gc.get_threshold()[0])
+        return ingest(self, *args, **kwargs)
+
+    monkeypatch.setattr(Pipeline, "_ingest", recording)
+    # Reading the file's lines is bulk work too: they stay alive until their chunk is stored.
+    loads = importers.content.loads
+    read_at: set[int] = set()
+
+    def reading(text):
+        read_at.add(gc.get_threshold()[0])
+        return loads(text)
+
+    monkeypatch.setattr(importers.content, "loads", reading)
+    saved = gc.get_threshold()
+    gc.set_threshold(700, 10, 10)
+    try:
+        pipeline.ingest(workspace, BatchInput(_messages(3, 5)))
+        importers.import_events(pipeline, workspace, _write(tmp_path / "in.jsonl", _messages(4, 10)))
+        assert gc.get_threshold()[0] == 700
+    finally:
+        gc.set_threshold(*saved)
+    assert seen == [BULK_YOUNG_THRESHOLD, BULK_YOUNG_THRESHOLD]
+    assert read_at == {BULK_YOUNG_THRESHOLD}
