@@ -21,7 +21,7 @@ from signalbox.changes import service as changes
 from signalbox.consent import service as consent
 from signalbox.core import collector, wakeup
 from signalbox.core.clock import Clock, SystemClock
-from signalbox.core.db import Database
+from signalbox.core.db import Database, prefer_index_probes
 from signalbox.core.errors import NotFoundError
 from signalbox.core.logging import get_logger
 from signalbox.core.metrics import (
@@ -171,6 +171,7 @@ class Pipeline:
     ) -> None:
         now = self.clock.now()
         identity.lock_workspace(session, workspace.id)
+        prefer_index_probes(session)
         # The batch's change-log rows (merges, events, traits) are logged together at the end.
         with changes.deferred(session, workspace.id):
             self._store_locked(session, workspace, fresh, result, now)

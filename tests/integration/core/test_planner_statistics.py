@@ -65,3 +65,36 @@ def test_analyze_gives_up_when_the_table_is_being_vacuumed(
     (record,) = [r for r in caplog.records if r.getMessage() == "could not refresh planner statistics"]
     assert record.__dict__["exc_type"] == "LockNotAvailable"  # waited for the lock, then gave up
     assert db.planner.appended({"events": 1000}) == ["events"]  # tried again after more rows
+
+
+def test_a_batch_prices_index_probes_as_cached_reads_for_its_own_transaction_only(
+    db: Database, pipeline: Pipeline
+) -> None:
+    ws = workspaces.get_workspace(db, workspaces.create_workspace(db, "probes").id)
+    sent = [{**track(f"u-{i % 40}", "visit"), "messageId": f"m-{i}"} for i in range(5000)]
+    for start in range(0, 4900, 700):
+        assert pipeline.ingest(ws, BatchInput(sent[start : start + 700])).accepted == 700
+    last = sent[4900:]
+    check = text(
+        "EXPLAIN SELECT message_id FROM events WHERE workspace_id = :w AND message_id = ANY(CAST(:ids AS text[]))"
+    )
+    params = {"w": ws.id, "ids": pg_array([m["messageId"] for m in last])}
+    seen: dict[str, str] = {}
+
+    def inside(session, result) -> None:  # type: ignore[no-untyped-def]
+        if not db.is_sqlite:
+            seen["cost"] = session.execute(text("SELECT current_setting('random_page_cost')")).scalar_one()
+            seen["plan"] = "\n".join(row[0] for row in session.execute(check, params))
+
+    assert pipeline.ingest(ws, BatchInput(last), along=inside).accepted == 100
+    if db.is_sqlite:
+        return
+    assert seen["cost"] == str(core_db.PROBE_RANDOM_PAGE_COST)
+    # 100 ids among 4,900 events: the batch probes the unique index, where the server's own
+    # pricing reads the workspace's every row.
+    assert "Index Cond" in seen["plan"], seen["plan"]
+    for _ in range(3):  # SET LOCAL: the pooled connections went back with the server's setting
+        with db.session() as s:
+            assert s.execute(text("SELECT current_setting('random_page_cost')")).scalar_one() == "4"
+            plan = "\n".join(row[0] for row in s.execute(check, params))
+            assert plan.startswith("Seq Scan"), plan
