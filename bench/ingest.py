@@ -18,7 +18,9 @@ fresh workspace, each with every N-th line of the same file (so they share peopl
 importers of one stream would), and records their combined rate from the moment all are told to
 start to the moment the last finishes, beside the single importer's rate in the same round.
 
-Each round uses fresh databases (fresh schemas on PostgreSQL, dropped at the end); the figures
+Each round uses fresh databases (fresh schemas on PostgreSQL; before each timed phase the schemas
+of the phases already measured are dropped and the server CHECKPOINTs, so no phase pays for
+another's writes); the figures
 are medians over `--rounds` rounds, each ratio taken against its own round's reference.
 Without --database-url it uses fresh SQLite files in a temporary folder.
 """
