@@ -3,11 +3,13 @@ ever reaches a model, the time split is what the report says, predictions land o
 
 from __future__ import annotations
 
+import gc
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
 
+from signalbox.core.collector import BULK_YOUNG_THRESHOLD
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.identity import service as identity
 from signalbox.profiles import traits
@@ -124,7 +126,7 @@ def test_time_split_is_what_the_report_says(db, ws, pipeline):
         scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["nothing_like_this"])
 
 
-def test_predict_stores_probability_model_and_time_on_profiles(db, ws, pipeline):
+def test_predict_stores_probability_model_and_time_on_profiles(db, ws, pipeline, monkeypatch):
     ingest(pipeline, ws, fading_world(members=140, seed=3, days=330))
     ingest(pipeline, ws, [{**identify("never-came", timezone="America/New_York"), "timestamp": "2025-05-01T12:00:00Z"}])
     with pytest.raises(NotFoundError, match="no churn model yet"):
@@ -132,7 +134,13 @@ def test_predict_stores_probability_model_and_time_on_profiles(db, ws, pipeline)
     model_id, _ = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
     with pytest.raises(NotFoundError, match=f"no churn model {model_id + 1}"):
         scoring.predict_churn(db, ws, AS_OF, model_id + 1, NOW)
+    # Both runs store with the collector paced for bulk work (core.collector), and restore it.
+    store, paced = scoring._store, []
+    monkeypatch.setattr(scoring, "_store", lambda *a, **k: (paced.append(gc.get_threshold()[0]), store(*a, **k))[1])
+    young = gc.get_threshold()[0]
+    scoring.compute_scores(db, ws, AS_OF, NOW)
     run = scoring.predict_churn(db, ws, AS_OF, None, NOW)
+    assert paced == [max(young, BULK_YOUNG_THRESHOLD)] * 2 and gc.get_threshold()[0] == young
     assert run.model_id == model_id and run.as_of == AS_OF and len(run.rows) > 50
     probs = [r.churn_probability for r in run.rows]
     assert probs == sorted(probs, reverse=True) and all(0.0 <= p <= 1.0 for p in probs)
