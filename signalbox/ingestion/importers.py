@@ -117,8 +117,8 @@ def _run(
         chunk.clear()
         raw_of.clear()
 
-    # The whole run, not only each chunk's ingest: the chunk's parsed lines are collected
-    # while it fills, and they stay alive until it is stored.
+    # The whole run, not only each chunk's ingest: a chunk's lines are parsed while it fills
+    # and stay alive until it is stored.
     with collector.bulk_work():
         try:
             for line in lines:
