@@ -85,6 +85,9 @@ def default_reject_path(path: Path) -> Path:
     return path.with_name(path.name + ".rejects.jsonl")
 
 
+# The whole run, not only each chunk's ingest: a chunk's lines are parsed while it fills and
+# stay alive until it is stored.
+@collector.bulk_work()
 def _run(
     pipeline: Pipeline,
     workspace: WorkspaceInfo,
@@ -117,31 +120,28 @@ def _run(
         chunk.clear()
         raw_of.clear()
 
-    # The whole run, not only each chunk's ingest: a chunk's lines are parsed while it fills
-    # and stay alive until it is stored.
-    with collector.bulk_work():
-        try:
-            for line in lines:
-                result.lines += 1
-                if line.skip:
-                    result.skipped += 1
-                    raw_of.pop(line.number, None)
-                    if progress:
-                        progress(1)
-                    continue
-                if line.message is None:
-                    rejects.write(line.number, line.error or "unreadable line", raw_of.pop(line.number, None))
-                    if progress:
-                        progress(1)
-                    continue
-                chunk.append(line)
-                chunk_size += line.size
-                if len(chunk) >= CHUNK or chunk_size >= CHUNK_BYTES:
-                    flush()
-            if chunk:
+    try:
+        for line in lines:
+            result.lines += 1
+            if line.skip:
+                result.skipped += 1
+                raw_of.pop(line.number, None)
+                if progress:
+                    progress(1)
+                continue
+            if line.message is None:
+                rejects.write(line.number, line.error or "unreadable line", raw_of.pop(line.number, None))
+                if progress:
+                    progress(1)
+                continue
+            chunk.append(line)
+            chunk_size += line.size
+            if len(chunk) >= CHUNK or chunk_size >= CHUNK_BYTES:
                 flush()
-        finally:
-            rejects.close()
+        if chunk:
+            flush()
+    finally:
+        rejects.close()
     result.rejected = rejects.count
     result.reject_file = str(rejects.path) if rejects.count else None
     return result

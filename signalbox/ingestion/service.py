@@ -72,6 +72,7 @@ class Pipeline:
         self.settings = settings
         self.clock = clock or SystemClock()
 
+    @collector.bulk_work()
     def ingest(
         self,
         workspace: WorkspaceInfo,
@@ -82,17 +83,6 @@ class Pipeline:
     ) -> BatchResult:
         """`along` is the caller's own write that must commit with the batch, or not at all
         (a connector's processed-event record); it sees the batch's result."""
-        with collector.bulk_work():
-            return self._ingest(workspace, batch, keep_rejects=keep_rejects, along=along)
-
-    def _ingest(
-        self,
-        workspace: WorkspaceInfo,
-        batch: BatchInput,
-        *,
-        keep_rejects: bool,
-        along: Callable[[Session, BatchResult], None] | None,
-    ) -> BatchResult:
         started = time.perf_counter()
         received_at = batch.received_at or self.clock.now()
         ctx = StepContext(

@@ -525,16 +525,18 @@ def train(
         if pooled
         else "logistic on logits, fitted on the latest training cut"
     )
-    shorter = dormant_horizon_days is not None and dormant_horizon_days != split.horizon_days
-    calibration += (
-        "; the dormant get Pareto/NBD's own probability"
-        if model.dormant_calibrator is None
-        else f"; the dormant get Pareto/NBD recalibrated, with their days of silence, on the dormant of the latest "
-        f"cuts whose {dormant_horizon_days}-day outcomes are known (too few dormant at the training cuts)"
-        if shorter
-        else "; the dormant get Pareto/NBD recalibrated, with their days of silence, on the latest training cuts'"
-        " dormant"
-    )
+    if model.dormant_calibrator is None:
+        calibration += "; the dormant get Pareto/NBD's own probability"
+    elif dormant_horizon_days not in (None, split.horizon_days):
+        calibration += (
+            "; the dormant get Pareto/NBD recalibrated, with their days of silence, on the dormant of the latest "
+            f"cuts whose {dormant_horizon_days}-day outcomes are known (too few dormant at the training cuts)"
+        )
+    else:
+        calibration += (
+            "; the dormant get Pareto/NBD recalibrated, with their days of silence, on the latest training cuts'"
+            " dormant"
+        )
     model.selection = {
         "validation_cut": split.train_cuts[validation].isoformat(),
         "inner_train_cuts": [split.train_cuts[k].isoformat() for k in (inner_cuts[0], inner_cuts[-1])],

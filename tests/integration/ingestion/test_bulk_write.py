@@ -206,13 +206,13 @@ def test_imports_and_batches_run_with_the_collector_paced_for_bulk_work(pipeline
     from signalbox.core.collector import BULK_YOUNG_THRESHOLD
 
     seen: list[int] = []
-    ingest = Pipeline._ingest
+    prepare = Pipeline._prepare  # the first step of every batch
 
     def recording(self, *args, **kwargs):
         seen.append(gc.get_threshold()[0])
-        return ingest(self, *args, **kwargs)
+        return prepare(self, *args, **kwargs)
 
-    monkeypatch.setattr(Pipeline, "_ingest", recording)
+    monkeypatch.setattr(Pipeline, "_prepare", recording)
     # Reading the file's lines is bulk work too: they stay alive until their chunk is stored.
     loads = importers.content.loads
     read_at: set[int] = set()
