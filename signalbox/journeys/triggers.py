@@ -54,23 +54,30 @@ class _Batch:
 
 
 def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int = 1000) -> int:
-    """Read up to `limit` unread changes and act on them. Returns how many were read."""
+    """Read up to `limit` unread changes and act on them. Returns how many were read: history
+    skipped whole (nothing could act on it) is not counted, so a worker fed a stream of
+    batches before any playbook neither ticks again at once nor looks for due steps."""
     with db.transaction() as session:
         win = changes.window(session, workspace.id, CONSUMER)
+        after = win.after
+        if win.upto <= after:
+            return 0
         if not win.complete:
             log.warning("journeys read behind the trimmed change log", extra={"workspace_id": workspace.id})
         floor = _nothing_before(session, workspace.id, win.upto)
-        if floor > win.after:
+        if floor > after:
             # History no playbook acts on and no enrolment or segment can feel: skip it whole
             # (an import of a year of events before the first playbook is applied).
             changes.advance(session, workspace.id, CONSUMER, floor, now)
-            return floor - win.after
-        rows = changes.read(session, workspace.id, after=win.after, upto=win.upto, kinds=KINDS, limit=limit)
+            after = floor
+            if after >= win.upto:
+                return 0
+        rows = changes.read(session, workspace.id, after=after, upto=win.upto, kinds=KINDS, limit=limit)
         position = rows[-1].seq if len(rows) == limit else win.upto
         if rows:
             batch = _Batch(session, workspace, now, _active_flows(session, workspace.id))
             _act(batch, rows)
-        if position > win.after:
+        if position > after:
             changes.advance(session, workspace.id, CONSUMER, position, now)
         return len(rows)
 

@@ -46,13 +46,16 @@ class Worker:
     email: EmailSender | None = None
     sms: SmsSender | None = None
     _last_stale: float = field(default=float("-inf"), init=False)
+    _last_due: float = field(default=float("-inf"), init=False)
 
     def __post_init__(self) -> None:
         self.engine = Engine(self.db, self.settings, self.clock, email=self.email, sms=self.sms)
 
-    def tick(self) -> TickReport:
-        """One pass over every workspace: new changes, then due steps, then (on its cadence)
-        the stale recompute that makes `enters` triggers fire with no cron."""
+    def tick(self, *, due: bool = True) -> TickReport:
+        """One pass over every workspace: new changes, then date triggers and due steps, then
+        (on its cadence) the stale recompute that makes `enters` triggers fire with no cron.
+        With `due` False the date triggers and due steps are looked for only if this tick read
+        changes (which may have enrolled someone whose first step is due now)."""
         report = TickReport()
         now = self.clock.now()
         spaces = workspaces.list_workspaces(self.db)
@@ -62,8 +65,11 @@ class Worker:
                 report.rescored += scoring.compute_scores(self.db, ws, None, self.clock, only_stale=True).profiles
         for ws in spaces:
             report.changes += triggers.process(self.db, ws, now)
-            report.changes += triggers.fire_dates(self.db, ws, now)
-        report.steps += self.engine.run_due()
+        if due or report.changes:
+            self._last_due = time.monotonic()
+            for ws in spaces:
+                report.changes += triggers.fire_dates(self.db, ws, now)
+            report.steps += self.engine.run_due()
         return report
 
     def run(self, stop: threading.Event) -> None:
@@ -71,14 +77,22 @@ class Worker:
         listener = wakeup.Listener(self.settings.database_url)
         try:
             while not stop.is_set():
+                # Woken by each committed batch, a tick looks for date triggers and due steps
+                # (moments that come with time, not with changes) at most once a poll interval:
+                # under a stream of batches those look-ups, a handful of statements each tick,
+                # were a fifth of the served ingestion's time (docs/BENCHMARKS.md).
+                due = time.monotonic() - self._last_due >= self.poll_seconds
                 try:
-                    busy = self.tick().busy
+                    busy = self.tick(due=due).busy
                 except Exception:
                     # A database gone for a moment must not end the worker: it retries on the poll.
                     log.exception("worker tick failed")
-                    busy = False
-                if not busy:
                     listener.wait(self.poll_seconds)
+                    continue
+                if not busy:
+                    # At the latest until the next look for due steps.
+                    next_due = self._last_due + self.poll_seconds - time.monotonic()
+                    listener.wait(max(0.0, min(self.poll_seconds, next_due)))
         finally:
             listener.close()
 
