@@ -1,0 +1,39 @@
+"""`pg_array`: the array literal PostgreSQL reads back as exactly the values given."""
+
+from __future__ import annotations
+
+import pytest
+from sqlalchemy import text
+
+from signalbox.core.db import Database, pg_array
+
+AWKWARD = [
+    "prof_01",
+    "",
+    None,
+    "NULL",
+    "null",
+    'say "hi"',
+    "back\\slash",
+    "\\n is not a newline",
+    "a,b",
+    "{braces}",
+    " padded ",
+    "zoë 日本 🙂",
+    '{"k": "v\\u0041", "n": [1, null]}',
+]
+CONTROL = ["tab\there", "line\nbreak", "bell\x07", "cr\r", "\x1f"]
+
+
+@pytest.mark.parametrize("values", [AWKWARD, CONTROL, AWKWARD + CONTROL, [], [None], ["x"] * 3], ids=str)
+def test_the_literal_reads_back_as_the_values(db: Database, values: list[str | None]) -> None:
+    if db.is_sqlite:
+        pytest.skip("PostgreSQL's array literal")
+    with db.session() as s:
+        back = s.execute(text("SELECT CAST(:a AS text[])"), {"a": pg_array(values)}).scalar_one()
+    assert back == values
+
+
+def test_any_iterable_gives_the_same_literal() -> None:
+    assert pg_array(iter(AWKWARD + CONTROL)) == pg_array(AWKWARD + CONTROL)
+    assert pg_array(v for v in ["a", None]) == '{"a",null}'
