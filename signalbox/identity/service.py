@@ -40,6 +40,7 @@ from signalbox.identity.schemas import (
     ReviewInfo,
 )
 from signalbox.profiles import service as profiles
+from signalbox.profiles.schemas import ProfileNode
 
 _CHUNK = 2000
 IDENTIFIERS: Table = Identifier.__table__  # type: ignore[assignment]
@@ -79,13 +80,17 @@ class _Graph:
     stats: ResolveStats = field(default_factory=ResolveStats)
 
     def load(self, pairs: set[Pair]) -> None:
-        self.owner.update(_owners(self.session, self.workspace_id, sorted(pairs)))
-        found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
+        if self.session.get_bind().dialect.name == "postgresql":
+            found = self._load_pg(sorted(pairs))
+        else:
+            self.owner.update(_owners(self.session, self.workspace_id, sorted(pairs)))
+            found = profiles.nodes(self.session, self.workspace_id, set(self.owner.values()))
+            roots = {info.canonical_id for info in found.values()}
+            self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, roots))
         for info in found.values():
             self.root[info.id] = info.canonical_id
             self.members.setdefault(info.canonical_id, []).append(info.id)
             self.node_user[info.id] = info.user_id
-        self.tree_user.update(profiles.tree_user_ids(self.session, self.workspace_id, set(self.root.values())))
         # Most workspaces have never rejected a pair; then no merge needs the (costly) check.
         self.has_rejections = (
             self.session.scalar(
@@ -95,6 +100,25 @@ class _Graph:
             )
             is not None
         )
+
+    def _load_pg(self, pairs: list[Pair]) -> dict[str, ProfileNode]:
+        """`_owners`, `profiles.nodes` and `profiles.tree_user_ids` in one statement: three
+        round trips and three plans were a tenth of a served batch's time on PostgreSQL."""
+        params = {
+            "types": pg_array([k for k, _ in pairs]),
+            "vals": pg_array([v for _, v in pairs]),
+            "workspace_id": self.workspace_id,
+        }
+        found: dict[str, ProfileNode] = {}
+        if not pairs:
+            return found
+        for kind, value, node, canonical, merged, user, created, tree_user in self.session.execute(_LOAD_PG, params):
+            self.owner[(kind, value)] = node
+            if canonical is not None:
+                found[node] = ProfileNode(node, canonical, merged, user, created)
+            if tree_user is not None:
+                self.tree_user[canonical] = tree_user
+        return found
 
     def create_node(self, user_id: str | None) -> str:
         node = new_id("prof")
@@ -158,6 +182,19 @@ _OWNERS_PG = text(
     "SELECT i.type, i.value, i.profile_id "
     "FROM unnest(CAST(:types AS varchar[]), CAST(:vals AS varchar[])) AS w(type, value) "
     "JOIN identifiers AS i ON i.workspace_id = :workspace_id AND i.type = w.type AND i.value = w.value"
+)
+
+
+# For each known identifier: its node, and the user_id of the oldest node of the node's tree
+# that has one (`profiles.tree_user_ids`), probed through (workspace_id, canonical_id).
+_LOAD_PG = text(
+    "SELECT i.type, i.value, i.profile_id, n.canonical_id, n.merged_into_id, n.user_id, n.created_at, tu.user_id "
+    "FROM unnest(CAST(:types AS varchar[]), CAST(:vals AS varchar[])) AS w(type, value) "
+    "JOIN identifiers AS i ON i.workspace_id = :workspace_id AND i.type = w.type AND i.value = w.value "
+    "LEFT JOIN profiles AS n ON n.workspace_id = :workspace_id AND n.id = i.profile_id "
+    "LEFT JOIN LATERAL (SELECT t.user_id FROM profiles AS t "
+    "WHERE t.workspace_id = :workspace_id AND t.canonical_id = n.canonical_id AND t.user_id IS NOT NULL "
+    "ORDER BY t.created_at, t.id LIMIT 1) AS tu ON true"
 )
 
 
