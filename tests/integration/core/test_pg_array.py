@@ -6,6 +6,8 @@ import pytest
 from sqlalchemy import text
 
 from signalbox.core.db import Database, pg_array
+from tests.conftest import _pg_url
+from tests.factories import make_settings
 
 AWKWARD = [
     "prof_01",
@@ -26,11 +28,14 @@ CONTROL = ["tab\there", "line\nbreak", "bell\x07", "cr\r", "\x1f"]
 
 
 @pytest.mark.parametrize("values", [AWKWARD, CONTROL, AWKWARD + CONTROL, [], [None], ["x"] * 3], ids=str)
-def test_the_literal_reads_back_as_the_values(db: Database, values: list[str | None]) -> None:
-    if db.is_sqlite:
-        pytest.skip("PostgreSQL's array literal")
-    with db.session() as s:
-        back = s.execute(text("SELECT CAST(:a AS text[])"), {"a": pg_array(values)}).scalar_one()
+@pytest.mark.postgres
+def test_the_literal_reads_back_as_the_values(pg_schema_factory: list[str], values: list[str | None]) -> None:
+    db = Database(make_settings(_pg_url(pg_schema_factory)))
+    try:
+        with db.session() as s:
+            back = s.execute(text("SELECT CAST(:a AS text[])"), {"a": pg_array(values)}).scalar_one()
+    finally:
+        db.dispose()
     assert back == values
 
 
