@@ -104,14 +104,14 @@ class _Graph:
     def _load_pg(self, pairs: list[Pair]) -> dict[str, ProfileNode]:
         """`_owners`, `profiles.nodes` and `profiles.tree_user_ids` in one statement: three
         round trips and three plans were a tenth of a served batch's time on PostgreSQL."""
+        found: dict[str, ProfileNode] = {}
+        if not pairs:
+            return found
         params = {
             "types": pg_array([k for k, _ in pairs]),
             "vals": pg_array([v for _, v in pairs]),
             "workspace_id": self.workspace_id,
         }
-        found: dict[str, ProfileNode] = {}
-        if not pairs:
-            return found
         for kind, value, node, canonical, merged, user, created, tree_user in self.session.execute(_LOAD_PG, params):
             self.owner[(kind, value)] = node
             if canonical is not None:
