@@ -168,10 +168,20 @@ def position(session: Session, workspace_id: str, consumer: str) -> int:
 
 
 def window(session: Session, workspace_id: str, consumer: str) -> Window:
-    """The changes `consumer` has not read, up to the newest committed one."""
-    head, trimmed = _sequence(session, workspace_id)
-    after = position(session, workspace_id, consumer)
-    return Window(consumer, after, head, complete=after >= trimmed)
+    """The changes `consumer` has not read, up to the newest committed one. One statement: a
+    worker reads a window after every batch it is woken by."""
+    of_workspace = SEQUENCES.c.workspace_id == workspace_id
+    head, trimmed, after = session.execute(
+        select(
+            select(SEQUENCES.c.last_seq).where(of_workspace).scalar_subquery(),
+            select(SEQUENCES.c.trimmed_through).where(of_workspace).scalar_subquery(),
+            select(CURSORS.c.position)
+            .where(CURSORS.c.workspace_id == workspace_id, CURSORS.c.consumer == consumer)
+            .scalar_subquery(),
+        )
+    ).one()
+    after = int(after or 0)
+    return Window(consumer, after, int(head or 0), complete=after >= int(trimmed or 0))
 
 
 def profiles_in(session: Session, workspace_id: str, win: Window, kinds: Sequence[str]) -> set[str]:

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import orjson
-from sqlalchemy import bindparam, func, select, text, update
+from sqlalchemy import bindparam, exists, func, select, text, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
@@ -85,15 +85,17 @@ def process(db: Database, workspace: WorkspaceInfo, now: datetime, *, limit: int
 def _nothing_before(session: Session, workspace_id: str, upto: int) -> int:
     """The change number up to which reading could not matter: the first apply of any playbook
     (triggers act only after it), when no enrolment is active and no segment exists. 0 else."""
-    first_apply = session.scalar(select(func.min(Playbook.start_seq)).where(Playbook.workspace_id == workspace_id))
+    # One statement: a worker asks this after every batch it is woken by.
+    first_apply, felt = session.execute(
+        select(
+            select(func.min(Playbook.start_seq)).where(Playbook.workspace_id == workspace_id).scalar_subquery(),
+            exists().where(Enrollment.workspace_id == workspace_id, Enrollment.status == "active")
+            | segments.any_defined(workspace_id),
+        )
+    ).one()
     if first_apply is None:
         first_apply = upto  # no playbook at all: nothing acts on any change yet
-    if first_apply <= 0:
-        return 0
-    busy = session.scalar(
-        select(Enrollment.id).where(Enrollment.workspace_id == workspace_id, Enrollment.status == "active").limit(1)
-    )
-    if busy is not None or segments.known(session, workspace_id):
+    if first_apply <= 0 or felt:
         return 0
     return int(min(first_apply, upto))
 

@@ -15,7 +15,7 @@ from datetime import datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import delete, func, insert, select, update
+from sqlalchemy import ColumnElement, delete, exists, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from signalbox.changes import service as changes
@@ -70,6 +70,11 @@ def context_of_state(state: ProfileState, user_id: str | None) -> dict[str, dict
 
 def known(session: Session, workspace_id: str) -> set[str]:
     return set(session.scalars(select(Segment.key).where(Segment.workspace_id == workspace_id)))
+
+
+def any_defined(workspace_id: str) -> ColumnElement[bool]:
+    """Whether the workspace has any segment, as a condition for a caller's own statement."""
+    return exists().where(Segment.workspace_id == workspace_id)
 
 
 def apply(db: Database, workspace_id: str, files: Sequence[tuple[str, str]], now: datetime) -> list[dict[str, Any]]:
