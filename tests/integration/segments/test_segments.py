@@ -99,3 +99,18 @@ def _template(tmp_path):
     path = tmp_path / "t.yaml"
     path.write_text(TEMPLATES["payment-failed-2.yaml"])
     return path
+
+
+def test_members_follow_changes_in_a_workspace_without_playbooks(db, settings, workspace, clock):
+    """Before any playbook the worker skips history whole only when nothing can feel it; a
+    segment's members can."""
+    ws = workspaces.get_workspace(db, workspace.id)
+    pipeline = Pipeline(db, settings, clock)
+    worker = Worker(db, settings, clock, stale_every_seconds=1e9)
+    pipeline.ingest(ws, BatchInput([identify("v-1", email="v1@example.com", plan="basic", monthly_price=29)]))
+    segments.apply(db, ws.id, [("vips.yaml", VIPS)], clock.now())
+    worker.drain()
+    assert segments.members(db, ws.id, "vips") == []
+    pipeline.ingest(ws, BatchInput([identify("v-1", plan="premium", monthly_price=89)]))
+    worker.drain()
+    assert [m.user_id for m in segments.members(db, ws.id, "vips")] == ["v-1"]
