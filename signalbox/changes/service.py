@@ -160,13 +160,6 @@ def head(session: Session, workspace_id: str) -> int:
     return _sequence(session, workspace_id)[0]
 
 
-def position(session: Session, workspace_id: str, consumer: str) -> int:
-    found = session.scalar(
-        select(CURSORS.c.position).where(CURSORS.c.workspace_id == workspace_id, CURSORS.c.consumer == consumer)
-    )
-    return int(found or 0)
-
-
 def window(session: Session, workspace_id: str, consumer: str) -> Window:
     """The changes `consumer` has not read, up to the newest committed one. One statement: a
     worker reads a window after every batch it is woken by."""

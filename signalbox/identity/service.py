@@ -102,8 +102,10 @@ class _Graph:
         )
 
     def _load_pg(self, pairs: list[Pair]) -> dict[str, ProfileNode]:
-        """`_owners`, `profiles.nodes` and `profiles.tree_user_ids` in one statement: three
-        round trips and three plans were a tenth of a served batch's time on PostgreSQL."""
+        """What `_owners`, `profiles.nodes` and `profiles.tree_user_ids` read on SQLite, in one
+        statement: the pairs as two array literals joined to the unique (workspace, type, value)
+        index, then to the nodes. As three round trips and three plans it was a tenth of a
+        served batch's time on PostgreSQL."""
         found: dict[str, ProfileNode] = {}
         if not pairs:
             return found
@@ -178,13 +180,6 @@ class _Graph:
         self.new_nodes, self.new_identifiers, self.node_user_updates, self.pending_merges = {}, [], {}, []
 
 
-_OWNERS_PG = text(
-    "SELECT i.type, i.value, i.profile_id "
-    "FROM unnest(CAST(:types AS varchar[]), CAST(:vals AS varchar[])) AS w(type, value) "
-    "JOIN identifiers AS i ON i.workspace_id = :workspace_id AND i.type = w.type AND i.value = w.value"
-)
-
-
 # For each known identifier: its node, and the user_id of the oldest node of the node's tree
 # that has one (`profiles.tree_user_ids`), probed through (workspace_id, canonical_id).
 _LOAD_PG = text(
@@ -199,18 +194,9 @@ _LOAD_PG = text(
 
 
 def _owners(session: Session, workspace_id: str, pairs: list[Pair]) -> dict[Pair, str]:
-    """The node owning each of `pairs` that is known. On PostgreSQL one statement for every
-    identifier type of the batch, the pairs as two array literals joined on the unique
-    (workspace, type, value) index: the per-type IN lists were four round trips a batch and
-    ~2,000 placeholders each to render and parse."""
+    """The node owning each of `pairs` that is known (SQLite; PostgreSQL reads the owners
+    together with their nodes in `_Graph._load_pg`)."""
     found: dict[Pair, str] = {}
-    if not pairs:
-        return found
-    if session.get_bind().dialect.name == "postgresql":
-        params = {"types": pg_array([k for k, _ in pairs]), "vals": pg_array([v for _, v in pairs])}
-        for kind, value, node in session.execute(_OWNERS_PG, {**params, "workspace_id": workspace_id}):
-            found[(kind, value)] = node
-        return found
     by_type: dict[str, list[str]] = {}
     for kind, value in pairs:
         by_type.setdefault(kind, []).append(value)
