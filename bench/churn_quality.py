@@ -17,6 +17,9 @@
    - BG/NBD and Pareto/NBD (signalbox/scoring, the latter first checked against the published
      CDNOW parameters by bench/pareto_nbd.py) fitted on every customer's purchases up to the
      cut, in weeks, each giving P(no purchase in the horizon | x, t_x, T) in closed form;
+   - the user's path: `train_churn_model` as of the cut itself (what a user gets by training on
+     the day they predict), then `predict_churn` as of the cut with it, where it can be trained
+     (a 180-day split needs over a year of history: not on CDNOW's 1997 cuts);
    - all scored on the same people, two populations: customers with a purchase in the 90 days
      up to the cut (the model's training population) and every customer acquired by the cut
      (all 23,570), labelled "churned" when they bought nothing in the horizon.
@@ -247,6 +250,19 @@ def one_cell(
         prediction = scoring.predict_churn(db, ws, cut, model_id, clock)
         model_p = {row.user_id: row.churn_probability for row in prediction.rows if row.user_id}
 
+    # The user's path: train on the cut itself (the day a user runs `model train`), then predict
+    # for that same day with it. Its held-out window ends on the cut, so its own calibration is a
+    # horizon older than the grid model's; nothing after the cut is read either way.
+    started = time.perf_counter()
+    user_p: dict[str, float] = {}
+    try:
+        user_id, _ = scoring.train_churn_model(db, ws, cut, horizon, clock, activity_events=["purchase"])
+        user_rows = scoring.predict_churn(db, ws, cut, user_id, clock).rows
+        user_p = {row.user_id: row.churn_probability for row in user_rows if row.user_id}
+    except InvalidInputError as exc:
+        cell["model_trained_on_the_cut"] = f"cannot train: {exc}"
+    user_s = time.perf_counter() - started
+
     def judged(population: np.ndarray) -> tuple[int, float, dict[str, dict[str, float]]]:
         people = [i for i, c in enumerate(customers) if population[i] and (model_id is None or c in model_p)]
         y = churned[people]
@@ -256,6 +272,8 @@ def one_cell(
             p = np.array([model_p[customers[i]] for i in people])
             scores["model"] = _doc(y, p)
             scores["model"]["perfect_calibration_gap"] = noise_floor(p)  # type: ignore[assignment]
+        if user_p:
+            scores["model_trained_on_the_cut"] = _doc(y, np.array([user_p[customers[i]] for i in people]))
         scores["bgnbd"] = _doc(y, p_bg[rows])
         scores["pareto_nbd"] = _doc(y, p_pn[rows])
         return len(people), round(float(y.mean()), 4), scores
@@ -269,6 +287,7 @@ def one_cell(
         acquired={"people": acquired_people, "churn_rate": acquired_rate, "metrics": acquired},
         fit_s=round(fit_s, 1),
         model_train_s=round(train_s, 1),
+        model_trained_on_the_cut_s=round(user_s, 1),
     )
     if report is not None:
         # The model's own report: the same held-out window; its BG/NBD baseline is fitted at the
