@@ -95,6 +95,15 @@ def model_train(
         typer.echo(f"  {name:<13} {m['auc']:>6} {m['brier']:>6} {m['worst_decile_gap']:>9}{mark}")
     shipped = report["shipped"]
     typer.echo(f"  shipped: {shipped['candidate']} ({shipped['description']}): {shipped['why']}")
+    forward = report["model"]["forward_calibration"]
+    if forward is None:
+        typer.echo("  predictions use the model as judged: the latest known outcomes are too few to recalibrate on")
+        return
+    rates = ", ".join(f"{r['cut']} {r['churn_rate']}" for r in forward["churn_rate_by_cut"])
+    typer.echo(
+        f"  predictions as of {forward['from']} or later: recalibrated on the cuts {forward['cuts'][0]}.."
+        f"{forward['cuts'][-1]} ({forward['examples']} examples, outcomes known by then); churn rate by cut: {rates}"
+    )
 
 
 @model_app.command("predict")

@@ -409,6 +409,45 @@ def _dormant_cuts(
     return DormantCuts(labelled, shorter) if _enough_dormant(labelled) else DormantCuts(recent, horizon)
 
 
+def _forward(
+    db: Database,
+    workspace: WorkspaceInfo,
+    split: churn.TimeSplit,
+    knobs: ScoringKnobs,
+    held_out: Labelled,
+    model: churn.FittedChurnModel,
+    cut_every_days: int,
+) -> churn.Forward | None:
+    """The calibration predictions as of the as-of date use (`churn.Forward`): fitted on the
+    latest CALIBRATION_CUTS cuts whose outcomes are known by the as-of date (the held-out cut
+    and those before it, `cut_every_days` apart), with the customer-base models fitted on every
+    history up to the as-of date. Run after the held-out window has judged the model."""
+    horizon = split.horizon_days
+    start = _history_start(held_out[0])
+    if start is None:
+        return None
+    earliest = start + timedelta(days=churn.WARMUP_DAYS)
+    steps = (split.eval_cut - timedelta(days=k * cut_every_days) for k in range(churn.CALIBRATION_CUTS))
+    cuts = sorted(cut for cut in steps if cut >= earliest)
+    base = _base_models(_snapshot(db, workspace, split.end, knobs))
+    labelled: list[Labelled] = []
+    for cut in cuts:
+        if cut == split.eval_cut:
+            labelled.append(held_out)
+            continue
+        snap = _snapshot(db, workspace, cut, knobs)
+        end = cut + timedelta(days=horizon)
+        assert end <= split.end, "labels never reach past the as-of date"
+        labelled.append((snap, _population(snap), churned_after(db, workspace, snap.table, end, horizon, knobs)))
+
+    def rows(pick: Callable[[Labelled], Labelled]) -> churn.Examples:
+        return churn.Examples.stack(
+            [(features.matrix(s, base, horizon)[mask], churned[mask]) for s, mask, churned in map(pick, labelled)]
+        )
+
+    return churn.fit_forward(model, rows(lambda x: x), cuts, rows(_dormant), split.end, base)
+
+
 @dataclass(frozen=True)
 class ShippedFit:
     """The model a training run ships and what it was fitted from; all read as of dates up to
@@ -483,11 +522,13 @@ def train_churn_model(
         progress=progress,
     )
     model, train, split, knobs, held_out = fitted.model, fitted.train, fitted.split, fitted.knobs, fitted.held_out
-    steps = len(split.train_cuts) + 2
+    steps = len(split.train_cuts) + 3
     baselines = churn.Baselines.fit(train)
     progress("evaluating on the held-out window", len(split.train_cuts) + 1, steps)
     pop, churned = _labelled(db, workspace, held_out, split, knobs)
     held = churn.Examples.stack([(features.matrix(held_out, model.base, horizon_days)[pop], churned[pop])])
+    progress("recalibrating on the latest known outcomes", len(split.train_cuts) + 2, steps)
+    model.forward = _forward(db, workspace, split, knobs, (held_out, pop, churned), model, cut_every_days)
     run = churn.TrainingRun(split, knobs.activity_events, train, held, model, baselines)
     report = churn.build_report(run)
     model_id = model_store.save(
@@ -520,7 +561,8 @@ def predict_churn(
     default), stored on each profile; former customers lose any stale prediction."""
     info, blob = model_store.get(db, workspace.id, model_id)
     day = resolve_as_of(workspace, as_of, clock)
-    model = churn.load(blob)
+    # From its as-of date on, the model's calibration refit on the latest known outcomes.
+    model = churn.load(blob).for_date(day)
     trained_knobs = ScoringKnobs.model_validate(info.knobs)
     progress("computing features", 0, 3)
     snap = _snapshot(db, workspace, day, trained_knobs)

@@ -135,6 +135,8 @@ def test_a_store_with_only_purchase_transactions(cli, db, tmp_path):
     ).stdout  # fmt: skip
     assert "candidates on the inner split" in human and "<- shipped" in human
     assert f"shipped: {report['shipped']['candidate']} (" in human
+    forward = report["model"]["forward_calibration"]
+    assert f"predictions as of 2025-09-30 or later: recalibrated on the cuts {forward['cuts'][0]}.." in human
     out = tmp_path / "shop.csv"
     run = jrun(cli, "model", "predict", "-w", "churn-shop", "--as-of", "2025-09-30", "-o", str(out))
     assert run["profiles"] > 50

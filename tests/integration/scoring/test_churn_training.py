@@ -7,13 +7,14 @@ import gc
 from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
+import numpy as np
 import pytest
 
 from signalbox.core.collector import BULK_YOUNG_THRESHOLD
 from signalbox.core.errors import InvalidInputError, NotFoundError
 from signalbox.identity import service as identity
 from signalbox.profiles import traits
-from signalbox.scoring import features
+from signalbox.scoring import churn, features, model_store
 from signalbox.scoring import service as scoring
 from signalbox.workspaces import service as workspaces
 from tests.factories import identify, track
@@ -178,3 +179,34 @@ def test_leakage_probe_the_shipped_model_never_sees_the_held_out_window(db, ws, 
     assert report["shipped"]["candidate"] == blind.model.candidate
     skip = ("shipped", "why", "calibration")
     assert report["inner_split"] == {k: v for k, v in blind.model.selection.items() if k not in skip}
+
+
+def test_predictions_as_of_the_training_date_are_calibrated_on_the_latest_known_outcomes(db, ws, pipeline):
+    """The model is judged on the held-out window with calibrators fitted a horizon before it;
+    predictions as of the as-of date itself use calibrators fitted again on the latest cuts whose
+    outcomes are known by then (the held-out cut and the three before it), earlier dates the
+    model as judged."""
+    ingest(pipeline, ws, fading_world(members=140, seed=3, days=330))
+    model_id, report = scoring.train_churn_model(db, ws, AS_OF, HORIZON, NOW, activity_events=["visit"])
+    eval_cut = AS_OF - timedelta(days=HORIZON)
+    forward = report["model"]["forward_calibration"]
+    assert forward["from"] == AS_OF.isoformat()
+    cuts = [(eval_cut - timedelta(days=14 * k)).isoformat() for k in (3, 2, 1, 0)]
+    assert [r["cut"] for r in forward["churn_rate_by_cut"]] == cuts
+    assert forward["cuts"] == (cuts if report["shipped"]["candidate"] in churn.FEATURE_ONLY else cuts[-1:])
+    assert all(r["examples"] > 0 and 0 < r["churn_rate"] < 1 for r in forward["churn_rate_by_cut"])
+    assert len(report["train_window"]["churn_rate_by_cut"]) == report["train_window"]["cuts"]
+
+    _, blob = model_store.get(db, ws.id, model_id)
+    judged = churn.load(blob)
+    knobs = scoring._knobs_for(scoring.get_knobs(db, ws), ["visit"])
+    snap = scoring._snapshot(db, ws, AS_OF, knobs)
+    now = judged.for_date(AS_OF)
+    expected = now.predict(features.matrix(snap, now.base, HORIZON))
+    as_judged = judged.predict(features.matrix(snap, judged.base, HORIZON))
+    assert not np.allclose(expected, as_judged)
+    today = {r.user_id: r.churn_probability for r in scoring.predict_churn(db, ws, AS_OF, model_id, NOW).rows}
+    assert len(today) > 50
+    assert today == {u: float(p) for u, p in zip(snap.table.user_ids, expected, strict=True) if u in today}
+    # Before the as-of date the model as judged (the held-out figures are its figures).
+    assert judged.for_date(eval_cut) is judged

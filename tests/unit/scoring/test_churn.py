@@ -307,6 +307,63 @@ def test_feature_only_candidates_calibrate_on_the_latest_cuts_learned_ones_on_th
             assert abs(mean - latest_rate) < 0.02, name
 
 
+def _drifted(rate_scale: float, seed: int) -> churn.Examples:
+    """Four cuts like `_examples`, each churned row kept with probability `rate_scale`."""
+    ex = _examples(n_cuts=4, seed=seed)
+    keep = np.random.default_rng(seed).random(len(ex)) < rate_scale
+    return churn.Examples(ex.X, ex.y & keep, ex.cut)
+
+
+FORWARD_CUTS = tuple(date(2026, 4, 1) + timedelta(days=14 * k) for k in range(4))
+
+
+@pytest.mark.parametrize("candidate", ["rfm_logistic", "boosted", "pareto_nbd"])
+def test_predictions_from_the_as_of_date_follow_the_latest_known_outcomes(candidate):
+    train = _examples()
+    model = churn.fit_candidates(train, BASE, [candidate])[candidate]
+    forward_ex = _drifted(0.4, seed=21)  # since the training cuts the churn rate fell
+    as_of = date(2026, 6, 1)
+    later_base = features.BaseModels(PARAMS, ParetoNbdParams(r=0.9, alpha=10.0, s=0.5, beta=30.0))
+    forward = churn.fit_forward(model, forward_ex, FORWARD_CUTS, churn.Examples.stack([]), as_of, later_base)
+    assert forward is not None
+    model.forward = forward
+    # Before the as-of date: the model as judged; from it on: recalibrated, with the later base.
+    assert model.for_date(as_of - timedelta(days=1)) is model
+    now = model.for_date(as_of)
+    assert now.forward is None and now.base is later_base and now.calibrator is forward.calibrator
+    assert model.for_date(as_of + timedelta(days=40)).calibrator is forward.calibrator
+    used = (
+        churn._select(forward_ex, range(4))
+        if candidate in churn.FEATURE_ONLY
+        else churn._select(forward_ex, [int(forward_ex.cut.max())])
+    )
+    observed = float(used.y.mean())
+    assert abs(float(now.predict(used.X).mean()) - observed) < 0.01
+    assert abs(float(model.predict(used.X).mean()) - observed) > 0.05
+    doc = forward.to_dict()
+    assert doc["from"] == as_of.isoformat() and doc["examples"] == len(used)
+    assert doc["cuts"] == [c.isoformat() for c in FORWARD_CUTS[-forward.calibrated_on :]]
+    assert [r["cut"] for r in doc["churn_rate_by_cut"]] == [c.isoformat() for c in FORWARD_CUTS]
+    rates = [float(forward_ex.y[forward_ex.cut == k].mean()) for k in range(4)]
+    assert [r["churn_rate"] for r in doc["churn_rate_by_cut"]] == [round(r, 4) for r in rates]
+    loaded = churn.load(churn.dump(model))
+    assert np.array_equal(loaded.for_date(as_of).predict(used.X), now.predict(used.X))
+
+
+def test_a_textbook_model_on_its_own_probability_stays_so_and_too_few_outcomes_keep_the_judged_model():
+    train = _examples()
+    nobody, day = churn.Examples.stack([]), date(2026, 6, 1)
+    own = churn.fit_candidates(train, BASE, ["pareto_nbd"], own=True)["pareto_nbd"]
+    forward = churn.fit_forward(own, _drifted(0.4, 2), FORWARD_CUTS, nobody, day, BASE)
+    assert forward is not None and isinstance(forward.calibrator, churn.OwnProbability)
+    model = churn.fit_candidates(train, BASE, ["rfm_logistic"])["rfm_logistic"]
+    none_churned = churn.Examples(train.X, np.zeros(len(train), dtype=np.bool_), train.cut)
+    assert churn.fit_forward(model, none_churned, FORWARD_CUTS, nobody, day, BASE) is None
+    # A model stored before Forward existed (no attribute) predicts as it always did.
+    del model.__dict__["forward"]
+    assert model.for_date(date(2030, 1, 1)) is model
+
+
 def test_cut_weights_give_every_cut_the_same_total():
     ex = churn.Examples.stack(
         [(np.zeros((n, len(features.FEATURE_NAMES))), np.zeros(n, dtype=np.bool_)) for n in (30, 10, 60)]
