@@ -33,7 +33,7 @@ TRAIN_KEYS = {
     "shipped",
     "inner_split",
 }
-CANDIDATES = {"pareto_nbd", "bgnbd", "recency", "rfm_logistic", "blend", "boosted", "stack"}
+CANDIDATES = {"pareto_nbd", "bgnbd", "recency", "rfm_tenure", "blend", "boosted", "stack"}
 
 
 def test_train_predict_list_and_refusals(cli, db, tmp_path):

@@ -317,7 +317,7 @@ def _drifted(rate_scale: float, seed: int) -> churn.Examples:
 FORWARD_CUTS = tuple(date(2026, 4, 1) + timedelta(days=14 * k) for k in range(4))
 
 
-@pytest.mark.parametrize("candidate", ["rfm_logistic", "boosted", "pareto_nbd"])
+@pytest.mark.parametrize("candidate", ["rfm_tenure", "boosted", "pareto_nbd"])
 def test_predictions_from_the_as_of_date_follow_the_latest_known_outcomes(candidate):
     train = _examples()
     model = churn.fit_candidates(train, BASE, [candidate])[candidate]
@@ -356,12 +356,47 @@ def test_a_textbook_model_on_its_own_probability_stays_so_and_too_few_outcomes_k
     own = churn.fit_candidates(train, BASE, ["pareto_nbd"], own=True)["pareto_nbd"]
     forward = churn.fit_forward(own, _drifted(0.4, 2), FORWARD_CUTS, nobody, day, BASE)
     assert forward is not None and isinstance(forward.calibrator, churn.OwnProbability)
-    model = churn.fit_candidates(train, BASE, ["rfm_logistic"])["rfm_logistic"]
+    model = churn.fit_candidates(train, BASE, ["rfm_tenure"])["rfm_tenure"]
     none_churned = churn.Examples(train.X, np.zeros(len(train), dtype=np.bool_), train.cut)
     assert churn.fit_forward(model, none_churned, FORWARD_CUTS, nobody, day, BASE) is None
     # A model stored before Forward existed (no attribute) predicts as it always did.
     del model.__dict__["forward"]
     assert model.for_date(date(2030, 1, 1)) is model
+
+
+def _aging(tenure: float, n: int, seed: int) -> tuple[NDArray[np.float64], NDArray[np.bool_]]:
+    """Customers `tenure` days old whose churn depends on their purchase rate and recency, not
+    their age: their totals grow with the tenure, their rate does not."""
+    rng = np.random.default_rng(seed)
+    X = np.full((n, len(features.FEATURE_NAMES)), np.nan)
+    rate = rng.gamma(2.0, 0.02, n)  # purchases a day
+    count = 1 + rng.poisson(rate * tenure)
+    recency = rng.exponential(1.0 / np.maximum(rate, 1e-3)).clip(0, 90)
+    for name, values in (
+        ("recency_days", recency),
+        ("activity_total", count.astype(np.float64)),
+        ("total_spend", 20.0 * count),
+        ("tenure_days", np.full(n, tenure)),
+    ):
+        X[:, features.FEATURE_NAMES.index(name)] = values
+    logit = -1.0 - 0.9 * np.log(rate * 30) + 0.02 * recency
+    return X, rng.random(n) < 1 / (1 + np.exp(-logit))
+
+
+def test_rfm_with_tenure_stays_calibrated_as_the_customer_base_ages():
+    # Calibrated on cuts of customers 90-160 days old, applied to customers a year old: RFM alone
+    # reads their larger totals as loyalty and under-predicts churn; with the tenure it does not.
+    train = churn.Examples.stack([_aging(90.0 + 14 * k, 3000, seed=k) for k in range(6)])
+    X, y = _aging(365.0, 6000, seed=99)
+    fitted = churn.fit_candidates(train, BASE, ["rfm_tenure", "rfm_logistic"])
+    with_tenure, rfm_only = fitted["rfm_tenure"].predict(X), fitted["rfm_logistic"].predict(X)
+    # Off by ~0.04 with it (log totals beside log tenure only approximate a rate), ~0.12 without.
+    assert abs(float(with_tenure.mean()) - y.mean()) < 0.05 and float(y.mean()) - float(rfm_only.mean()) > 0.1
+    assert fitted["rfm_tenure"].used_features == ["recency_days", "activity_total", "total_spend", "tenure_days"]
+    # A model stored when the candidate was RFM alone still loads and predicts on three covariates.
+    old = churn.load(churn.dump(fitted["rfm_logistic"]))
+    assert old.used_features == ["recency_days", "activity_total", "total_spend"]
+    assert np.array_equal(old.predict(X), rfm_only)
 
 
 def test_cut_weights_give_every_cut_the_same_total():
