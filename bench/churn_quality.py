@@ -44,6 +44,7 @@ import numpy as np
 import orjson
 import pareto_nbd
 from datasets import cdnow_to_csv, cdnow_transactions
+from scipy.optimize import brentq
 
 from signalbox.core import migrate
 from signalbox.core.clock import FixedClock
@@ -171,6 +172,21 @@ def noise_floor(p: np.ndarray) -> dict[str, float]:
     return {"expected": round(float(worst.mean()), 4), "q95": round(float(np.quantile(worst, 0.95)), 4)}
 
 
+def level_given(y: np.ndarray, p: np.ndarray, groups: list[np.ndarray]) -> float:
+    """A diagnostic, not a model figure: the worst decile gap once each group's log-odds are
+    shifted by the one constant that makes its mean probability its observed churn rate in the
+    evaluated window (the future's churn level, which no model knows). What is left is the
+    calibration's shape; the rest of the model's gap is the level it had to guess."""
+    z = np.log(np.clip(p, 1e-9, 1 - 1e-9)) - np.log1p(-np.clip(p, 1e-9, 1 - 1e-9))
+    q = p.astype(np.float64).copy()
+    for group in groups:
+        rate = float(y[group].mean()) if group.any() else 0.0
+        if 0.0 < rate < 1.0:
+            shift = brentq(lambda s, g=group, r=rate: float((1 / (1 + np.exp(-(z[g] + s)))).mean()) - r, -20, 20)
+            q[group] = 1 / (1 + np.exp(-(z[group] + shift)))
+    return round(float(metrics.evaluate(y.astype(np.int64), q).worst_decile_gap), 4)
+
+
 def cdnow(folder: Path, only: tuple[date, int] | None = None) -> dict[str, Any]:
     fitted_sample, matches = pareto_nbd.check_against_published()
     if not matches:
@@ -272,8 +288,12 @@ def one_cell(
             p = np.array([model_p[customers[i]] for i in people])
             scores["model"] = _doc(y, p)
             scores["model"]["perfect_calibration_gap"] = noise_floor(p)  # type: ignore[assignment]
+            active = recent[people]
+            scores["model"]["worst_gap_with_the_level_given"] = level_given(y, p, [active, ~active])
         if user_p:
-            scores["model_trained_on_the_cut"] = _doc(y, np.array([user_p[customers[i]] for i in people]))
+            q = np.array([user_p[customers[i]] for i in people])
+            scores["model_trained_on_the_cut"] = _doc(y, q)
+            scores["model_trained_on_the_cut"]["perfect_calibration_gap"] = noise_floor(q)  # type: ignore[assignment]
         scores["bgnbd"] = _doc(y, p_bg[rows])
         scores["pareto_nbd"] = _doc(y, p_pn[rows])
         return len(people), round(float(y.mean()), 4), scores
