@@ -10,13 +10,14 @@ BG/NBD and Pareto/NBD (the customer-base models) are fitted on the history up to
 their P(alive), expected activity and P(no activity in the horizon) are features of every cut.
 
 Several candidates compete (`CANDIDATES`, simplest first): Pareto/NBD alone, BG/NBD alone,
-recency, RFM with tenure, a logistic blend of the customer-base models with recency and frequency, a
-gradient-boosted model on every feature, and a stack of the boosted model with Pareto/NBD. Each
-is a *scorer* fitted on all training cuts but the latest, then a *calibrator* (logistic
-regression on the scorer's logits: Platt scaling, or the stack's weights) fitted on the latest
-cuts, because the churn rate drifts from cut to cut and the latest known outcomes are the
-closest to the future's: the latest `CALIBRATION_CUTS` pooled for the candidates without a
-fitted scorer, the latest alone for the learned ones (the only cut their scorer never saw).
+recency, RFM with tenure, a logistic blend of the customer-base models with recency and
+frequency, a gradient-boosted model on every feature, and a stack of the boosted model with
+Pareto/NBD. Each is a *scorer* fitted on all training cuts but the latest, then a *calibrator*
+(logistic regression on the scorer's logits: Platt scaling, or the stack's weights) fitted on
+the latest cuts, because the churn rate drifts from cut to cut and the latest known outcomes
+are the closest to the future's: the latest `CALIBRATION_CUTS` pooled for the candidates
+without a fitted scorer, the latest alone for the learned ones (the only cut their scorer
+never saw).
 
 Which candidate ships is decided on an inner time split of the training cuts only: the last
 training cut is the validation cut, and candidates are fitted on the cuts whose outcomes were
