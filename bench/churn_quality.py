@@ -182,7 +182,10 @@ def level_given(y: np.ndarray, p: np.ndarray, groups: list[np.ndarray]) -> float
     for group in groups:
         rate = float(y[group].mean()) if group.any() else 0.0
         if 0.0 < rate < 1.0:
-            shift = brentq(lambda s, g=group, r=rate: float((1 / (1 + np.exp(-(z[g] + s)))).mean()) - r, -20, 20)
+            try:
+                shift = brentq(lambda s, g=group, r=rate: float((1 / (1 + np.exp(-(z[g] + s)))).mean()) - r, -40, 40)
+            except ValueError:  # no shift in range reaches the rate: leave the group as predicted
+                continue
             q[group] = 1 / (1 + np.exp(-(z[group] + shift)))
     return round(float(metrics.evaluate(y.astype(np.int64), q).worst_decile_gap), 4)
 

@@ -100,10 +100,13 @@ def model_train(
         typer.echo("  predictions use the model as judged: the latest known outcomes are too few to recalibrate on")
         return
     rates = ", ".join(f"{r['cut']} {r['churn_rate']}" for r in forward["churn_rate_by_cut"])
-    typer.echo(
-        f"  predictions as of {forward['from']} or later: recalibrated on the cuts {forward['cuts'][0]}.."
-        f"{forward['cuts'][-1]} ({forward['examples']} examples, outcomes known by then); churn rate by cut: {rates}"
+    how = (
+        f"recalibrated on the cuts {forward['cuts'][0]}..{forward['cuts'][-1]} ({forward['examples']} examples, "
+        "outcomes known by then)"
+        if forward["cuts"]
+        else "the textbook model's own probability, its parameters refitted on the history up to then"
     )
+    typer.echo(f"  predictions as of {forward['from']} or later: {how}; churn rate by cut: {rates}")
 
 
 @model_app.command("predict")

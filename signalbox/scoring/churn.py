@@ -292,15 +292,21 @@ class Forward:
     calibrator: Any
     dormant_calibrator: Any
     rates: tuple[CutRate, ...]  # the cuts it was fitted on, oldest first
-    calibrated_on: int  # how many of them the calibrator read (the latest ones)
+    calibrated_on: int  # how many of them the calibrator read (the latest ones); 0: own probability
+    dormant_refit: bool  # False: the dormant keep the judged model's calibration
 
     def to_dict(self) -> dict[str, Any]:
-        used = self.rates[-self.calibrated_on :]
+        used = self.rates[len(self.rates) - self.calibrated_on :] if self.calibrated_on else ()
+        bg, pn = self.base.bgnbd, self.base.pareto_nbd
         return {
             "from": self.as_of.isoformat(),
+            "calibration": "recalibrated on the cuts below" if self.calibrated_on else "own probability",
             "cuts": [r.cut.isoformat() for r in used],
             "examples": sum(r.examples for r in used),
             "churn_rate_by_cut": [r.to_dict() for r in self.rates],
+            "dormant": "recalibrated on these cuts' dormant" if self.dormant_refit else "as judged",
+            "bgnbd": {"r": _r(bg.r), "alpha": _r(bg.alpha), "a": _r(bg.a), "b": _r(bg.b)},
+            "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
         }
 
 
@@ -322,8 +328,8 @@ class FittedChurnModel:
     def for_date(self, day: date) -> FittedChurnModel:
         """The model a prediction as of `day` uses: recalibrated on the latest known outcomes
         (`Forward`) from the model's as-of date on, the model as judged before it."""
-        # Models pickled before Forward existed lack the attribute.
-        forward: Forward | None = getattr(self, "forward", None)
+        # Models pickled before Forward existed read the dataclass default (None).
+        forward = self.forward
         if forward is None or day < forward.as_of:
             return self
         return dataclasses.replace(
@@ -524,8 +530,10 @@ def fit_forward(
     ending a horizon before `as_of`, their features from `base`, the customer-base models of `as_of`:
     the latest CALIBRATION_CUTS for a FEATURE_ONLY candidate, the latest alone for a learned one
     (its scorer never saw it), as the shipped calibrator was (`fit_candidates`); the dormant as
-    `fit_dormant_calibrator` does, else the shipped model's dormant calibrator. None (the model
-    as judged) when the cuts hold too few of either outcome to calibrate on."""
+    `fit_dormant_calibrator` does, else the shipped model's dormant calibrator (fitted on the
+    judged model's Pareto/NBD: a few months' less history, the nearest there is). A textbook
+    model shipped with its own probability keeps it, with the later customer-base models. None
+    (the model as judged) when the cuts hold too few of either outcome to calibrate on."""
     if not len(forward):
         return None
     last = int(forward.cut.max())
@@ -534,10 +542,11 @@ def fit_forward(
         if model.candidate in FEATURE_ONLY
         else _select(forward, [last])
     )
-    if min(part.positives, len(part) - part.positives) < MIN_CLASS_EXAMPLES:
+    own = isinstance(model.calibrator, OwnProbability)
+    if not own and min(part.positives, len(part) - part.positives) < MIN_CLASS_EXAMPLES:
         return None
     calibrator = model.calibrator
-    if not isinstance(calibrator, OwnProbability):
+    if not own:
         with threadpool_limits(limits=NATIVE_THREADS):
             calibrator = _calibrator(np.column_stack(model.scorers.raw(part.X, model.candidate)), part)
     dormant_calibrator = fit_dormant_calibrator(dormant) if len(dormant) else None
@@ -547,7 +556,8 @@ def fit_forward(
         calibrator,
         dormant_calibrator if dormant_calibrator is not None else model.dormant_calibrator,
         tuple(cut_rates(forward, cuts)),
-        int(part.cut.max()) + 1,
+        0 if own else int(part.cut.max()) + 1,
+        dormant_calibrator is not None,
     )
 
 

@@ -429,7 +429,10 @@ def _forward(
     earliest = start + timedelta(days=churn.WARMUP_DAYS)
     steps = (split.eval_cut - timedelta(days=k * cut_every_days) for k in range(churn.CALIBRATION_CUTS))
     cuts = sorted(cut for cut in steps if cut >= earliest)
-    base = _base_models(_snapshot(db, workspace, split.end, knobs))
+    try:
+        base = _base_models(_snapshot(db, workspace, split.end, knobs))
+    except InvalidInputError:
+        return None  # the model as judged: it has been evaluated, and it stands
     labelled: list[Labelled] = []
     for cut in cuts:
         if cut == split.eval_cut:

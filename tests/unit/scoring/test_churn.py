@@ -342,6 +342,8 @@ def test_predictions_from_the_as_of_date_follow_the_latest_known_outcomes(candid
     assert abs(float(model.predict(used.X).mean()) - observed) > 0.05
     doc = forward.to_dict()
     assert doc["from"] == as_of.isoformat() and doc["examples"] == len(used)
+    assert doc["calibration"] == "recalibrated on the cuts below" and doc["dormant"] == "as judged"
+    assert doc["pareto_nbd"]["beta"] == 30.0 and doc["bgnbd"]["r"] == PARAMS.r
     assert doc["cuts"] == [c.isoformat() for c in FORWARD_CUTS[-forward.calibrated_on :]]
     assert [r["cut"] for r in doc["churn_rate_by_cut"]] == [c.isoformat() for c in FORWARD_CUTS]
     rates = [float(forward_ex.y[forward_ex.cut == k].mean()) for k in range(4)]
@@ -350,16 +352,33 @@ def test_predictions_from_the_as_of_date_follow_the_latest_known_outcomes(candid
     assert np.array_equal(loaded.for_date(as_of).predict(used.X), now.predict(used.X))
 
 
+def test_the_dormant_are_recalibrated_on_the_forward_cuts_when_they_hold_enough():
+    train = _examples()
+    model = churn.fit_candidates(train, BASE, ["rfm_tenure"])["rfm_tenure"]
+    judged_dormant = churn.fit_dormant_calibrator(_dormant((0.85,) * 4))
+    model.dormant_calibrator = judged_dormant
+    day = date(2026, 6, 1)
+    forward = churn.fit_forward(model, _drifted(0.4, 3), FORWARD_CUTS, _dormant((0.6,) * 4, seed=8), day, BASE)
+    assert forward is not None and forward.to_dict()["dormant"] == "recalibrated on these cuts' dormant"
+    assert forward.dormant_calibrator is not judged_dormant
+    few = churn.fit_forward(model, _drifted(0.4, 3), FORWARD_CUTS, _dormant((0.6,), per_cut=100), day, BASE)
+    assert few is not None and few.dormant_calibrator is judged_dormant and few.to_dict()["dormant"] == "as judged"
+
+
 def test_a_textbook_model_on_its_own_probability_stays_so_and_too_few_outcomes_keep_the_judged_model():
     train = _examples()
     nobody, day = churn.Examples.stack([]), date(2026, 6, 1)
     own = churn.fit_candidates(train, BASE, ["pareto_nbd"], own=True)["pareto_nbd"]
-    forward = churn.fit_forward(own, _drifted(0.4, 2), FORWARD_CUTS, nobody, day, BASE)
-    assert forward is not None and isinstance(forward.calibrator, churn.OwnProbability)
-    model = churn.fit_candidates(train, BASE, ["rfm_tenure"])["rfm_tenure"]
     none_churned = churn.Examples(train.X, np.zeros(len(train), dtype=np.bool_), train.cut)
+    for outcomes in (_drifted(0.4, 2), none_churned):  # nothing to fit: the outcomes do not matter
+        forward = churn.fit_forward(own, outcomes, FORWARD_CUTS, nobody, day, BASE)
+        assert forward is not None and isinstance(forward.calibrator, churn.OwnProbability)
+        doc = forward.to_dict()
+        assert doc["calibration"] == "own probability" and doc["cuts"] == [] and doc["examples"] == 0
+        assert doc["dormant"] == "as judged" and len(doc["churn_rate_by_cut"]) == 4
+    model = churn.fit_candidates(train, BASE, ["rfm_tenure"])["rfm_tenure"]
     assert churn.fit_forward(model, none_churned, FORWARD_CUTS, nobody, day, BASE) is None
-    # A model stored before Forward existed (no attribute) predicts as it always did.
+    # A model stored before Forward existed has no such attribute: the dataclass default stands.
     del model.__dict__["forward"]
     assert model.for_date(date(2030, 1, 1)) is model
 
