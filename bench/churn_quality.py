@@ -275,8 +275,8 @@ def one_cell(
     started = time.perf_counter()
     user_p: dict[str, float] = {}
     try:
-        user_id, _ = scoring.train_churn_model(db, ws, cut, horizon, clock, activity_events=["purchase"])
-        user_rows = scoring.predict_churn(db, ws, cut, user_id, clock).rows
+        user_model_id, _ = scoring.train_churn_model(db, ws, cut, horizon, clock, activity_events=["purchase"])
+        user_rows = scoring.predict_churn(db, ws, cut, user_model_id, clock).rows
         user_p = {row.user_id: row.churn_probability for row in user_rows if row.user_id}
     except InvalidInputError as exc:
         cell["model_trained_on_the_cut"] = f"cannot train: {exc}"

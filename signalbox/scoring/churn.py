@@ -297,7 +297,6 @@ class Forward:
 
     def to_dict(self) -> dict[str, Any]:
         used = self.rates[len(self.rates) - self.calibrated_on :] if self.calibrated_on else ()
-        bg, pn = self.base.bgnbd, self.base.pareto_nbd
         return {
             "from": self.as_of.isoformat(),
             "calibration": "recalibrated on the cuts below" if self.calibrated_on else "own probability",
@@ -305,8 +304,7 @@ class Forward:
             "examples": sum(r.examples for r in used),
             "churn_rate_by_cut": [r.to_dict() for r in self.rates],
             "dormant": "recalibrated on these cuts' dormant" if self.dormant_refit else "as judged",
-            "bgnbd": {"r": _r(bg.r), "alpha": _r(bg.alpha), "a": _r(bg.a), "b": _r(bg.b)},
-            "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
+            **base_doc(self.base),
         }
 
 
@@ -738,6 +736,15 @@ def _r(value: float | None) -> float | None:
     return None if value is None or not math.isfinite(value) else round(value, 4)
 
 
+def base_doc(base: features.BaseModels) -> dict[str, Any]:
+    """The customer-base models' parameters as the report shows them."""
+    bg, pn = base.bgnbd, base.pareto_nbd
+    return {
+        "bgnbd": {"r": _r(bg.r), "alpha": _r(bg.alpha), "a": _r(bg.a), "b": _r(bg.b)},
+        "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
+    }
+
+
 def metrics_doc(m: metrics.Metrics) -> dict[str, Any]:
     return {
         "auc": _r(m.auc),
@@ -794,7 +801,7 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
     base_probs = run.baselines.predict(run.eval.X)
     base_metrics = {name: evaluate(run.eval.y, base_probs[name]) for name in BASELINES}
     base_auc = {name: m.auc for name, m in base_metrics.items()}
-    split, params, pn = run.split, run.model.base.bgnbd, run.model.base.pareto_nbd
+    split = run.split
     shipped = run.model.candidate
     return {
         "as_of": split.end.isoformat(),
@@ -829,7 +836,6 @@ def build_report(run: TrainingRun) -> dict[str, Any]:
             "calibration": run.model.selection["calibration"],
             "forward_calibration": None if run.model.forward is None else run.model.forward.to_dict(),
             "features": run.model.used_features,
-            "bgnbd": {"r": _r(params.r), "alpha": _r(params.alpha), "a": _r(params.a), "b": _r(params.b)},
-            "pareto_nbd": {"r": _r(pn.r), "alpha": _r(pn.alpha), "s": _r(pn.s), "beta": _r(pn.beta)},
+            **base_doc(run.model.base),
         },
     }

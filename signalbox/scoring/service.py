@@ -433,22 +433,21 @@ def _forward(
         base = _base_models(_snapshot(db, workspace, split.end, knobs))
     except InvalidInputError:
         return None  # the model as judged: it has been evaluated, and it stands
-    labelled: list[Labelled] = []
-    for cut in cuts:
+
+    def at(cut: date) -> Labelled:
         if cut == split.eval_cut:
-            labelled.append(held_out)
-            continue
+            return held_out  # read already, to judge the model
         snap = _snapshot(db, workspace, cut, knobs)
-        end = cut + timedelta(days=horizon)
-        assert end <= split.end, "labels never reach past the as-of date"
-        labelled.append((snap, _population(snap), churned_after(db, workspace, snap.table, end, horizon, knobs)))
+        return (snap, *_labelled(db, workspace, snap, split, knobs))
+
+    labelled = [at(cut) for cut in cuts]
+    matrices = [features.matrix(snap, base, horizon) for snap, _, _ in labelled]
 
     def rows(pick: Callable[[Labelled], Labelled]) -> churn.Examples:
-        return churn.Examples.stack(
-            [(features.matrix(s, base, horizon)[mask], churned[mask]) for s, mask, churned in map(pick, labelled)]
-        )
+        picked = (pick(one)[1:] for one in labelled)
+        return churn.Examples.stack([(X[mask], gone[mask]) for X, (mask, gone) in zip(matrices, picked, strict=True)])
 
-    return churn.fit_forward(model, rows(lambda x: x), cuts, rows(_dormant), split.end, base)
+    return churn.fit_forward(model, rows(lambda one: one), cuts, rows(_dormant), split.end, base)
 
 
 @dataclass(frozen=True)
